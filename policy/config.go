@@ -1,0 +1,110 @@
+package policy
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is banshee's configuration file (banshee.yaml; JSON is accepted
+// too, as in the SSM parameter the Terraform module writes). Every section is
+// plain data: the CLI, the daemon and the Lambda function all read the same
+// file. Durations are Go duration strings ("90s", "2h").
+type Config struct {
+	// Allowlist holds networks that are never blocked.
+	Allowlist []netip.Prefix `yaml:"allowlist" json:"allowlist"`
+	Policy    PolicyConfig   `yaml:"policy" json:"policy"`
+	Host      HostConfig     `yaml:"host" json:"host"`
+	NACL      NACLConfig     `yaml:"nacl" json:"nacl"`
+	Watch     WatchConfig    `yaml:"watch" json:"watch"`
+}
+
+// PolicyConfig holds the thresholds of the default policy (DESIGN.md).
+type PolicyConfig struct {
+	DefaultTTL          Duration `yaml:"default_ttl" json:"default_ttl"`
+	MaxTTL              Duration `yaml:"max_ttl" json:"max_ttl"`             // cap of repeat-offender escalation
+	RepeatWindow        Duration `yaml:"repeat_window" json:"repeat_window"` // offences within it count as repeats
+	MaxPrefixV4         int      `yaml:"max_prefix_v4" json:"max_prefix_v4"` // broader needs --force
+	MaxPrefixV6         int      `yaml:"max_prefix_v6" json:"max_prefix_v6"`
+	VPCMinInstances     int      `yaml:"vpc_min_instances" json:"vpc_min_instances"`         // instances of one subnet reached
+	FloodRate           float64  `yaml:"flood_rate" json:"flood_rate"`                       // events/s at or above → VPC
+	EscalateHosts       int      `yaml:"escalate_hosts" json:"escalate_hosts"`               // host blocks elsewhere → VPC
+	AggregateMinSources int      `yaml:"aggregate_min_sources" json:"aggregate_min_sources"` // sources of one /24 or /64
+	AggregateBitsV4     int      `yaml:"aggregate_bits_v4" json:"aggregate_bits_v4"`
+	AggregateBitsV6     int      `yaml:"aggregate_bits_v6" json:"aggregate_bits_v6"`
+	NearlyFullFree      int      `yaml:"nearly_full_free" json:"nearly_full_free"` // free slots at or below: aggregate or evict
+}
+
+// HostConfig configures the host firewall backend.
+type HostConfig struct {
+	Chain          string `yaml:"chain" json:"chain"`
+	SetV4          string `yaml:"set_v4" json:"set_v4"`
+	SetV6          string `yaml:"set_v6" json:"set_v6"`
+	HookDockerUser bool   `yaml:"hook_docker_user" json:"hook_docker_user"`
+	HookForward    bool   `yaml:"hook_forward" json:"hook_forward"`
+	MaxEntries     int    `yaml:"max_entries" json:"max_entries"`
+}
+
+// NACLConfig configures VPC network ACL blocking.
+type NACLConfig struct {
+	RuleMin int  `yaml:"rule_min" json:"rule_min"` // reserved range for banshee's denies
+	RuleMax int  `yaml:"rule_max" json:"rule_max"`
+	Quota   int  `yaml:"quota" json:"quota"` // rules per direction and family, defaults included
+	Egress  bool `yaml:"egress" json:"egress"`
+}
+
+// WatchConfig configures the detection daemon.
+type WatchConfig struct {
+	MetricsAddr string           `yaml:"metrics_addr" json:"metrics_addr"`
+	MaxRetry    int              `yaml:"max_retry" json:"max_retry"`
+	FindTime    Duration         `yaml:"find_time" json:"find_time"`
+	Detectors   []DetectorConfig `yaml:"detectors" json:"detectors"`
+}
+
+// DetectorConfig is a detector added by the user: a regular expression with
+// a named group "addr" at the position the log format fixes.
+type DetectorConfig struct {
+	Name     string   `yaml:"name" json:"name"`
+	Pattern  string   `yaml:"pattern" json:"pattern"`
+	Port     string   `yaml:"port" json:"port"` // "110/tcp"
+	MaxRetry int      `yaml:"max_retry" json:"max_retry"`
+	FindTime Duration `yaml:"find_time" json:"find_time"`
+}
+
+// Duration is a time.Duration read from a Go duration string.
+type Duration time.Duration
+
+// Default returns the documented defaults.
+func Default() Config {
+	return Config{
+		Policy: PolicyConfig{
+			DefaultTTL:          Duration(time.Hour),
+			MaxTTL:              Duration(30 * 24 * time.Hour),
+			RepeatWindow:        Duration(7 * 24 * time.Hour),
+			MaxPrefixV4:         16,
+			MaxPrefixV6:         32,
+			VPCMinInstances:     2,
+			FloodRate:           100,
+			EscalateHosts:       2,
+			AggregateMinSources: 3,
+			AggregateBitsV4:     24,
+			AggregateBitsV6:     64,
+			NearlyFullFree:      2,
+		},
+		Host: HostConfig{
+			Chain:      "BANSHEE",
+			SetV4:      "banshee4",
+			SetV6:      "banshee6",
+			MaxEntries: 1 << 20,
+		},
+		NACL: NACLConfig{
+			RuleMin: 1,
+			RuleMax: 19,
+			Quota:   20,
+		},
+		Watch: WatchConfig{
+			MetricsAddr: "127.0.0.1:9739",
+			MaxRetry:    5,
+			FindTime:    Duration(10 * time.Minute),
+		},
+	}
+}
