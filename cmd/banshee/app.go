@@ -69,7 +69,7 @@ Exit codes: 0 done, 1 runtime failure, 2 bad input or usage (nothing changed),
 3 refused by policy (nothing changed).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args: cobra.ArbitraryArgs,
+		Args:          cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("unknown command %q (see banshee --help)", args[0])
