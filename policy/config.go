@@ -50,6 +50,14 @@ type NACLConfig struct {
 	RuleMax int  `yaml:"rule_max" json:"rule_max"`
 	Quota   int  `yaml:"quota" json:"quota"` // rules per direction and family, defaults included
 	Egress  bool `yaml:"egress" json:"egress"`
+
+	// The keys below tune the EC2 client; zero means the awsnacl default.
+	MaxAttempts   int      `yaml:"max_attempts" json:"max_attempts"`     // attempts per EC2 call, first included (default 5)
+	MaxBackoff    Duration `yaml:"max_backoff" json:"max_backoff"`       // cap of the retry backoff (default 5s)
+	CallTimeout   Duration `yaml:"call_timeout" json:"call_timeout"`     // per attempt (default 10s)
+	MutatingBurst int      `yaml:"mutating_burst" json:"mutating_burst"` // client-side bucket for mutating calls (default 20)
+	MutatingRate  float64  `yaml:"mutating_rate" json:"mutating_rate"`   // its refill per second (default 2)
+	OrphanTTL     Duration `yaml:"orphan_ttl" json:"orphan_ttl"`         // expiry given to an entry found without metadata (default 1h)
 }
 
 // WatchConfig configures the detection daemon.
