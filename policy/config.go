@@ -32,6 +32,7 @@ type PolicyConfig struct {
 	AggregateBitsV4     int      `yaml:"aggregate_bits_v4" json:"aggregate_bits_v4"`
 	AggregateBitsV6     int      `yaml:"aggregate_bits_v6" json:"aggregate_bits_v6"`
 	NearlyFullFree      int      `yaml:"nearly_full_free" json:"nearly_full_free"` // free slots at or below: aggregate or evict
+	DefaultSeverity     int      `yaml:"default_severity" json:"default_severity"` // severity of attacks and entries that carry none (1..10)
 }
 
 // HostConfig configures the host firewall backend.
@@ -97,6 +98,7 @@ func Default() Config {
 			AggregateBitsV4:     24,
 			AggregateBitsV6:     64,
 			NearlyFullFree:      2,
+			DefaultSeverity:     5,
 		},
 		Host: HostConfig{
 			Chain:      "BANSHEE",

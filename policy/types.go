@@ -112,6 +112,7 @@ type NACLEntry struct {
 	ExpiresAt  time.Time    `json:"expires_at,omitzero"` // banshee's entries only
 	Reason     string       `json:"reason,omitempty"`
 	Origin     Origin       `json:"origin,omitempty"`
+	Severity   int          `json:"severity,omitempty"` // banshee's entries: severity of the attack (0: policy.default_severity)
 }
 
 // NACL is the network ACL of a subnet with every entry it has, so the engine
@@ -132,6 +133,7 @@ type Block struct {
 	ExpiresAt  time.Time    `json:"expires_at,omitzero"`
 	Reason     string       `json:"reason,omitempty"`
 	Origin     Origin       `json:"origin,omitempty"`
+	Severity   int          `json:"severity,omitempty"` // severity of the attack (0: policy.default_severity)
 }
 
 // Offence is a past block of a source, for repeat-offender escalation.
