@@ -1,0 +1,701 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Engine applies the default policy of DESIGN.md with the thresholds of a
+// Config. It is safe for concurrent use: Decide only reads it.
+type Engine struct {
+	cfg     Config
+	special []protection // loopback, link-local, metadata, unspecified
+}
+
+// New returns an engine for cfg. Zero thresholds are taken as they are;
+// configs from ParseConfig are validated.
+func New(cfg Config) *Engine {
+	e := &Engine{cfg: cfg}
+	for _, sp := range []struct{ cidr, what string }{
+		{"127.0.0.0/8", "loopback"},
+		{"::1/128", "loopback"},
+		{"169.254.169.254/32", "the instance metadata address"},
+		{"fd00:ec2::254/128", "the instance metadata address"},
+		{"169.254.0.0/16", "link-local"},
+		{"fe80::/10", "link-local"},
+		{"0.0.0.0/32", "the unspecified address"},
+		{"::/128", "the unspecified address"},
+	} {
+		e.special = append(e.special, protection{p: netip.MustParsePrefix(sp.cidr), kind: protSpecial, what: sp.what})
+	}
+	for _, p := range cfg.Allowlist {
+		e.special = append(e.special, protection{p: Canonical(p), kind: protAllowlist, what: "on the allowlist of the config"})
+	}
+	return e
+}
+
+// Config returns the configuration the engine decides with.
+func (e *Engine) Config() Config { return e.cfg }
+
+// AnyRefused reports whether a decision refuses its target: the command
+// must then exit 3.
+func AnyRefused(ds []Decision) bool {
+	return slices.ContainsFunc(ds, func(d Decision) bool { return d.Action == ActionRefuse })
+}
+
+// protKind classifies protected networks. Hard kinds are never overridden,
+// not even with --force.
+type protKind int
+
+const (
+	protCaller protKind = iota
+	protSpecial
+	protAllowlist
+	protSG
+	protVPC
+)
+
+func (k protKind) hard() bool { return k == protCaller || k == protSpecial }
+
+// protection is a network the policy never blocks, with what makes it so.
+type protection struct {
+	p        netip.Prefix
+	kind     protKind
+	what     string
+	rule     *SGRule
+	instance string
+}
+
+func (pr protection) describe() string {
+	if pr.kind != protSG {
+		return pr.what
+	}
+	r := pr.rule
+	s := fmt.Sprintf("allowed on %s by %s", r.Port, r.GroupID)
+	switch {
+	case r.Description != "":
+		s += fmt.Sprintf(" (rule '%s')", r.Description)
+	case r.RuleID != "":
+		s += fmt.Sprintf(" (rule %s)", r.RuleID)
+	}
+	if r.PrefixListID != "" {
+		s += " via " + r.PrefixListID
+	}
+	if pr.instance != "" {
+		s += " of " + pr.instance
+	}
+	return s
+}
+
+// show writes a single-address prefix as its address, anything else as a CIDR.
+func show(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// relation says how source s meets protected network p.
+func relation(s, p netip.Prefix) string {
+	switch {
+	case s == p:
+		return fmt.Sprintf("%s is", show(s))
+	case p.Bits() <= s.Bits():
+		return fmt.Sprintf("%s is inside %s,", show(s), show(p))
+	}
+	return fmt.Sprintf("%s contains %s,", show(s), show(p))
+}
+
+// fmtDur writes a duration without trailing zero units: 1h, 1h30m, 90s.
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// target is an attacked instance (or bare subnet) with the security-group
+// rules that admit the attacked port, prepared once per Decide.
+type target struct {
+	Target
+	known      bool // the snapshot lists its rules (maybe none)
+	any4, any6 bool // a 0.0.0.0/0 or ::/0 rule admits the port
+	narrow     *prefixIndex
+}
+
+func (t *target) admits(s netip.Prefix) bool {
+	if !t.known {
+		return true
+	}
+	if (s.Addr().Is4() && t.any4) || (s.Addr().Is6() && t.any6) {
+		return true
+	}
+	found := false
+	t.narrow.overlapping(s, func(int) bool { found = true; return false })
+	return found
+}
+
+// run is the state of one Decide call.
+type run struct {
+	e        *Engine
+	cfg      PolicyConfig
+	a        Attack
+	s        Snapshot
+	srcs     []netip.Prefix
+	prot     []protection
+	protIdx  *prefixIndex
+	targets  []target
+	blocksOf [][]int // per source: indexes of active blocks containing it
+	repeats  []int   // per source: offences within the repeat window
+	dupOf    []int   // per source: index of its first occurrence, or -1
+	severity int
+	baseTTL  time.Duration
+	nacls    map[string]*naclPlan // by NACL id
+	order    []string             // NACL ids in order of first use
+	pending  []pendingVPC
+	fallback [][]string // per source: host instances if the NACL has no room
+}
+
+type pendingVPC struct {
+	src    int
+	nacl   string
+	subnet string
+}
+
+// Decide answers an attack: one decision per source of a, in the order of
+// a.Sources. It reads s and never changes it; it does no I/O and takes the
+// time from s.Now.
+func (e *Engine) Decide(a Attack, s Snapshot) []Decision {
+	r := e.prepare(a, s)
+	ds := make([]Decision, len(r.srcs))
+	for i := range r.srcs {
+		ds[i] = r.decide(i)
+	}
+	r.planNACLs(ds)
+	for i := range ds {
+		d := &ds[i]
+		d.TTLSeconds = int64(d.TTL / time.Second)
+		d.ExpiresAt = s.Now.Add(d.TTL)
+		if len(d.Reasons) == 0 { // every path sets one; keep the promise anyway
+			d.Reasons = []string{fmt.Sprintf("%s: %s", d.Action, show(d.Target))}
+		}
+	}
+	return ds
+}
+
+func (e *Engine) prepare(a Attack, s Snapshot) *run {
+	r := &run{e: e, cfg: e.cfg.Policy, a: a, s: s, nacls: map[string]*naclPlan{}}
+	r.srcs = make([]netip.Prefix, len(a.Sources))
+	for i, p := range a.Sources {
+		if p.IsValid() {
+			p = Canonical(p)
+		}
+		r.srcs[i] = p
+	}
+	r.severity = a.Severity
+	if r.severity <= 0 {
+		r.severity = r.cfg.DefaultSeverity
+	}
+	r.baseTTL = a.TTL
+	if r.baseTTL <= 0 {
+		r.baseTTL = time.Duration(r.cfg.DefaultTTL)
+	}
+
+	// Protected networks.
+	r.prot = append(r.prot, e.special...)
+	for _, c := range s.Callers {
+		if c.IsValid() {
+			c = c.WithZone("").Unmap()
+			r.prot = append(r.prot, protection{p: netip.PrefixFrom(c, c.BitLen()), kind: protCaller, what: "the caller's own address"})
+		}
+	}
+	for _, p := range s.Allowlist {
+		r.prot = append(r.prot, protection{p: p, kind: protAllowlist, what: "on the allowlist"})
+	}
+	for _, p := range s.VPCCIDRs {
+		r.prot = append(r.prot, protection{p: p, kind: protVPC, what: "a CIDR of the VPC"})
+	}
+	addSG := func(inst string, rules []SGRule) {
+		for i := range rules {
+			rl := &rules[i]
+			if rl.Source.IsValid() && Canonical(rl.Source).Bits() > 0 {
+				r.prot = append(r.prot, protection{p: rl.Source, kind: protSG, rule: rl, instance: inst})
+			}
+		}
+	}
+	if len(a.Targets) == 0 {
+		// No target named: every security group the snapshot knows protects.
+		ids := make([]string, 0, len(s.SGRules))
+		for id := range s.SGRules {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			addSG(id, s.SGRules[id])
+		}
+	}
+	seenInst := map[string]bool{}
+	for _, t := range a.Targets {
+		tg := target{Target: t}
+		if t.InstanceID != "" {
+			rules, ok := s.SGRules[t.InstanceID]
+			tg.known = ok
+			if !seenInst[t.InstanceID] {
+				seenInst[t.InstanceID] = true
+				addSG(t.InstanceID, rules)
+			}
+			var narrow []netip.Prefix
+			for _, rl := range rules {
+				if !rl.Source.IsValid() || !rl.Port.Overlaps(a.Port) {
+					continue
+				}
+				src := Canonical(rl.Source)
+				switch {
+				case src.Bits() == 0 && src.Addr().Is4():
+					tg.any4 = true
+				case src.Bits() == 0:
+					tg.any6 = true
+				default:
+					narrow = append(narrow, src)
+				}
+			}
+			tg.narrow = newPrefixIndex(narrow)
+		}
+		r.targets = append(r.targets, tg)
+	}
+	for i := range r.prot {
+		r.prot[i].p = Canonical(r.prot[i].p)
+	}
+	ps := make([]netip.Prefix, len(r.prot))
+	for i, pr := range r.prot {
+		ps[i] = pr.p
+	}
+	r.protIdx = newPrefixIndex(ps)
+
+	// Sources: duplicates, active blocks containing them, past offences.
+	srcIdx := newPrefixIndex(r.srcs)
+	r.dupOf = make([]int, len(r.srcs))
+	for i := range r.dupOf {
+		r.dupOf[i] = -1
+	}
+	for i := 1; i < len(srcIdx.items); i++ {
+		if prev := srcIdx.items[i-1]; prev.p == srcIdx.items[i].p {
+			first := prev.id
+			if r.dupOf[first] >= 0 {
+				first = r.dupOf[first]
+			}
+			r.dupOf[srcIdx.items[i].id] = first
+		}
+	}
+	r.blocksOf = make([][]int, len(r.srcs))
+	for bi, b := range s.Blocks {
+		if !b.Target.IsValid() || (!b.ExpiresAt.IsZero() && !b.ExpiresAt.After(s.Now)) {
+			continue
+		}
+		bp := Canonical(b.Target)
+		add := func(id int) bool { r.blocksOf[id] = append(r.blocksOf[id], bi); return true }
+		srcIdx.equal(bp, add)
+		srcIdx.inside(bp, add)
+	}
+	r.repeats = make([]int, len(r.srcs))
+	since := s.Now.Add(-time.Duration(r.cfg.RepeatWindow))
+	for _, o := range s.Offences {
+		if !o.Source.IsValid() || o.At.Before(since) || o.At.After(s.Now) {
+			continue
+		}
+		srcIdx.overlapping(Canonical(o.Source), func(id int) bool { r.repeats[id]++; return true })
+	}
+	r.fallback = make([][]string, len(r.srcs))
+	return r
+}
+
+// ttl is the base TTL doubled per prior offence, capped at max_ttl (or at
+// the requested TTL when that is longer).
+func (r *run) ttl(repeat int) (ttl time.Duration, capped bool) {
+	ttl = r.baseTTL
+	limit := max(time.Duration(r.cfg.MaxTTL), r.baseTTL)
+	for k := 0; k < repeat && ttl < limit; k++ {
+		ttl *= 2
+	}
+	if ttl > limit {
+		return limit, true
+	}
+	return ttl, false
+}
+
+func (r *run) decide(i int) Decision {
+	src := r.srcs[i]
+	d := Decision{Target: src, Scope: ScopeNone, Action: ActionRefuse}
+	d.Repeat = r.repeats[i]
+	var capped bool
+	d.TTL, capped = r.ttl(d.Repeat)
+	refuse := func(format string, args ...any) Decision {
+		d.Scope, d.Action = ScopeNone, ActionRefuse
+		d.Reasons = append([]string{"refused: " + fmt.Sprintf(format, args...)}, d.Reasons...)
+		return d
+	}
+	skip := func(format string, args ...any) Decision {
+		d.Scope, d.Action = ScopeNone, ActionSkip
+		d.Reasons = append([]string{"skip: " + fmt.Sprintf(format, args...)}, d.Reasons...)
+		return d
+	}
+	switch {
+	case !src.IsValid():
+		return refuse("%q is not an address or a CIDR", a2s(r.a.Sources[i]))
+	case src.Bits() == 0:
+		return refuse("%s covers every address; never blocked, not even with --force", src)
+	case r.dupOf[i] >= 0:
+		return skip("%s is listed more than once; decided at position %d", show(src), r.dupOf[i]+1)
+	}
+
+	// Rule 1: protected networks.
+	var hard, soft []string
+	r.protIdx.overlapping(src, func(id int) bool {
+		pr := r.prot[id]
+		msg := relation(src, pr.p) + " " + pr.describe()
+		if pr.kind.hard() {
+			hard = append(hard, msg)
+		} else {
+			soft = append(soft, msg)
+		}
+		return len(hard)+len(soft) < 64
+	})
+	if len(hard) > 0 {
+		return refuse("%s (--force does not override this)%s", hard[0], more(len(hard)+len(soft)-1))
+	}
+	if len(soft) > 0 {
+		if !r.a.Force {
+			return refuse("%s (--force overrides this)%s", soft[0], more(len(soft)-1))
+		}
+		for _, m := range soft {
+			d.Reasons = append(d.Reasons, "forced: "+m)
+		}
+	}
+
+	// Rule 2: prefixes broader than /16 (IPv4) or /32 (IPv6).
+	limit := r.cfg.MaxPrefixV4
+	if src.Addr().Is6() {
+		limit = r.cfg.MaxPrefixV6
+	}
+	if src.Bits() < limit {
+		if !r.a.Force {
+			return refuse("%s is broader than /%d (--force overrides this)", src, limit)
+		}
+		d.Reasons = append(d.Reasons, fmt.Sprintf("forced: %s is broader than /%d", src, limit))
+	}
+
+	// Rule 3: no security group admits the attack: already dropped.
+	var admitted []*target // instance targets whose groups admit the attack (or are unknown)
+	var bare []*target     // subnets named without an instance
+	var dropped []string
+	for ti := range r.targets {
+		t := &r.targets[ti]
+		switch {
+		case t.InstanceID == "":
+			bare = append(bare, t)
+		case t.admits(src):
+			admitted = append(admitted, t)
+		default:
+			dropped = append(dropped, t.InstanceID)
+		}
+	}
+	if len(r.targets) > 0 && len(admitted) == 0 && len(bare) == 0 {
+		return skip("no security group of %s admits %s from %s; already dropped", strings.Join(dropped, ", "), r.a.Port, show(src))
+	}
+	if len(dropped) > 0 {
+		d.Reasons = append(d.Reasons, fmt.Sprintf("not on %s: no security group there admits %s from %s", strings.Join(dropped, ", "), r.a.Port, show(src)))
+	}
+	if d.Repeat > 0 {
+		msg := fmt.Sprintf("repeat offender: %d prior offence(s) within %s; ttl %s doubled to %s", d.Repeat, fmtDur(time.Duration(r.cfg.RepeatWindow)), fmtDur(r.baseTTL), fmtDur(d.TTL))
+		if capped {
+			msg += " (capped by policy.max_ttl)"
+		}
+		d.Reasons = append(d.Reasons, msg)
+	}
+	expires := r.s.Now.Add(d.TTL)
+
+	// Host instances, minus those already dropping src for long enough.
+	hostInst, hostNotes, allCovered := r.hostInstances(i, admitted, expires)
+
+	// Rule 4: VPC triggers.
+	reach := map[string][]string{} // subnet → admitted instances
+	var subnets []string            // in order of first appearance
+	addSubnet := func(sn string) {
+		if _, ok := reach[sn]; !ok {
+			reach[sn] = nil
+			subnets = append(subnets, sn)
+		}
+	}
+	for _, t := range admitted {
+		if t.SubnetID != "" {
+			addSubnet(t.SubnetID)
+			reach[t.SubnetID] = append(reach[t.SubnetID], t.InstanceID)
+		}
+	}
+	for _, t := range bare {
+		addSubnet(t.SubnetID)
+	}
+	var triggers []string
+	for _, sn := range subnets {
+		if n := len(reach[sn]); n >= r.cfg.VPCMinInstances && n > 0 {
+			triggers = append(triggers, fmt.Sprintf("vpc: reaches %d instances in %s (threshold %d)", n, sn, r.cfg.VPCMinInstances))
+		}
+	}
+	if r.cfg.FloodRate > 0 && r.a.Rate >= r.cfg.FloodRate {
+		triggers = append(triggers, fmt.Sprintf("vpc: rate %g/s at or above the flood threshold %g/s", r.a.Rate, r.cfg.FloodRate))
+	}
+	if !src.IsSingleIP() {
+		triggers = append(triggers, fmt.Sprintf("vpc: %s is wider than one address", src))
+	}
+	if esc := r.hostBlockedElsewhere(i); len(esc) >= r.cfg.EscalateHosts && len(esc) > 0 {
+		triggers = append(triggers, fmt.Sprintf("vpc: already dropped on hosts of %d instances (%s; threshold %d)", len(esc), strings.Join(esc, ", "), r.cfg.EscalateHosts))
+	}
+	if len(admitted) == 0 && len(bare) > 0 {
+		triggers = append(triggers, fmt.Sprintf("vpc: target is %s with no instance named", bare[0].SubnetID))
+	}
+
+	wantVPC := false
+	switch r.a.Scope {
+	case ScopeVPC:
+		wantVPC = true
+		d.Reasons = append([]string{"vpc: --scope vpc requested"}, d.Reasons...)
+	case ScopeHost:
+	default:
+		wantVPC = len(triggers) > 0
+		if wantVPC {
+			d.Reasons = append(triggers, d.Reasons...)
+		}
+	}
+
+	hostDecision := func(lead string) Decision {
+		if len(admitted) == 0 && len(bare) > 0 {
+			return refuse("%s; no instance named to drop it on instead", strings.TrimPrefix(lead, "host: "))
+		}
+		if allCovered {
+			return skip("%s", hostNotes[0])
+		}
+		d.Scope, d.Action = ScopeHost, ActionBlock
+		d.Instances = hostInst
+		d.Reasons = append(append([]string{lead}, hostNotes...), d.Reasons...)
+		return d
+	}
+
+	if !wantVPC {
+		// Rule 5: host scope, unless the subnet edge already denies it.
+		if nid, rule := r.edgeDenies(src, admitted, expires); nid != "" {
+			return skip("already denied at the subnet edge by %s rule %d (%s)", nid, rule.RuleNumber, untilText(rule.ExpiresAt))
+		}
+		lead := "host: "
+		switch {
+		case r.a.Scope == ScopeHost:
+			lead += "--scope host requested"
+		case len(r.targets) == 0:
+			lead += "no instance named; dropped on this host"
+		default:
+			lead += r.noTriggerText(subnets, reach)
+		}
+		return hostDecision(lead)
+	}
+
+	// Pick the subnet: most instances reached, first named on a tie, among
+	// those whose network ACL the snapshot knows.
+	best, bestN := "", -1
+	for _, sn := range subnets {
+		if _, ok := r.s.NACLs[sn]; ok && len(reach[sn]) > bestN {
+			best, bestN = sn, len(reach[sn])
+		}
+	}
+	if best == "" {
+		why := "no subnet is known for the targets"
+		if len(subnets) > 0 {
+			why = "no network ACL is known for " + strings.Join(subnets, ", ")
+		} else if len(r.targets) == 0 {
+			why = "no instance or subnet named"
+		}
+		if r.a.Scope == ScopeVPC {
+			return refuse("--scope vpc requested but %s (name --subnet, or give a snapshot with its nacls)", why)
+		}
+		return hostDecision(fmt.Sprintf("host: vpc wanted but %s; falling back", why))
+	}
+	nacl := r.s.NACLs[best]
+	d.SubnetID = best
+	d.NACLID = nacl.ID
+	np := r.naclPlan(nacl)
+
+	// Already denied by this NACL, or a refresh of banshee's own entry.
+	if e, exact := np.covering(src, r.a.Port, r.s.Blocks, r.blocksOf[i]); e != nil {
+		if e.ExpiresAt.IsZero() || !e.ExpiresAt.Before(expires) || !exact || !np.inRange(e.RuleNumber) {
+			return skip("already denied by %s rule %d (%s, %s)", nacl.ID, e.RuleNumber, show(e.CIDR), untilText(e.ExpiresAt))
+		}
+		d.Scope, d.Action = ScopeVPC, ActionBlock
+		d.RuleNumber = e.RuleNumber
+		d.Reasons = append([]string{fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), fmtTime(e.ExpiresAt), fmtTime(expires))}, d.Reasons...)
+		np.refreshed[e.RuleNumber] = true
+		return d
+	}
+
+	// Instances outside the NACL's subnets still need host blocks.
+	var outside []string
+	for _, t := range admitted {
+		if !slices.Contains(nacl.SubnetIDs, t.SubnetID) && t.SubnetID != best && slices.Contains(hostInst, t.InstanceID) {
+			outside = append(outside, t.InstanceID)
+		}
+	}
+	if len(outside) > 0 {
+		d.Instances = outside
+		d.Reasons = append(d.Reasons, fmt.Sprintf("host: also dropped on %s (outside %s)", strings.Join(outside, ", "), nacl.ID))
+	}
+	d.Scope, d.Action = ScopeVPC, ActionBlock
+	if len(admitted) > 0 || len(r.targets) == 0 {
+		r.fallback[i] = hostInst
+	}
+	r.pending = append(r.pending, pendingVPC{src: i, nacl: nacl.ID, subnet: best})
+	// hostDecision is what a full NACL falls back to; remember its notes.
+	if allCovered {
+		r.fallback[i] = nil
+	}
+	np.hostNotes[i] = hostNotes
+	np.hostSkip[i] = allCovered
+	return d
+}
+
+func more(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; and %d more protected network(s)", n)
+}
+
+func a2s(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
+func untilText(t time.Time) string {
+	if t.IsZero() {
+		return "no expiry"
+	}
+	return "until " + fmtTime(t)
+}
+
+// noTriggerText explains why the attack stays on the host.
+func (r *run) noTriggerText(subnets []string, reach map[string][]string) string {
+	most, where := 0, ""
+	for _, sn := range subnets {
+		if n := len(reach[sn]); n > most {
+			most, where = n, sn
+		}
+	}
+	s := fmt.Sprintf("reaches %d instance(s)", most)
+	if where != "" {
+		s += " in " + where
+	}
+	s += fmt.Sprintf(" (vpc threshold %d)", r.cfg.VPCMinInstances)
+	if r.cfg.FloodRate > 0 {
+		s += fmt.Sprintf(", rate %g/s below %g/s", r.a.Rate, r.cfg.FloodRate)
+	}
+	return s + ", one address: a host DROP is enough"
+}
+
+// hostInstances returns the instances that still need a host block for
+// source i (nil with no targets: this host), notes on those that already
+// drop it, and whether every one of them already does for long enough.
+func (r *run) hostInstances(i int, admitted []*target, expires time.Time) (inst, notes []string, allCovered bool) {
+	src := r.srcs[i]
+	coveredOn := func(id string) (covered bool, refresh bool, until time.Time) {
+		for _, bi := range r.blocksOf[i] {
+			b := &r.s.Blocks[bi]
+			if b.Scope != ScopeHost || b.InstanceID != id {
+				continue
+			}
+			if b.ExpiresAt.IsZero() || !b.ExpiresAt.Before(expires) {
+				return true, false, b.ExpiresAt
+			}
+			if Canonical(b.Target) == src {
+				refresh, until = true, b.ExpiresAt
+			}
+		}
+		return false, refresh, until
+	}
+	if len(r.targets) == 0 {
+		covered, refresh, until := coveredOn("")
+		switch {
+		case covered:
+			return nil, []string{fmt.Sprintf("already dropped on this host (%s)", untilText(until))}, true
+		case refresh:
+			notes = append(notes, fmt.Sprintf("refresh: already dropped on this host until %s; extending to %s", fmtTime(until), fmtTime(expires)))
+		}
+		return nil, notes, false
+	}
+	var done, refreshed []string
+	var doneUntil time.Time
+	for _, t := range admitted {
+		covered, refresh, until := coveredOn(t.InstanceID)
+		if covered {
+			done = append(done, t.InstanceID)
+			if doneUntil.IsZero() || (!until.IsZero() && until.Before(doneUntil)) {
+				doneUntil = until
+			}
+			continue
+		}
+		if refresh {
+			refreshed = append(refreshed, t.InstanceID)
+		}
+		inst = append(inst, t.InstanceID)
+	}
+	if len(done) > 0 {
+		notes = append(notes, fmt.Sprintf("already dropped on %s (%s)", strings.Join(done, ", "), untilText(doneUntil)))
+	}
+	if len(refreshed) > 0 {
+		notes = append(notes, fmt.Sprintf("refresh: extending the drop on %s to %s", strings.Join(refreshed, ", "), fmtTime(expires)))
+	}
+	return inst, notes, len(admitted) > 0 && len(inst) == 0
+}
+
+// hostBlockedElsewhere lists the instances already dropping source i on
+// their host firewall (escalation).
+func (r *run) hostBlockedElsewhere(i int) []string {
+	var ids []string
+	for _, bi := range r.blocksOf[i] {
+		b := &r.s.Blocks[bi]
+		if b.Scope == ScopeHost && b.InstanceID != "" && !slices.Contains(ids, b.InstanceID) {
+			ids = append(ids, b.InstanceID)
+		}
+	}
+	return ids
+}
+
+// edgeDenies reports a NACL entry that already denies src for every
+// admitted target's subnet, long enough.
+func (r *run) edgeDenies(src netip.Prefix, admitted []*target, expires time.Time) (string, *NACLEntry) {
+	if len(admitted) == 0 {
+		return "", nil
+	}
+	var id string
+	var first *NACLEntry
+	for _, t := range admitted {
+		nacl, ok := r.s.NACLs[t.SubnetID]
+		if !ok {
+			return "", nil
+		}
+		e := r.naclPlan(nacl).verdict(src, r.a.Port)
+		if e == nil || e.Allow || (!e.ExpiresAt.IsZero() && e.ExpiresAt.Before(expires)) {
+			return "", nil
+		}
+		if first == nil {
+			id, first = nacl.ID, e
+		}
+	}
+	return id, first
+}

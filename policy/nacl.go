@@ -1,0 +1,416 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// defaultRuleNumber is the number AWS (and moto) give the '*' default deny
+// entry of each direction and family; it counts toward the quota.
+const defaultRuleNumber = 32767
+
+func famOf(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 0
+	}
+	return 1
+}
+
+var famName = [2]string{"IPv4", "IPv6"}
+
+// naclPlan is one network ACL as the engine plans it during a Decide: its
+// entries in evaluation order, the quota left per family, and the rule
+// numbers of the reserved range still free.
+type naclPlan struct {
+	nacl      NACL
+	cfg       NACLConfig
+	in        []NACLEntry // ingress entries, lowest rule number first
+	used      map[int]bool
+	count     [2]int // entries per family of the fuller direction, default deny included
+	inRangeN  [2]int // banshee's entries (reserved range) per family
+	refreshed map[int]bool
+	hostNotes map[int][]string
+	hostSkip  map[int]bool
+}
+
+func (r *run) naclPlan(n NACL) *naclPlan {
+	if np, ok := r.nacls[n.ID]; ok {
+		return np
+	}
+	np := &naclPlan{nacl: n, cfg: r.e.cfg.NACL, used: map[int]bool{}, refreshed: map[int]bool{}, hostNotes: map[int][]string{}, hostSkip: map[int]bool{}}
+	var cnt [2][2]int // [egress][family]
+	var hasDefault [2][2]bool
+	for _, e := range n.Entries {
+		if !e.CIDR.IsValid() {
+			continue
+		}
+		dir, f := 0, famOf(Canonical(e.CIDR))
+		if e.Egress {
+			dir = 1
+		}
+		cnt[dir][f]++
+		if e.RuleNumber == defaultRuleNumber {
+			hasDefault[dir][f] = true
+		}
+		if !e.Egress {
+			np.in = append(np.in, e)
+			if np.inRange(e.RuleNumber) {
+				np.inRangeN[f]++
+			}
+		}
+		if !e.Egress || np.cfg.Egress {
+			np.used[e.RuleNumber] = true
+		}
+	}
+	for dir := range 2 {
+		for f := range 2 {
+			if !hasDefault[dir][f] {
+				cnt[dir][f]++ // AWS always keeps the default deny; count it even when the snapshot leaves it out
+			}
+		}
+	}
+	for f := range 2 {
+		np.count[f] = cnt[0][f]
+		if np.cfg.Egress {
+			np.count[f] = max(cnt[0][f], cnt[1][f])
+		}
+	}
+	slices.SortStableFunc(np.in, func(a, b NACLEntry) int { return cmp.Compare(a.RuleNumber, b.RuleNumber) })
+	r.nacls[n.ID] = np
+	r.order = append(r.order, n.ID)
+	return np
+}
+
+func (np *naclPlan) inRange(n int) bool { return n >= np.cfg.RuleMin && n <= np.cfg.RuleMax }
+
+// verdict evaluates the ingress entries for traffic from src on port as
+// AWS does, lowest number first, and returns the entry that decides all of
+// it, or nil when entries split it.
+func (np *naclPlan) verdict(src netip.Prefix, port Port) *NACLEntry {
+	for i := range np.in {
+		e := &np.in[i]
+		c := Canonical(e.CIDR)
+		if !overlaps(c, src) || !e.Port.Overlaps(port) {
+			continue
+		}
+		if c.Bits() <= src.Bits() && e.Port.Covers(port) {
+			return e
+		}
+		return nil
+	}
+	return nil
+}
+
+// covering returns the deny that already stops src, from the entries or
+// from the snapshot's VPC blocks of this NACL, preferring the one lasting
+// longest, and whether it is for exactly src.
+func (np *naclPlan) covering(src netip.Prefix, port Port, blocks []Block, idx []int) (*NACLEntry, bool) {
+	var best *NACLEntry
+	consider := func(e *NACLEntry) {
+		switch {
+		case best == nil, e.ExpiresAt.IsZero() && !best.ExpiresAt.IsZero():
+			best = e
+		case !best.ExpiresAt.IsZero() && e.ExpiresAt.After(best.ExpiresAt):
+			best = e
+		}
+	}
+	if e := np.verdict(src, port); e != nil && !e.Allow {
+		consider(e)
+	}
+	for _, bi := range idx {
+		b := &blocks[bi]
+		if b.Scope == ScopeVPC && b.NACLID == np.nacl.ID {
+			consider(&NACLEntry{RuleNumber: b.RuleNumber, CIDR: b.Target, ExpiresAt: b.ExpiresAt, Reason: b.Reason, Origin: b.Origin, Severity: b.Severity})
+		}
+	}
+	return best, best != nil && Canonical(best.CIDR) == src
+}
+
+// shadow returns an allow entry numbered below n that already admits the
+// attack traffic from p, so a deny at n would never match.
+func (np *naclPlan) shadow(p netip.Prefix, n int, port Port) *NACLEntry {
+	for i := range np.in {
+		e := &np.in[i]
+		if e.RuleNumber >= n {
+			break
+		}
+		if e.Allow && overlaps(Canonical(e.CIDR), p) && e.Port.Overlaps(port) {
+			return e
+		}
+	}
+	return nil
+}
+
+// unit is one NACL entry to plan: a prefix and the sources it covers.
+type unit struct {
+	p          netip.Prefix
+	members    []int // source indexes; members[0] is the source the entry is for
+	aggregated bool
+}
+
+// planNACLs places the pending VPC decisions into their NACLs' reserved
+// ranges: aggregation when nearly full, eviction when full and the attack
+// is more severe, host fallback (or refusal) when nothing fits.
+func (r *run) planNACLs(ds []Decision) {
+	for _, id := range r.order {
+		np := r.nacls[id]
+		var fam [2][]int
+		for _, p := range r.pending {
+			if p.nacl == id {
+				f := famOf(r.srcs[p.src])
+				fam[f] = append(fam[f], p.src)
+			}
+		}
+		if len(fam[0])+len(fam[1]) == 0 {
+			continue
+		}
+		var free []int
+		for n := np.cfg.RuleMin; n <= np.cfg.RuleMax; n++ {
+			if !np.used[n] {
+				free = append(free, n)
+			}
+		}
+		next := 0 // free[next] is the lowest free number not yet planned
+		for f := range 2 {
+			if len(fam[f]) == 0 {
+				continue
+			}
+			quotaLeft := max(np.cfg.Quota-np.count[f], 0)
+			capacity := min(quotaLeft, len(free)-next)
+			units := r.units(fam[f])
+			if capacity-len(units) <= r.cfg.NearlyFullFree {
+				units = r.aggregate(units, ds, capacity)
+			}
+			evictable := np.evictable(f, r.e.cfg.Policy.DefaultSeverity)
+			placed := 0
+			for _, u := range units {
+				var n int
+				var evicts *NACLEntry
+				switch {
+				case quotaLeft > 0 && next < len(free):
+					n = free[next]
+				default:
+					for len(evictable) > 0 && evicts == nil {
+						cand := evictable[0]
+						if sev := cmp.Or(cand.Severity, r.e.cfg.Policy.DefaultSeverity); sev >= r.severity {
+							evictable = nil
+							break
+						}
+						evictable = evictable[1:]
+						if !np.refreshed[cand.RuleNumber] {
+							evicts = cand
+						}
+					}
+					if evicts == nil {
+						r.fallBack(ds, np, u, f, placed, capacity)
+						continue
+					}
+					n = evicts.RuleNumber
+				}
+				if sh := np.shadow(u.p, n, r.a.Port); sh != nil {
+					for _, m := range u.members {
+						d := &ds[m]
+						d.Scope, d.Action, d.NACLID, d.RuleNumber, d.SubnetID = ScopeNone, ActionRefuse, "", 0, ""
+						d.Instances = nil
+						d.Reasons = append([]string{fmt.Sprintf("refused: %s rule %d allows %s on %s ahead of rule %d; a deny there for %s would never match",
+							np.nacl.ID, sh.RuleNumber, show(Canonical(sh.CIDR)), sh.Port, n, show(u.p))}, d.Reasons...)
+					}
+					if evicts != nil {
+						evictable = append([]*NACLEntry{evicts}, evictable...)
+					}
+					continue
+				}
+				if evicts == nil {
+					next++
+					quotaLeft--
+				}
+				placed++
+				r.place(ds, np, u, n, evicts, f, capacity, placed)
+			}
+		}
+	}
+}
+
+// units turns the pending sources of one family into entries: a source
+// inside another pending source rides on that source's entry.
+func (r *run) units(srcs []int) []unit {
+	ps := make([]netip.Prefix, len(srcs))
+	for k, i := range srcs {
+		ps[k] = r.srcs[i]
+	}
+	idx := newPrefixIndex(ps)
+	var units []unit
+	at := map[int]int{} // root position in srcs → unit index
+	parent := make([]int, len(srcs))
+	for k := range srcs {
+		parent[k] = -1
+		p := ps[k]
+		idx.containing(p, func(id int) bool {
+			if ps[id] != p {
+				parent[k] = id
+				return false
+			}
+			return true
+		})
+	}
+	for k, i := range srcs {
+		if parent[k] >= 0 {
+			continue
+		}
+		at[k] = len(units)
+		units = append(units, unit{p: ps[k], members: []int{i}})
+	}
+	for k, i := range srcs {
+		if parent[k] >= 0 {
+			u := &units[at[parent[k]]]
+			u.members = append(u.members, i)
+		}
+	}
+	return units
+}
+
+// aggregate merges the units of one /24 (IPv4) or /64 (IPv6) into one
+// entry when at least aggregate_min_sources sources fall in it and the
+// aggregate overlaps no protected network.
+func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
+	if r.cfg.AggregateMinSources <= 0 {
+		return units
+	}
+	groups := map[netip.Prefix][]int{} // aggregate → unit indexes
+	var keys []netip.Prefix
+	for k, u := range units {
+		bits := r.cfg.AggregateBitsV4
+		if u.p.Addr().Is6() {
+			bits = r.cfg.AggregateBitsV6
+		}
+		if bits <= 0 || u.p.Bits() <= bits {
+			continue
+		}
+		key := netip.PrefixFrom(u.p.Addr(), bits).Masked()
+		if _, ok := groups[key]; !ok {
+			keys = append(keys, key)
+		}
+		groups[key] = append(groups[key], k)
+	}
+	dropped := map[int]bool{}
+	for _, key := range keys {
+		g := groups[key]
+		n := 0
+		for _, k := range g {
+			n += len(units[k].members)
+		}
+		if n < r.cfg.AggregateMinSources {
+			continue
+		}
+		var blocked string
+		r.protIdx.overlapping(key, func(id int) bool {
+			blocked = relation(key, r.prot[id].p) + " " + r.prot[id].describe()
+			return false
+		})
+		if blocked != "" {
+			for _, k := range g {
+				for _, m := range units[k].members {
+					ds[m].Reasons = append(ds[m].Reasons, fmt.Sprintf("vpc: not aggregated: %s", blocked))
+				}
+			}
+			continue
+		}
+		u := unit{p: key, aggregated: true}
+		for _, k := range g {
+			u.members = append(u.members, units[k].members...)
+			dropped[k] = true
+		}
+		for _, m := range u.members {
+			ds[m].Reasons = append(ds[m].Reasons, fmt.Sprintf("vpc: aggregated %d sources into %s (nearly full: %d free entries for %d; policy.aggregate_min_sources %d)",
+				len(u.members), key, capacity, len(units), r.cfg.AggregateMinSources))
+		}
+		units[g[0]] = u
+		dropped[g[0]] = false
+	}
+	out := units[:0:0]
+	for k, u := range units {
+		if !dropped[k] {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// evictable lists banshee's entries of family f that expire, soonest first.
+func (np *naclPlan) evictable(f, defSeverity int) []*NACLEntry {
+	var out []*NACLEntry
+	for i := range np.in {
+		e := &np.in[i]
+		if np.inRange(e.RuleNumber) && !e.Allow && !e.ExpiresAt.IsZero() && famOf(Canonical(e.CIDR)) == f {
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *NACLEntry) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.RuleNumber, b.RuleNumber)
+	})
+	return out
+}
+
+// place records unit u at rule number n in its members' decisions.
+func (r *run) place(ds []Decision, np *naclPlan, u unit, n int, evicts *NACLEntry, f, capacity, placed int) {
+	for k, m := range u.members {
+		d := &ds[m]
+		d.RuleNumber = n
+		if u.p != d.Target {
+			p := u.p
+			d.Aggregate = &p
+			if !u.aggregated {
+				d.Reasons = append(d.Reasons, fmt.Sprintf("vpc: covered by the entry for %s", show(u.p)))
+			}
+		}
+		lead := fmt.Sprintf("vpc: deny %s at %s rule %d (%s reserved range %d-%d: %d/%d used)", show(u.p), np.nacl.ID, n, famName[f],
+			np.cfg.RuleMin, np.cfg.RuleMax, np.inRangeN[f]+placed, np.inRangeN[f]+capacity)
+		if evicts != nil {
+			lead = fmt.Sprintf("vpc: deny %s at %s rule %d", show(u.p), np.nacl.ID, n)
+		}
+		d.Reasons = append(d.Reasons, lead)
+		if evicts != nil && k == 0 {
+			sev := cmp.Or(evicts.Severity, r.e.cfg.Policy.DefaultSeverity)
+			d.Evicts = &Block{Target: evicts.CIDR, Scope: ScopeVPC, NACLID: np.nacl.ID, RuleNumber: evicts.RuleNumber,
+				ExpiresAt: evicts.ExpiresAt, Reason: evicts.Reason, Origin: evicts.Origin, Severity: evicts.Severity}
+			d.Reasons = append(d.Reasons, fmt.Sprintf("vpc: evicts %s rule %d (%s, expires %s first, severity %d) for this attack of severity %d",
+				np.nacl.ID, evicts.RuleNumber, show(Canonical(evicts.CIDR)), fmtTime(evicts.ExpiresAt), sev, r.severity))
+		}
+	}
+}
+
+// fallBack answers the members of a unit that found no room: host scope
+// in auto mode, refusal when vpc was forced or no instance can take it.
+func (r *run) fallBack(ds []Decision, np *naclPlan, u unit, f, placed, capacity int) {
+	full := fmt.Sprintf("%s reserved range full (%d/%d)", np.nacl.ID, np.inRangeN[f]+placed, np.inRangeN[f]+capacity)
+	if q := np.count[f]; np.cfg.Quota-q < np.cfg.RuleMax-np.cfg.RuleMin+1 && q > np.inRangeN[f] {
+		full += fmt.Sprintf("; quota %d %s entries per direction, %d taken outside the range incl. the default deny", np.cfg.Quota, famName[f], q-np.inRangeN[f])
+	}
+	if r.severity > 0 {
+		full += fmt.Sprintf("; nothing to evict below severity %d", r.severity)
+	}
+	for _, m := range u.members {
+		d := &ds[m]
+		d.NACLID, d.RuleNumber, d.Aggregate = "", 0, nil
+		switch {
+		case r.a.Scope == ScopeVPC:
+			d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
+			d.Reasons = append([]string{fmt.Sprintf("refused: %s and --scope vpc was requested", full)}, d.Reasons...)
+		case np.hostSkip[m]:
+			d.Scope, d.Action, d.Instances = ScopeNone, ActionSkip, nil
+			d.Reasons = append([]string{fmt.Sprintf("skip: %s; %s", full, np.hostNotes[m][0])}, d.Reasons...)
+		case r.fallback[m] == nil && len(r.targets) > 0:
+			d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
+			d.Reasons = append([]string{fmt.Sprintf("refused: %s; no instance named to drop it on instead", full)}, d.Reasons...)
+		default:
+			d.Scope, d.Action = ScopeHost, ActionBlock
+			d.Instances = r.fallback[m]
+			d.Reasons = append(append([]string{fmt.Sprintf("host: %s, falling back", full)}, np.hostNotes[m]...), d.Reasons...)
+		}
+	}
+}
