@@ -428,7 +428,7 @@ func (r *run) decide(i int) Decision {
 
 	// Rule 4: VPC triggers.
 	reach := map[string][]string{} // subnet → admitted instances
-	var subnets []string            // in order of first appearance
+	var subnets []string           // in order of first appearance
 	addSubnet := func(sn string) {
 		if _, ok := reach[sn]; !ok {
 			reach[sn] = nil
