@@ -358,8 +358,15 @@ func (r *run) decide(i int) Decision {
 	}
 
 	// Rule 1: protected networks.
-	var hard, soft []string
+	var hits []int
 	r.protIdx.overlapping(src, func(id int) bool {
+		hits = append(hits, id)
+		return len(hits) < 64
+	})
+	// Name the most specific protection first.
+	slices.SortStableFunc(hits, func(x, y int) int { return r.prot[y].p.Bits() - r.prot[x].p.Bits() })
+	var hard, soft []string
+	for _, id := range hits {
 		pr := r.prot[id]
 		msg := relation(src, pr.p) + " " + pr.describe()
 		if pr.kind.hard() {
@@ -367,8 +374,7 @@ func (r *run) decide(i int) Decision {
 		} else {
 			soft = append(soft, msg)
 		}
-		return len(hard)+len(soft) < 64
-	})
+	}
 	if len(hard) > 0 {
 		return refuse("%s (--force does not override this)%s", hard[0], more(len(hard)+len(soft)-1))
 	}
