@@ -452,7 +452,7 @@ func (r *run) decide(i int) Decision {
 	}
 	var triggers []string
 	for _, sn := range subnets {
-		if n := len(reach[sn]); n >= r.cfg.VPCMinInstances && n > 0 {
+		if n := len(reach[sn]); r.cfg.VPCMinInstances > 0 && n >= r.cfg.VPCMinInstances {
 			triggers = append(triggers, fmt.Sprintf("vpc: reaches %d instances in %s (threshold %d)", n, sn, r.cfg.VPCMinInstances))
 		}
 	}
@@ -462,7 +462,7 @@ func (r *run) decide(i int) Decision {
 	if !src.IsSingleIP() {
 		triggers = append(triggers, fmt.Sprintf("vpc: %s is wider than one address", src))
 	}
-	if esc := r.hostBlockedElsewhere(i); len(esc) >= r.cfg.EscalateHosts && len(esc) > 0 {
+	if esc := r.hostBlockedElsewhere(i); r.cfg.EscalateHosts > 0 && len(esc) >= r.cfg.EscalateHosts {
 		triggers = append(triggers, fmt.Sprintf("vpc: already dropped on hosts of %d instances (%s; threshold %d)", len(esc), strings.Join(esc, ", "), r.cfg.EscalateHosts))
 	}
 	if len(admitted) == 0 && len(bare) > 0 {
