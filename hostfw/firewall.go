@@ -1,0 +1,520 @@
+package hostfw
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-iptables/iptables"
+)
+
+// Options configure a Firewall.
+type Options struct {
+	Chain          string  // own chain, default BANSHEE
+	SetV4, SetV6   string  // blocklist sets, default banshee4 / banshee6
+	Backend        Backend // auto, nft or legacy
+	HookDockerUser bool    // also jump from DOCKER-USER (Docker-published ports bypass INPUT)
+	HookForward    bool    // also jump from FORWARD
+	MaxEntries     int     // maxelem of each set
+	StateDir       string  // where blocks are journaled; "" disables persistence
+}
+
+func (o *Options) defaults() {
+	if o.Chain == "" {
+		o.Chain = "BANSHEE"
+	}
+	if o.SetV4 == "" {
+		o.SetV4 = "banshee4"
+	}
+	if o.SetV6 == "" {
+		o.SetV6 = "banshee6"
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 1 << 20
+	}
+	if o.Backend == "" {
+		o.Backend = BackendAuto
+	}
+}
+
+// iptablesAPI is the part of go-iptables that hostfw uses.
+type iptablesAPI interface {
+	Exists(table, chain string, rulespec ...string) (bool, error)
+	ChainExists(table, chain string) (bool, error)
+	List(table, chain string) ([]string, error)
+}
+
+// Firewall manages banshee's chain and sets in the current network namespace.
+type Firewall struct {
+	opts  Options
+	r     runner
+	t     *tools
+	ipt   map[Family]iptablesAPI
+	now   func() time.Time
+	state *store
+}
+
+// New finds the kernel tools and returns a Firewall. It changes nothing.
+func New(ctx context.Context, opts Options) (*Firewall, error) {
+	if err := checkPrivileges(); err != nil {
+		return nil, err
+	}
+	return newFirewall(ctx, opts, execRunner{})
+}
+
+func newFirewall(ctx context.Context, opts Options, r runner) (*Firewall, error) {
+	opts.defaults()
+	for what, s := range map[string]string{"chain": opts.Chain, "set": opts.SetV4 + opts.SetV6} {
+		if err := CheckText(what, s); err != nil || strings.ContainsAny(s, " \"'") {
+			return nil, fmt.Errorf("invalid %s name %q", what, s)
+		}
+	}
+	t, err := lookTools(ctx, r, opts.Backend)
+	if err != nil {
+		return nil, err
+	}
+	f := &Firewall{opts: opts, r: r, t: t, ipt: map[Family]iptablesAPI{}, now: time.Now}
+	if opts.StateDir != "" {
+		f.state = &store{dir: opts.StateDir}
+	}
+	return f, nil
+}
+
+// Backend reports the iptables backend in use.
+func (f *Firewall) Backend() Backend { return f.t.backend }
+
+func (f *Firewall) setName(fam Family) string {
+	if fam == V6 {
+		return f.opts.SetV6
+	}
+	return f.opts.SetV4
+}
+
+func (f *Firewall) iptables(fam Family) (iptablesAPI, error) {
+	if h, ok := f.ipt[fam]; ok {
+		return h, nil
+	}
+	proto := iptables.ProtocolIPv4
+	if fam == V6 {
+		proto = iptables.ProtocolIPv6
+	}
+	h, err := iptables.New(iptables.IPFamily(proto), iptables.Path(f.t.ipt[fam]), iptables.Timeout(5))
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", f.t.ipt[fam], classify(err))
+	}
+	f.ipt[fam] = h
+	return h, nil
+}
+
+// hooks lists the built-in chains that jump to banshee's chain.
+func (f *Firewall) hooks() []string {
+	h := []string{"INPUT"}
+	if f.opts.HookForward {
+		h = append(h, "FORWARD")
+	}
+	if f.opts.HookDockerUser {
+		h = append(h, "DOCKER-USER")
+	}
+	return h
+}
+
+// chainRules is the whole content of banshee's chain for a family.
+func (f *Firewall) chainRules(fam Family) []Rule {
+	return []Rule{{"-m", "set", "--match-set", f.setName(fam), "src", "-j", "DROP"}}
+}
+
+// setHeader is what "ipset list -t" says about a set.
+type setHeader struct {
+	exists     bool
+	references int
+	entries    int
+}
+
+func (f *Firewall) header(ctx context.Context, fam Family) (setHeader, error) {
+	out, err := f.r.run(ctx, nil, f.t.ipset, "list", "-t", f.setName(fam))
+	if err != nil {
+		if isSetMissing(err) {
+			return setHeader{}, nil
+		}
+		return setHeader{}, fmt.Errorf("reading set %s: %w", f.setName(fam), classify(err))
+	}
+	h := setHeader{exists: true}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ": ")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "References":
+			h.references, _ = strconv.Atoi(v)
+		case "Number of entries":
+			h.entries, _ = strconv.Atoi(v)
+		}
+	}
+	return h, nil
+}
+
+// Ensure makes sure the set, the chain and the jump into it exist for a
+// family. It is cheap when everything is in place (two probes) and otherwise
+// builds the chain in one iptables-restore transaction after a test run.
+func (f *Firewall) Ensure(ctx context.Context, fam Family) error {
+	h, err := f.header(ctx, fam)
+	if err != nil {
+		return err
+	}
+	ipt, err := f.iptables(fam)
+	if err != nil {
+		return err
+	}
+	if h.exists && h.references > 0 {
+		ok, err := ipt.Exists("filter", "INPUT", "-j", f.opts.Chain)
+		if err == nil && ok && len(f.hooks()) == 1 {
+			return nil
+		}
+	}
+	return f.setup(ctx, fam, h)
+}
+
+// setup creates the set and (re)builds the chain and its hooks atomically.
+func (f *Firewall) setup(ctx context.Context, fam Family, h setHeader) error {
+	set := f.setName(fam)
+	if !h.exists {
+		line := setCreateLine(set, fam, f.opts.MaxEntries)
+		if _, err := f.r.run(ctx, strings.NewReader(line), f.t.ipset, "-exist", "restore"); err != nil {
+			return fmt.Errorf("creating set %s: %w", set, classify(err))
+		}
+	}
+	ipt, err := f.iptables(fam)
+	if err != nil {
+		return err
+	}
+	rb := newRestore()
+	rb.declare(f.opts.Chain)
+	for _, r := range f.chainRules(fam) {
+		rb.append(f.opts.Chain, r)
+	}
+	for _, hook := range f.hooks() {
+		if hook == "DOCKER-USER" {
+			ok, err := ipt.ChainExists("filter", hook)
+			if err != nil {
+				return fmt.Errorf("looking for chain %s: %w", hook, classify(err))
+			}
+			if !ok {
+				continue // Docker is not running; nothing to hook
+			}
+		}
+		ok, err := ipt.Exists("filter", hook, "-j", f.opts.Chain)
+		if err != nil {
+			ok = false // the chain does not exist yet: the jump cannot either
+		}
+		if !ok {
+			rb.insert(hook, 1, Rule{"-j", f.opts.Chain})
+		}
+	}
+	return f.applyRestore(ctx, fam, rb.String())
+}
+
+// applyRestore runs one iptables-restore --noflush transaction after testing
+// the same input. On a failed test nothing changes and the error names the
+// offending line of the input.
+func (f *Firewall) applyRestore(ctx context.Context, fam Family, payload string) error {
+	bin := f.t.restore[fam]
+	if _, err := f.r.run(ctx, strings.NewReader(payload), bin, "--noflush", "--test", "--wait"); err != nil {
+		return fmt.Errorf("testing %s input (nothing changed)%s: %w", bin, offendingLine(err, payload), classify(err))
+	}
+	if _, err := f.r.run(ctx, strings.NewReader(payload), bin, "--noflush", "--wait"); err != nil {
+		return fmt.Errorf("applying %s: %w", bin, classify(err))
+	}
+	return nil
+}
+
+// offendingLine finds "line N" in iptables-restore's error and quotes that
+// line of the input.
+func offendingLine(err error, payload string) string {
+	var ce *CmdError
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	i := strings.Index(ce.Stderr, "line ")
+	if i < 0 {
+		return ""
+	}
+	var n int
+	if _, e := fmt.Sscanf(ce.Stderr[i:], "line %d", &n); e != nil {
+		return ""
+	}
+	lines := strings.Split(payload, "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return fmt.Sprintf(" at input line %d %q", n, lines[n-1])
+}
+
+// BlockResult says what Block did.
+type BlockResult struct {
+	Added     int
+	Refreshed []netip.Prefix // already present: TTL and comment refreshed
+}
+
+// probeLimit is how many entries Block checks one by one for "refreshed";
+// beyond it a bulk block does not tell new from refreshed.
+const probeLimit = 16
+
+// Block adds entries to the sets (refreshing TTL and comment of entries
+// already there) in one ipset transaction per call and journals them.
+func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, error) {
+	var res BlockResult
+	if len(entries) == 0 {
+		return res, nil
+	}
+	fams := map[Family]bool{}
+	for _, e := range entries {
+		if !e.Prefix.IsValid() || e.Prefix.Bits() == 0 {
+			return res, fmt.Errorf("refusing to block %q", e.Prefix)
+		}
+		if err := CheckText("reason", e.Reason); err != nil {
+			return res, err
+		}
+		if e.TTL > MaxTimeout {
+			return res, fmt.Errorf("ttl %s for %s: the kernel keeps host blocks at most %s", e.TTL, e.Prefix, MaxTimeout)
+		}
+		fams[FamilyOf(e.Prefix)] = true
+	}
+	unlock, err := f.state.lock()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	for _, fam := range []Family{V4, V6} {
+		if fams[fam] {
+			if err := f.Ensure(ctx, fam); err != nil {
+				return res, err
+			}
+		}
+	}
+	if len(entries) <= probeLimit {
+		for _, e := range entries {
+			if _, err := f.r.run(ctx, nil, f.t.ipset, "test", f.setName(FamilyOf(e.Prefix)), prefixArg(e.Prefix)); err == nil {
+				res.Refreshed = append(res.Refreshed, e.Prefix)
+			}
+		}
+	}
+	buf := make([]byte, 0, len(entries)*64)
+	for _, e := range entries {
+		buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
+	}
+	if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
+		return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
+	}
+	res.Added = len(entries) - len(res.Refreshed)
+	now := f.now()
+	if err := f.state.journalBlocks(now, entries); err != nil {
+		return res, fmt.Errorf("blocked in the kernel, but journaling for restore failed: %w", err)
+	}
+	return res, nil
+}
+
+func prefixArg(p netip.Prefix) string { return string(appendPrefix(nil, p)) }
+
+// Unblock removes prefixes from the sets. It returns the prefixes that were
+// not blocked; removing them is a no-op, not an error.
+func (f *Firewall) Unblock(ctx context.Context, prefixes []netip.Prefix) (absent []netip.Prefix, err error) {
+	unlock, err := f.state.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	present := map[netip.Prefix]bool{}
+	if len(prefixes) > probeLimit {
+		cur, err := f.list(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range cur {
+			present[e.Prefix] = true
+		}
+	}
+	var buf []byte
+	var removed []netip.Prefix
+	for _, p := range prefixes {
+		set := f.setName(FamilyOf(p))
+		if len(prefixes) <= probeLimit {
+			_, err := f.r.run(ctx, nil, f.t.ipset, "del", set, prefixArg(p))
+			switch {
+			case err == nil:
+				removed = append(removed, p)
+			case isNotInSet(err) || isSetMissing(err):
+				absent = append(absent, p)
+			default:
+				return absent, fmt.Errorf("removing %s from %s: %w", p, set, classify(err))
+			}
+			continue
+		}
+		if !present[p] {
+			absent = append(absent, p)
+			continue
+		}
+		buf = appendSetDel(buf, set, p)
+		removed = append(removed, p)
+	}
+	if len(buf) > 0 {
+		if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
+			return absent, fmt.Errorf("removing %d entries: %w", len(removed), classify(err))
+		}
+	}
+	if err := f.state.journalUnblocks(removed); err != nil {
+		return absent, fmt.Errorf("unblocked in the kernel, but journaling failed: %w", err)
+	}
+	return absent, nil
+}
+
+// List returns the entries of both sets as the kernel has them now.
+func (f *Firewall) List(ctx context.Context) ([]Entry, error) { return f.list(ctx) }
+
+func (f *Firewall) list(ctx context.Context) ([]Entry, error) {
+	var all []Entry
+	now := f.now()
+	for _, fam := range []Family{V4, V6} {
+		out, err := f.r.run(ctx, nil, f.t.ipset, "save", f.setName(fam))
+		if err != nil {
+			if isSetMissing(err) {
+				continue
+			}
+			return nil, fmt.Errorf("listing set %s: %w", f.setName(fam), classify(err))
+		}
+		es, err := parseSave(out, now)
+		if err != nil {
+			return nil, fmt.Errorf("listing set %s: %w", f.setName(fam), err)
+		}
+		all = append(all, es...)
+	}
+	return all, nil
+}
+
+// parseSave reads the "add" lines of "ipset save".
+func parseSave(out []byte, now time.Time) ([]Entry, error) {
+	var es []Entry
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "add ") {
+			continue
+		}
+		fields := strings.SplitN(line, " ", 4) // add SET ELEM rest
+		if len(fields) < 3 {
+			return nil, fmt.Errorf("unexpected ipset line %q", line)
+		}
+		p, err := parseElem(fields[2])
+		if err != nil {
+			return nil, fmt.Errorf("unexpected ipset element in %q: %w", line, err)
+		}
+		e := Entry{Prefix: p}
+		rest := ""
+		if len(fields) == 4 {
+			rest = fields[3]
+		}
+		if v, ok := strings.CutPrefix(rest, "timeout "); ok {
+			num, tail, _ := strings.Cut(v, " ")
+			secs, err := strconv.ParseInt(num, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("unexpected timeout in %q", line)
+			}
+			if secs > 0 {
+				e.TTL = time.Duration(secs) * time.Second
+				e.ExpiresAt = now.Add(e.TTL).Truncate(time.Second)
+			}
+			rest = tail
+		}
+		if c, ok := strings.CutPrefix(rest, "comment \""); ok {
+			e.Origin, e.Reason = parseSetComment(strings.TrimSuffix(c, "\""))
+		}
+		es = append(es, e)
+	}
+	return es, sc.Err()
+}
+
+func parseElem(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Status is the state of the host firewall.
+type Status struct {
+	Backend  Backend        `json:"backend"`
+	Families []FamilyStatus `json:"families"`
+	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// FamilyStatus is the state of one address family.
+type FamilyStatus struct {
+	Family  string   `json:"family"`
+	Set     string   `json:"set"`
+	SetOK   bool     `json:"set_present"`
+	Entries int      `json:"entries"`
+	Chain   bool     `json:"chain_present"`
+	Hooks   []string `json:"hooks"`
+}
+
+// Status reports backend, sets, chain and hooks, and warns about rules in
+// the other iptables backend, which the kernel evaluates as well.
+func (f *Firewall) Status(ctx context.Context) (Status, error) {
+	st := Status{Backend: f.t.backend}
+	for _, fam := range []Family{V4, V6} {
+		h, err := f.header(ctx, fam)
+		if err != nil {
+			return st, err
+		}
+		fs := FamilyStatus{Family: fam.String(), Set: f.setName(fam), SetOK: h.exists, Entries: h.entries, Hooks: []string{}}
+		ipt, err := f.iptables(fam)
+		if err != nil {
+			return st, err
+		}
+		if fs.Chain, err = ipt.ChainExists("filter", f.opts.Chain); err != nil {
+			return st, fmt.Errorf("looking for chain %s: %w", f.opts.Chain, classify(err))
+		}
+		for _, hook := range f.hooks() {
+			if ok, err := ipt.Exists("filter", hook, "-j", f.opts.Chain); err == nil && ok {
+				fs.Hooks = append(fs.Hooks, hook)
+			} else if fs.Chain {
+				st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %s does not jump to %s: blocks are not enforced there (run banshee restore)", fam, hook, f.opts.Chain))
+			}
+		}
+		if !fs.Chain && h.entries > 0 {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s: set %s has %d entries but chain %s is missing: nothing is dropped (run banshee restore)", fam, fs.Set, h.entries, f.opts.Chain))
+		}
+		if other := f.t.otherSav[fam]; other != "" {
+			out, err := f.r.run(ctx, nil, other)
+			if err == nil {
+				if n := countRules(out); n > 0 {
+					st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %d rules exist in the other iptables backend (%s); the kernel evaluates both", fam, n, other))
+				}
+			}
+		}
+		st.Families = append(st.Families, fs)
+	}
+	return st, nil
+}
+
+func countRules(save []byte) int {
+	n := 0
+	for _, l := range bytes.Split(save, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("-A ")) {
+			n++
+		}
+	}
+	return n
+}
