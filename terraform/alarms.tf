@@ -1,0 +1,88 @@
+locals {
+  # The function is the alarm action only with alarm_trigger = "alarm_action";
+  # otherwise the EventBridge rule carries the state change to it.
+  alarm_actions = concat(
+    var.alarm_trigger == "alarm_action" ? [aws_lambda_function.this.arn] : [],
+    var.alarm_actions,
+  )
+}
+
+################################################################################
+# SSH authentication failures in the instances' auth log
+################################################################################
+
+resource "aws_cloudwatch_log_metric_filter" "ssh_auth_failures" {
+  count = var.auth_log_group_name == null ? 0 : 1
+
+  name           = "${var.name}-ssh-auth-failures"
+  log_group_name = var.auth_log_group_name
+  pattern        = var.ssh_auth_failure_pattern
+
+  metric_transformation {
+    name      = "SshAuthFailures"
+    namespace = local.metric_namespace
+    value     = "1"
+    unit      = "Count"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "ssh_auth_failures" {
+  count = var.auth_log_group_name == null ? 0 : 1
+
+  alarm_name        = "${local.alarm_prefix}ssh-auth-failures"
+  alarm_description = "SSH authentication failures in ${var.auth_log_group_name}: banshee finds and blocks the sources."
+
+  namespace           = local.metric_namespace
+  metric_name         = aws_cloudwatch_log_metric_filter.ssh_auth_failures[0].metric_transformation[0].name
+  statistic           = "Sum"
+  period              = var.alarm_period
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.ssh_auth_failure_threshold
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+
+  tags = local.tags
+}
+
+################################################################################
+# Rejected connections in the VPC flow logs
+################################################################################
+
+resource "aws_cloudwatch_log_metric_filter" "rejected_connections" {
+  count = local.flow_log_group_name == null ? 0 : 1
+
+  name           = "${var.name}-rejected-connections"
+  log_group_name = var.create_flow_logs ? aws_cloudwatch_log_group.flow_logs[0].name : local.flow_log_group_name
+
+  # Default flow log format (version 2), space-delimited.
+  pattern = "[version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start, end, action = \"REJECT\", log_status]"
+
+  metric_transformation {
+    name      = "RejectedConnections"
+    namespace = local.metric_namespace
+    value     = "1"
+    unit      = "Count"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "rejected_connections" {
+  count = local.flow_log_group_name == null ? 0 : 1
+
+  alarm_name        = "${local.alarm_prefix}rejected-connections"
+  alarm_description = "Spike of rejected connections in the flow logs of ${var.vpc_id}: banshee finds and blocks the sources."
+
+  namespace           = local.metric_namespace
+  metric_name         = aws_cloudwatch_log_metric_filter.rejected_connections[0].metric_transformation[0].name
+  statistic           = "Sum"
+  period              = var.alarm_period
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.rejected_connections_threshold
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+
+  tags = local.tags
+}

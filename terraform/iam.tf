@@ -1,0 +1,126 @@
+################################################################################
+# The function's role
+################################################################################
+
+data "aws_iam_policy_document" "function_assume_role" {
+  statement {
+    sid     = "LambdaAssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  name               = "${var.name}-lambda"
+  description        = "Role of the ${var.name} banshee function"
+  assume_role_policy = data.aws_iam_policy_document.function_assume_role.json
+
+  tags = local.tags
+}
+
+# Least privilege. The Go test in this directory derives the AWS API actions
+# the function's code calls and fails when this document grants one more or
+# one less. Resources are "*" only for reads AWS cannot scope to a resource.
+data "aws_iam_policy_document" "function" {
+  statement {
+    sid = "FunctionLogs"
+    actions = [
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+    ]
+    resources = ["${aws_cloudwatch_log_group.function.arn}:*"]
+  }
+
+  statement {
+    sid = "DescribeNetwork"
+    actions = [
+      "ec2:DescribeInstances",
+      "ec2:DescribeManagedPrefixLists",
+      "ec2:DescribeNetworkAcls",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeSecurityGroups",
+      "ec2:DescribeSubnets",
+      "ec2:DescribeVpcs",
+      "ec2:GetManagedPrefixListEntries",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "ManageNetworkAclEntries"
+    actions = [
+      "ec2:CreateNetworkAclEntry",
+      "ec2:CreateTags",
+      "ec2:DeleteNetworkAclEntry",
+      "ec2:DeleteTags",
+      "ec2:ReplaceNetworkAclEntry",
+    ]
+    resources = local.managed_network_acl_arns
+
+    dynamic "condition" {
+      for_each = length(var.network_acl_ids) > 0 ? [] : [local.vpc_arn]
+
+      content {
+        test     = "ArnEquals"
+        variable = "ec2:Vpc"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid       = "FindMetricFilters"
+    actions   = ["logs:DescribeMetricFilters"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.watched_log_group_arns) > 0 ? [local.watched_log_group_arns] : []
+
+    content {
+      sid       = "ReadWatchedLogs"
+      actions   = ["logs:FilterLogEvents"]
+      resources = statement.value
+    }
+  }
+
+  statement {
+    sid       = "DescribeOwnAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["${local.alarm_arn_prefix}*"]
+  }
+
+  statement {
+    sid       = "ReadConfig"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.config.arn]
+  }
+
+  statement {
+    sid       = "RunHostBlockDocument"
+    actions   = ["ssm:SendCommand"]
+    resources = [aws_ssm_document.host_block.arn]
+  }
+
+  statement {
+    sid       = "RunOnTaggedInstances"
+    actions   = ["ssm:SendCommand"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ssm:resourceTag/${var.instance_tag.key}"
+      values   = [var.instance_tag.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  name   = "${var.name}-lambda"
+  role   = aws_iam_role.function.id
+  policy = data.aws_iam_policy_document.function.json
+}

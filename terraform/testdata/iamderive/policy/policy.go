@@ -1,0 +1,4 @@
+// Fixture for TestDeriveActionsFixture: never compiled.
+package policy
+
+func Decide() {}
