@@ -340,11 +340,13 @@ func (r *run) decide(i int) Decision {
 	d.TTL, capped = r.ttl(d.Repeat)
 	refuse := func(format string, args ...any) Decision {
 		d.Scope, d.Action = ScopeNone, ActionRefuse
+		d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
 		d.Reasons = append([]string{"refused: " + fmt.Sprintf(format, args...)}, d.Reasons...)
 		return d
 	}
 	skip := func(format string, args ...any) Decision {
 		d.Scope, d.Action = ScopeNone, ActionSkip
+		d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
 		d.Reasons = append([]string{"skip: " + fmt.Sprintf(format, args...)}, d.Reasons...)
 		return d
 	}
