@@ -176,7 +176,10 @@ func TestDecide(t *testing.T) {
 		{"VPC CIDR", []string{"10.0.3.4", "10.0.0.0/15"}, nil,
 			[]string{"none refuse", "none refuse"}, []string{"refused: 10.0.3.4 is inside 10.0.0.0/16, a CIDR of the VPC", "refused: 10.0.0.0/15 contains 10.0.0.0/16, a CIDR of the VPC"}},
 		{"caller even with --force", []string{"198.51.100.20", "198.51.100.0/24"},
-			func(w *world) { w.s.Callers = []netip.Addr{netip.MustParseAddr("::ffff:198.51.100.20")}; w.a.Force = true },
+			func(w *world) {
+				w.s.Callers = []netip.Addr{netip.MustParseAddr("::ffff:198.51.100.20")}
+				w.a.Force = true
+			},
 			[]string{"none refuse", "none refuse"}, []string{"refused: 198.51.100.20 is the caller's own address (--force does not override this)", "contains 198.51.100.20, the caller's own address"}},
 		{"special addresses even with --force", []string{"127.0.0.1", "::1", "169.254.169.254", "fd00:ec2::254", "169.254.1.1", "fe80::1", "0.0.0.0", "::", "::ffff:127.0.0.2"},
 			func(w *world) { w.a.Force = true },
