@@ -1,0 +1,170 @@
+package tail
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// journalEntry holds the fields of `journalctl -o json` that make a line.
+// MESSAGE is a string, or an array of bytes when it is not valid UTF-8.
+type journalEntry struct {
+	Message    json.RawMessage `json:"MESSAGE"`
+	Identifier string          `json:"SYSLOG_IDENTIFIER"`
+	Comm       string          `json:"_COMM"`
+	PID        string          `json:"_PID"`
+	SyslogPID  string          `json:"SYSLOG_PID"`
+	Hostname   string          `json:"_HOSTNAME"`
+	Realtime   string          `json:"__REALTIME_TIMESTAMP"`
+}
+
+// ReadJournal reads the output of `journalctl -o json` (one JSON object a
+// line) and calls fn with each entry as a syslog line with an RFC 3339
+// timestamp: "2026-11-21T05:53:09.123456Z host ident[pid]: message".
+// Control characters of the message (newlines of multi-line entries)
+// become spaces, so one entry is one line. Entries that are not JSON are
+// counted and skipped.
+func ReadJournal(r io.Reader, fn func([]byte)) (bad int, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	var line []byte
+	for sc.Scan() {
+		var e journalEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			bad++
+			continue
+		}
+		msg, ok := journalMessage(e.Message)
+		if !ok {
+			bad++
+			continue
+		}
+		line = appendJournalLine(line[:0], &e, msg)
+		fn(line)
+	}
+	if err := sc.Err(); err != nil {
+		return bad, fmt.Errorf("reading journal entries: %w", err)
+	}
+	return bad, nil
+}
+
+func journalMessage(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, true
+	}
+	var bs []byte
+	var nums []int
+	if err := json.Unmarshal(raw, &nums); err != nil {
+		return "", false
+	}
+	for _, n := range nums {
+		if n < 0 || n > 255 {
+			return "", false
+		}
+		bs = append(bs, byte(n))
+	}
+	return string(bs), true
+}
+
+func appendJournalLine(b []byte, e *journalEntry, msg string) []byte {
+	t := time.Now()
+	if us, err := strconv.ParseInt(e.Realtime, 10, 64); err == nil {
+		t = time.UnixMicro(us)
+	}
+	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
+	b = append(b, ' ')
+	host := e.Hostname
+	if host == "" {
+		host = "localhost"
+	}
+	b = appendToken(b, host)
+	b = append(b, ' ')
+	ident := e.Identifier
+	if ident == "" {
+		ident = e.Comm
+	}
+	if ident == "" {
+		ident = "unknown"
+	}
+	b = appendToken(b, ident)
+	pid := e.SyslogPID
+	if pid == "" {
+		pid = e.PID
+	}
+	if pid != "" {
+		b = append(b, '[')
+		b = appendToken(b, pid)
+		b = append(b, ']')
+	}
+	b = append(b, ": "...)
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c < ' ' || c == 0x7f {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// appendToken appends s with the characters that would break the syslog
+// header (spaces, colons, brackets, control characters) replaced by '_'.
+func appendToken(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == ':' || c == '[' || c == ']' || c == 0x7f {
+			c = '_'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// Journal runs `journalctl -f -o json` (with -n 0, or -b with
+// o.FromStart) until ctx is done and hands every entry to fn as
+// ReadJournal does. It returns nil when ctx ends it.
+func Journal(ctx context.Context, o Options, fn func([]byte)) error {
+	args := []string{"-f", "-o", "json", "--no-pager"}
+	if o.FromStart {
+		args = append(args, "-b")
+	} else {
+		args = append(args, "-n", "0")
+	}
+	cmd := exec.CommandContext(ctx, "journalctl", args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("starting journalctl: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting journalctl: %w", err)
+	}
+	_, rerr := ReadJournal(out, fn)
+	werr := cmd.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if rerr != nil {
+		return rerr
+	}
+	if werr != nil {
+		var ee *exec.ExitError
+		if errors.As(werr, &ee) {
+			return fmt.Errorf("journalctl exited: %w: %s", werr, strings.TrimSpace(stderr.String()))
+		}
+		return fmt.Errorf("running journalctl: %w", werr)
+	}
+	return fmt.Errorf("journalctl ended: %s", strings.TrimSpace(stderr.String()))
+}
