@@ -13,7 +13,7 @@ import (
 // value that does not match, and so does Parameters, before any call.
 const (
 	ActionPattern  = `^(block|unblock)$`
-	TargetsPattern = `^[0-9A-Fa-f:./, ]{1,4000}$`
+	TargetsPattern = `^[0-9A-Fa-f:./, ]+$`
 	TTLPattern     = `^([0-9]{1,7}[hms]){1,3}$`
 	ReasonPattern  = `^[A-Za-z0-9 _.,:/@()+=#-]{0,256}$`
 )
@@ -26,8 +26,9 @@ const (
 	ParamReason  = "reason"
 )
 
-// MaxTargetsLen is the longest targets value one command carries; longer
-// lists are split over several commands.
+// MaxTargetsLen is the longest targets value one command carries (the
+// document's maxChars for targets); longer lists are split over several
+// commands.
 const MaxTargetsLen = 4000
 
 var (
@@ -100,6 +101,9 @@ func Parameters(action Action, targets []netip.Prefix, ttl time.Duration, reason
 		ParamTargets: {strings.Join(ts, " ")},
 		ParamTTL:     {ttlText},
 		ParamReason:  {reason},
+	}
+	if len(p[ParamTargets][0]) > MaxTargetsLen {
+		return nil, fmt.Errorf("build ssm parameters: targets longer than %d characters", MaxTargetsLen)
 	}
 	for _, c := range []struct {
 		name string
