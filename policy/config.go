@@ -43,6 +43,9 @@ type HostConfig struct {
 	HookDockerUser bool   `yaml:"hook_docker_user" json:"hook_docker_user"`
 	HookForward    bool   `yaml:"hook_forward" json:"hook_forward"`
 	MaxEntries     int    `yaml:"max_entries" json:"max_entries"`
+	// Backend is the iptables backend: auto (what the system's iptables
+	// uses), nft or legacy.
+	Backend string `yaml:"backend" json:"backend"`
 }
 
 // NACLConfig configures VPC network ACL blocking.
@@ -105,6 +108,7 @@ func Default() Config {
 			SetV4:      "banshee4",
 			SetV6:      "banshee6",
 			MaxEntries: 1 << 20,
+			Backend:    "auto",
 		},
 		NACL: NACLConfig{
 			RuleMin: 1,

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/banshee-project/banshee/policy"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newBlockCmd) }
+
+// blockOutput is the JSON shape of block: {"decisions": [...]}.
+type blockOutput struct {
+	Decisions []policy.Decision `json:"decisions"`
+	Added     int               `json:"added"`
+	Refreshed int               `json:"refreshed"`
+}
+
+func newBlockCmd(a *app) *cobra.Command {
+	var f attackFlags
+	cmd := &cobra.Command{
+		Use:   "block TARGET... [flags]",
+		Short: "Block addresses or CIDRs at the layer the policy chooses",
+		Long: `block decides, per target (an IPv4/IPv6 address or CIDR; - reads targets from
+standard input, one per line, # starts a comment), where to block it and
+enforces that: a host firewall DROP on this host (ipset entry with a kernel
+timeout) or a VPC network ACL deny.
+
+Blocking an address that is already blocked refreshes its TTL and reason.
+When the policy refuses any target (the allowlist, a security-group
+whitelist, the VPC's own CIDRs, your own SSH address, a too-broad prefix),
+nothing changes and block exits 3. Use plan to see the decisions first.`,
+		Example: `  banshee block 174.132.223.252 --reason "pop3 bruteforce" --ttl 2h
+  banshee block - --ttl 24h --reason "threat list" < list.txt`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBlock(cmd.Context(), &f, args)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error {
+	targets, err := readTargetArgs(args, a.stdin)
+	if err != nil {
+		return err
+	}
+	atk, err := f.attack(targets)
+	if err != nil {
+		return err
+	}
+	if err := checkReason(atk.Reason); err != nil {
+		return err
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	if atk.Scope == policy.ScopeVPC || len(atk.Targets) > 0 {
+		return usageErrorf("--scope vpc, --instance and --subnet need the VPC network ACL backend, which this build does not have yet; use --scope host on the attacked host")
+	}
+	snap := policy.Snapshot{Now: time.Now().UTC(), Callers: callerAddrs(os.Getenv)}
+	ds := policy.New(cfg).Decide(atk, snap)
+	out := blockOutput{Decisions: ds}
+	if n := countRefused(ds); n > 0 {
+		if err := a.emit(out, func(w io.Writer) { writeDecisions(w, refusedOnly(ds)) }); err != nil {
+			return err
+		}
+		return fmt.Errorf("%d of %d target(s) refused, nothing blocked: %w", n, len(ds), errRefused)
+	}
+	res, err := a.blockHost(ctx, ds, atk)
+	if err != nil {
+		return err
+	}
+	out.Added, out.Refreshed = res.Added, len(res.Refreshed)
+	refreshed := map[string]bool{}
+	for _, p := range res.Refreshed {
+		refreshed[p.String()] = true
+	}
+	return a.emit(out, func(w io.Writer) {
+		if len(ds) > summaryAbove {
+			writeSummary(w, ds)
+			return
+		}
+		for _, d := range ds {
+			if d.Action == policy.ActionBlock && refreshed[d.Target.String()] {
+				d.Reasons = append([]string{"already blocked: TTL and reason refreshed"}, d.Reasons...)
+			}
+			writeDecisions(w, []policy.Decision{d})
+		}
+	})
+}
+
+// summaryAbove is how many decisions text output lists one by one; a bulk
+// block prints counts instead.
+const summaryAbove = 20
+
+// writeSummary prints counts per scope and action.
+func writeSummary(w io.Writer, ds []policy.Decision) {
+	type key struct {
+		scope  policy.Scope
+		action policy.Action
+	}
+	counts := map[key]int{}
+	var order []key
+	for _, d := range ds {
+		k := key{d.Scope, d.Action}
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+	}
+	for _, k := range order {
+		fmt.Fprintf(w, "%d target(s): %s %s\n", counts[k], k.scope, k.action)
+	}
+}
+
+func refusedOnly(ds []policy.Decision) []policy.Decision {
+	var out []policy.Decision
+	for _, d := range ds {
+		if d.Action == policy.ActionRefuse {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// checkReason rejects a reason that could never be stored safely.
+func checkReason(reason string) error {
+	for _, r := range reason {
+		if r < 0x20 || r == 0x7f {
+			return &policy.InputError{Value: reason, Msg: "--reason must not contain control characters such as newlines"}
+		}
+	}
+	return nil
+}

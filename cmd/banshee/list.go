@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/banshee-project/banshee/policy"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newListCmd) }
+
+func newListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List active blocks",
+		Long:  `list prints the active blocks with their scope, expiry, reason and origin.`,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			fw, err := a.firewall(ctx)
+			if err != nil {
+				return err
+			}
+			blocks, err := hostBlocks(ctx, fw)
+			if err != nil {
+				return err
+			}
+			sortBlocks(blocks)
+			return a.emit(struct {
+				Blocks []policy.Block `json:"blocks"`
+			}{blocks}, func(w io.Writer) { writeBlocks(w, blocks, time.Now()) })
+		},
+	}
+}
+
+func sortBlocks(bs []policy.Block) {
+	sort.SliceStable(bs, func(i, j int) bool {
+		if bs[i].Scope != bs[j].Scope {
+			return bs[i].Scope < bs[j].Scope
+		}
+		return bs[i].Target.String() < bs[j].Target.String()
+	})
+}
+
+// writeBlocks prints a table of blocks.
+func writeBlocks(w io.Writer, bs []policy.Block, now time.Time) {
+	if len(bs) == 0 {
+		fmt.Fprintln(w, "no active blocks")
+		return
+	}
+	fmt.Fprintf(w, "%-40s %-5s %-22s %-10s %-7s %s\n", "TARGET", "SCOPE", "WHERE", "EXPIRES IN", "ORIGIN", "REASON")
+	for _, b := range bs {
+		where := "this host"
+		if b.NACLID != "" {
+			where = fmt.Sprintf("%s #%d", b.NACLID, b.RuleNumber)
+		} else if b.InstanceID != "" {
+			where = b.InstanceID
+		}
+		left := "never"
+		if !b.ExpiresAt.IsZero() {
+			left = shortDuration(b.ExpiresAt.Sub(now).Round(time.Second))
+		}
+		origin := string(b.Origin)
+		if origin == "" {
+			origin = "-"
+		}
+		fmt.Fprintf(w, "%-40s %-5s %-22s %-10s %-7s %s\n", showPrefix(b.Target), b.Scope, where, left, origin, b.Reason)
+	}
+}

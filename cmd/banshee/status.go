@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/banshee-project/banshee/hostfw"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newStatusCmd) }
+
+// statusOutput is the JSON shape of status.
+type statusOutput struct {
+	Host *hostfw.Status `json:"host"`
+}
+
+func newStatusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the state of banshee on this host",
+		Long: `status reports the iptables backend in use, banshee's sets, chain and hooks per
+address family, and warns about anything that keeps blocks from working
+(a missing hook, rules in the other iptables backend).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			fw, err := a.firewall(ctx)
+			if err != nil {
+				return err
+			}
+			st, err := fw.Status(ctx)
+			if err != nil {
+				return err
+			}
+			out := statusOutput{Host: &st}
+			return a.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "iptables backend: %s\n", st.Backend)
+				for _, f := range st.Families {
+					hooks := "none"
+					if len(f.Hooks) > 0 {
+						hooks = strings.Join(f.Hooks, ", ")
+					}
+					fmt.Fprintf(w, "%s: set %s %s, %d entries; chain %s; hooked from %s\n",
+						f.Family, f.Set, present(f.SetOK), f.Entries, present(f.Chain), hooks)
+				}
+				for _, warn := range st.Warnings {
+					fmt.Fprintf(w, "warning: %s\n", warn)
+				}
+			})
+		},
+	}
+}
+
+func present(ok bool) string {
+	if ok {
+		return "present"
+	}
+	return "missing"
+}
