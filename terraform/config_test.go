@@ -63,18 +63,8 @@ func evalLocal(t *testing.T, m *tfModule, name string, values map[string]cty.Val
 	return v
 }
 
-// defaultsJSON is policy.Default() as the module's defaults.json holds it.
-func defaultsJSON(t *testing.T) []byte {
-	t.Helper()
-	data, err := json.MarshalIndent(policy.Default(), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(data, '\n')
-}
-
 func TestDefaultsJSONIsPolicyDefault(t *testing.T) {
-	want := defaultsJSON(t)
+	want := policy.DefaultJSON()
 	if *update {
 		if err := os.WriteFile("defaults.json", want, 0o644); err != nil {
 			t.Fatal(err)

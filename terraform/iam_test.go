@@ -184,13 +184,13 @@ func TestDeriveActionsFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"cloudwatch:DescribeAlarms",    // aliased import, Output type only
-		"ec2:CreateNetworkAclEntry",    // composite literal in an imported package
-		"ec2:DescribeNetworkAcls",      // paginator constructor
-		"ec2:DescribeSecurityGroups",   // consumer-side interface method
-		"logs:DescribeMetricFilters",   // <Op>APIClient interface
-		"logs:FilterLogEvents",         // cloudwatchlogs maps to logs
-		"ssm:SendCommand",              // two packages away from main
+		"cloudwatch:DescribeAlarms",  // aliased import, Output type only
+		"ec2:CreateNetworkAclEntry",  // composite literal in an imported package
+		"ec2:DescribeNetworkAcls",    // paginator constructor
+		"ec2:DescribeSecurityGroups", // consumer-side interface method
+		"logs:DescribeMetricFilters", // <Op>APIClient interface
+		"logs:FilterLogEvents",       // cloudwatchlogs maps to logs
+		"ssm:SendCommand",            // two packages away from main
 	}
 	if g := sortedKeys(got); strings.Join(g, " ") != strings.Join(want, " ") {
 		t.Errorf("derived %v\nwant    %v\n(ec2:TerminateInstances is only in a test file, ec2:DeleteVpc only in a package the function does not import)", g, want)
@@ -311,15 +311,40 @@ func TestIAMPolicyGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 			granted[a] = true
 		}
 	}
+	missing, unused := iamMismatches(want, granted)
+	for _, action := range missing {
+		t.Errorf("missing permission %s (%s): grant it in iam.tf, scoped as tightly as AWS allows", action, want[action])
+	}
+	for _, action := range unused {
+		t.Errorf("unused permission %s: nothing in the function's code (%v) calls it; remove it from iam.tf", action, pkgs)
+	}
+}
+
+// iamMismatches returns the wanted actions that are not granted and the
+// granted actions that are not wanted, each sorted.
+func iamMismatches(want map[string]string, granted map[string]bool) (missing, unused []string) {
 	for _, action := range sortedKeys(want) {
 		if !granted[action] {
-			t.Errorf("missing permission %s (%s): grant it in iam.tf, scoped as tightly as AWS allows", action, want[action])
+			missing = append(missing, action)
 		}
 	}
 	for _, action := range sortedKeys(granted) {
 		if _, ok := want[action]; !ok {
-			t.Errorf("unused permission %s: nothing in the function's code (%v) calls it; remove it from iam.tf", action, pkgs)
+			unused = append(unused, action)
 		}
+	}
+	return missing, unused
+}
+
+func TestIAMMismatchesBothDirections(t *testing.T) {
+	want := map[string]string{"ec2:CreateNetworkAclEntry": "called", "ssm:SendCommand": "called"}
+	granted := map[string]bool{"ssm:SendCommand": true, "ec2:DeleteVpc": true}
+	missing, unused := iamMismatches(want, granted)
+	if strings.Join(missing, " ") != "ec2:CreateNetworkAclEntry" || strings.Join(unused, " ") != "ec2:DeleteVpc" {
+		t.Errorf("missing %v, unused %v; want [ec2:CreateNetworkAclEntry], [ec2:DeleteVpc]", missing, unused)
+	}
+	if m, u := iamMismatches(want, map[string]bool{"ec2:CreateNetworkAclEntry": true, "ssm:SendCommand": true}); len(m)+len(u) != 0 {
+		t.Errorf("equal sets: missing %v, unused %v", m, u)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -170,15 +171,60 @@ func TestModuleReferencesResolve(t *testing.T) {
 // resolve inside m.
 func checkReferences(t *testing.T, m *tfModule, child func(string) *tfModule) {
 	t.Helper()
+	errs, n := referenceErrors(m, child)
+	for _, e := range errs {
+		t.Error(e)
+	}
+	if n == 0 {
+		t.Errorf("%s: no references at all; the walker is broken", m.dir)
+	}
+}
+
+// referenceErrors returns a message per unresolved reference of m, and the
+// number of references seen.
+func referenceErrors(m *tfModule, child func(string) *tfModule) ([]string, int) {
+	var errs []string
 	var n int
 	m.walkReferences(func(tr hcl.Traversal, sc walkScope) {
 		n++
 		if why := m.resolve(tr, sc, child); why != "" {
-			t.Errorf("%s: %s", tr.SourceRange(), why)
+			errs = append(errs, fmt.Sprintf("%s: %s", tr.SourceRange(), why))
 		}
 	})
-	if n == 0 {
-		t.Errorf("%s: no references at all; the walker is broken", m.dir)
+	sort.Strings(errs)
+	return errs, n
+}
+
+func TestReferenceCheckerFindsBrokenReferences(t *testing.T) {
+	broken := loadModule(t, filepath.Join("testdata", "broken"))
+	module := loadModule(t, ".")
+	errs, _ := referenceErrors(broken, func(name string) *tfModule {
+		if name == "banshee" {
+			return module
+		}
+		return nil
+	})
+	var got []string
+	for _, e := range errs {
+		_, msg, _ := strings.Cut(e, ": ")
+		got = append(got, msg)
+	}
+	want := []string{
+		"aws_s3_bucket.missing.arn: no such resource",
+		"count.index: count.index outside a block with count",
+		"data.aws_region.missing.name: no such data source",
+		"each.value: each.key/each.value outside a block with for_each",
+		"local.missing: no such local",
+		"module.banshee.no_such_output: module \"banshee\" has no output \"no_such_output\"",
+		"module.other.x: no such module",
+		"path.nowhere: path has only module, root and cwd",
+		"rule.value: no such resource",
+		"var.missing: no such variable",
+		"var.other: a validation may refer only to var.checked (Terraform < 1.9)",
+	}
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("reference errors in testdata/broken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
