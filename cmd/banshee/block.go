@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/banshee-project/banshee/policy"
@@ -71,7 +72,7 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 		if err := a.emit(out, func(w io.Writer) { writeDecisions(w, refusedOnly(ds)) }); err != nil {
 			return err
 		}
-		return fmt.Errorf("%d of %d target(s) refused, nothing blocked: %w", n, len(ds), errRefused)
+		return refusal(ds, "nothing blocked")
 	}
 	res, err := a.blockHost(ctx, ds, atk)
 	if err != nil {
@@ -118,6 +119,19 @@ func writeSummary(w io.Writer, ds []policy.Decision) {
 	for _, k := range order {
 		fmt.Fprintf(w, "%d target(s): %s %s\n", counts[k], k.scope, k.action)
 	}
+}
+
+// refusal is the error of a command whose targets the policy refused: it
+// names the first refused target and why, and wraps errRefused (exit 3).
+func refusal(ds []policy.Decision, what string) error {
+	n := countRefused(ds)
+	for _, d := range ds {
+		if d.Action == policy.ActionRefuse {
+			why := strings.Join(d.Reasons, "; ")
+			return fmt.Errorf("%s (%d of %d target(s) refused; %s): %w", why, n, len(ds), what, errRefused)
+		}
+	}
+	return nil
 }
 
 func refusedOnly(ds []policy.Decision) []policy.Decision {
