@@ -114,7 +114,12 @@ func (t *Tracker) Observe(m Match, now time.Time) (Trip, bool) {
 	e := t.get(keyOf(m.Addr, m.Detector), d.MaxRetry, ts)
 	count := max(m.Count, 1)
 	e.total += uint32(count)
-	e.last = ts
+	if ts > e.last {
+		e.last = ts
+	}
+	if ts < e.first {
+		e.first = ts
+	}
 	for range min(count, len(e.times)) {
 		e.times[e.pos] = ts
 		e.pos = (e.pos + 1) % int32(len(e.times))
@@ -177,7 +182,7 @@ func (t *Tracker) get(k key, ring int, ts int64) *entry {
 		t.ents = append(t.ents, entry{times: make([]int64, ring)})
 	}
 	e := &t.ents[i]
-	e.key, e.first = k, ts
+	e.key, e.first, e.last = k, ts, ts
 	t.index[k] = i
 	t.pushFront(i)
 	return e
