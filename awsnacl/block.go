@@ -1,0 +1,648 @@
+package awsnacl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// Request says who asks for blocks, why, and against which traffic; it
+// becomes the blocks' metadata and bounds the order check.
+type Request struct {
+	Origin   policy.Origin
+	Reason   string      // empty: the decision's reasons
+	Severity int         // of the attack, kept for later eviction choices
+	Port     policy.Port // the attacked port; zero means all traffic
+}
+
+// Block enforces the decisions of scope vpc and action block (others are
+// ignored) and returns the blocks now in force, one per enforced decision.
+// The planned rule number of a decision is a hint: the NACL is read again
+// (or taken from this Manager's read of the same invocation) and every
+// guarantee is re-checked here. Decisions that cannot be enforced come back
+// as *TargetError values joined in the error (see Failed): ErrNoRoom for a
+// full NACL (the caller falls back to host scope), ErrShadowed for a deny
+// that a lower-numbered allow rule would bypass, ErrNotFound for a subnet
+// or NACL that does not exist.
+func (m *Manager) Block(ctx context.Context, decisions []policy.Decision, req Request) ([]policy.Block, error) {
+	var errs []error
+	groups := map[string][]policy.Decision{}
+	var order []string
+	for _, d := range decisions {
+		if d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
+			continue
+		}
+		key := d.SubnetID // the subnet's current association wins over a planned NACL id
+		if key == "" {
+			key = d.NACLID
+		}
+		if key == "" {
+			errs = append(errs, &TargetError{Target: d.Target, Err: errors.New("the decision names neither a subnet nor a network ACL")})
+			continue
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], d)
+	}
+	var out []policy.Block
+	for _, key := range order {
+		bs, err := m.blockOn(ctx, key, groups[key], req)
+		out = append(out, bs...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// blockOn enforces decisions on the NACL of one subnet or NACL id. When the
+// NACL read earlier vanished (deleted, or the subnet re-associated), it
+// reads the subnet's association again once.
+func (m *Manager) blockOn(ctx context.Context, key string, ds []policy.Decision, req Request) ([]policy.Block, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := m.state(ctx, key, attempt > 0)
+		if err != nil {
+			return nil, targetErrs(ds, err)
+		}
+		bs, err := m.locked(st.id, func(st *naclState) ([]policy.Block, error) {
+			return m.apply(ctx, st, ds, req)
+		})
+		if attempt == 0 && !isNACLID(key) && errors.Is(err, ErrNotFound) && len(bs) == 0 {
+			m.forget(st.id)
+			continue
+		}
+		return bs, err
+	}
+}
+
+// locked runs f on the newest read of NACL id under its write lock.
+func (m *Manager) locked(id string, f func(*naclState) ([]policy.Block, error)) ([]policy.Block, error) {
+	l := m.naclLock(id)
+	l.Lock()
+	defer l.Unlock()
+	m.mu.Lock()
+	st := m.nacls[id]
+	m.mu.Unlock()
+	if st == nil {
+		return nil, fmt.Errorf("network ACL %s: %w", id, &NotFoundError{Kind: "network ACL", ID: id})
+	}
+	return f(st)
+}
+
+func targetErrs(ds []policy.Decision, err error) error {
+	var errs []error
+	for _, d := range ds {
+		errs = append(errs, &TargetError{Target: d.Target, Err: err})
+	}
+	return errors.Join(errs...)
+}
+
+// expiry returns when a decision's block ends (zero: never).
+func expiry(d policy.Decision, now time.Time) time.Time {
+	switch {
+	case !d.ExpiresAt.IsZero():
+		return d.ExpiresAt.UTC().Truncate(time.Second)
+	case d.TTL > 0:
+		return now.Add(d.TTL).UTC().Truncate(time.Second)
+	case d.TTLSeconds > 0:
+		return now.Add(time.Duration(d.TTLSeconds) * time.Second).UTC().Truncate(time.Second)
+	}
+	return time.Time{}
+}
+
+// later returns the later expiry, zero (never) winning.
+func later(a, b time.Time) time.Time {
+	if a.IsZero() || b.IsZero() {
+		return time.Time{}
+	}
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// apply is Block on one NACL, under its lock. Order of writes: entries
+// first, then one CreateTags for all their metadata, then deletions of
+// entries an aggregate made redundant, then one DeleteTags. A failure of
+// CreateTags rolls the new entries back.
+func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision, req Request) ([]policy.Block, error) {
+	now := m.now()
+	pending := map[int]meta{} // metadata to write
+	var created []int         // rule numbers created by this call
+	var redundant []int       // entries an aggregate now covers
+	type done struct {
+		d policy.Decision
+		n int
+	}
+	var ok []done
+	var errs []error
+	fail := func(d policy.Decision, err error) { errs = append(errs, &TargetError{Target: d.Target, Err: err}) }
+
+	for _, d := range ds {
+		cidr := policy.Canonical(d.Target)
+		if d.Aggregate != nil {
+			cidr = policy.Canonical(*d.Aggregate)
+		}
+		reason := req.Reason
+		if reason == "" && len(d.Reasons) > 0 {
+			reason = d.Reasons[0]
+		}
+		md := meta{Exp: expiry(d, now), Origin: req.Origin, CIDR: cidr, Reason: reason, Severity: req.Severity}
+
+		// Already denied by an entry of ours: extend its metadata if needed.
+		if n, found := m.covering(st, cidr); found {
+			extend(st, pending, n, md)
+			ok = append(ok, done{d, n})
+			continue
+		}
+
+		// An aggregate over entries of ours: rewrite the lowest of them in
+		// place and delete the rest once the aggregate is tagged.
+		if d.Aggregate != nil {
+			inner := m.inside(st, cidr)
+			if len(inner) > 0 && m.shadow(st, cidr, inner[0], req.Port) == nil {
+				n := inner[0]
+				for _, k := range inner {
+					if cm, has := st.meta(k); has {
+						md.Exp = later(md.Exp, cm.Exp)
+					}
+				}
+				if err := m.replace(ctx, st, n, cidr); err != nil {
+					fail(d, err)
+					continue
+				}
+				pending[n] = md
+				for _, k := range inner[1:] {
+					delete(pending, k)
+					redundant = append(redundant, k)
+				}
+				ok = append(ok, done{d, n})
+				continue
+			}
+		}
+
+		// Eviction: the new deny takes the evicted entry's number in place.
+		if ev := d.Evicts; ev != nil && (ev.NACLID == "" || ev.NACLID == st.id) {
+			e, has := st.entry(ev.RuleNumber, false)
+			if has && m.ours(e) && e.CIDR == policy.Canonical(ev.Target) && e.CIDR.Addr().Is4() == cidr.Addr().Is4() &&
+				m.shadow(st, cidr, ev.RuleNumber, req.Port) == nil {
+				if err := m.replace(ctx, st, ev.RuleNumber, cidr); err != nil {
+					fail(d, err)
+					continue
+				}
+				pending[ev.RuleNumber] = md
+				ok = append(ok, done{d, ev.RuleNumber})
+				continue
+			}
+			// The evicted entry is gone already (swept, unblocked): take a
+			// free number if there is one.
+		}
+
+		if st.nTags+newTags(st, pending)+1 > maxTags {
+			fail(d, fmt.Errorf("%s has %d tags, the most AWS allows on one resource: %w", st.id, maxTags, ErrNoRoom))
+			continue
+		}
+		n, adopted, err := m.create(ctx, st, cidr, d.RuleNumber, req.Port)
+		if err != nil {
+			fail(d, err)
+			continue
+		}
+		if adopted {
+			extend(st, pending, n, md)
+		} else {
+			created = append(created, n)
+			pending[n] = md
+		}
+		ok = append(ok, done{d, n})
+	}
+
+	if len(pending) > 0 {
+		if err := m.writeTags(ctx, st, pending); err != nil {
+			// Without metadata the new entries must not stay: roll back.
+			rb := m.rollback(ctx, st, created)
+			for _, x := range ok {
+				fail(x.d, errors.Join(err, rb))
+			}
+			return nil, errors.Join(errs...)
+		}
+	}
+
+	var out []policy.Block
+	for _, x := range ok {
+		md, _ := st.meta(x.n)
+		out = append(out, policy.Block{
+			Target: md.CIDR, Scope: policy.ScopeVPC, NACLID: st.id, RuleNumber: x.n,
+			ExpiresAt: md.Exp, Reason: md.Reason, Origin: md.Origin, Severity: md.Severity,
+		})
+	}
+
+	// Entries an aggregate covers now, and metadata left without an entry
+	// by an earlier failure: delete them (entries first).
+	if err := m.removeRules(ctx, st, redundant); err != nil {
+		errs = append(errs, fmt.Errorf("removing entries covered by an aggregate: %w", err))
+	}
+	return out, errors.Join(errs...)
+}
+
+// extend records md for the existing entry n in pending: metadata for an
+// entry that has none (adoption), or a later expiry for one that has.
+func extend(st *naclState, pending map[int]meta, n int, md meta) {
+	cur, has := pending[n]
+	if !has {
+		cur, has = st.meta(n)
+	}
+	switch {
+	case !has:
+		e, _ := st.entry(n, false)
+		md.CIDR = e.CIDR
+		pending[n] = md
+	case !cur.Exp.IsZero() && (md.Exp.IsZero() || md.Exp.After(cur.Exp)):
+		cur.Exp = md.Exp
+		pending[n] = cur
+	}
+}
+
+// newTags counts the metadata tags pending writes would add.
+func newTags(st *naclState, pending map[int]meta) int {
+	n := 0
+	for k := range pending {
+		if _, ok := st.tags[k]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// covering returns the ingress entry of ours that denies all of cidr,
+// preferring an exact one, then the narrowest.
+func (m *Manager) covering(st *naclState, cidr netip.Prefix) (int, bool) {
+	best, bestBits := 0, -1
+	for _, e := range st.entries {
+		if e.Egress || !m.ours(e) || e.CIDR.Addr().Is4() != cidr.Addr().Is4() {
+			continue
+		}
+		if e.CIDR.Bits() <= cidr.Bits() && e.CIDR.Contains(cidr.Addr()) && e.CIDR.Bits() > bestBits {
+			best, bestBits = e.RuleNumber, e.CIDR.Bits()
+		}
+	}
+	return best, bestBits >= 0
+}
+
+// inside returns the numbers of the ingress entries of ours strictly inside
+// cidr, lowest first.
+func (m *Manager) inside(st *naclState, cidr netip.Prefix) []int {
+	var out []int
+	for _, e := range st.entries {
+		if !e.Egress && m.ours(e) && e.CIDR.Addr().Is4() == cidr.Addr().Is4() && e.CIDR.Bits() > cidr.Bits() && cidr.Contains(e.CIDR.Addr()) {
+			out = append(out, e.RuleNumber)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// directions returns the directions a block occupies.
+func (m *Manager) directions() []bool {
+	if m.cfg.Egress {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+// shadow returns the lowest allow entry numbered below n, in a direction a
+// block occupies, that admits traffic of cidr on port first.
+func (m *Manager) shadow(st *naclState, cidr netip.Prefix, n int, port policy.Port) *policy.NACLEntry {
+	var best *policy.NACLEntry
+	for _, eg := range m.directions() {
+		for i, e := range st.entries {
+			if e.Egress != eg || !e.Allow || e.RuleNumber >= n || !e.CIDR.Overlaps(cidr) || !e.Port.Overlaps(port) {
+				continue
+			}
+			if best == nil || e.RuleNumber < best.RuleNumber {
+				best = &st.entries[i]
+			}
+		}
+	}
+	if best != nil {
+		c := *best
+		return &c
+	}
+	return nil
+}
+
+// candidates returns the rule numbers a new deny for cidr may take, lowest
+// first. Quota: for each direction the block occupies, the entries of
+// cidr's family must stay within nacl.quota, default rules and entries
+// outside the range included. To keep that true when several processes
+// race (each creates on its own read), a family's denies are confined to a
+// window of the range no longer than the quota left for that family: EC2
+// lets one number exist once, so no interleaving can put more entries of
+// the family in the window than it has numbers.
+func (m *Manager) candidates(st *naclState, cidr netip.Prefix, taken map[int]bool, port policy.Port) ([]int, error) {
+	v4 := cidr.Addr().Is4()
+	fam := "IPv4"
+	if !v4 {
+		fam = "IPv6"
+	}
+	end := m.cfg.RuleMax
+	for _, eg := range m.directions() {
+		total, outside := 0, 0
+		for _, e := range st.entries {
+			if e.Egress == eg && e.CIDR.Addr().Is4() == v4 {
+				total++
+				if !m.inRange(e.RuleNumber) {
+					outside++
+				}
+			}
+		}
+		if total >= m.cfg.Quota {
+			return nil, fmt.Errorf("%s has %d %s %s entries, the quota (nacl.quota %d): %w", st.id, total, fam, dirName(eg), m.cfg.Quota, ErrNoRoom)
+		}
+		wEnd := m.cfg.RuleMin + (m.cfg.Quota - outside) - 1
+		beyond := 0
+		for _, e := range st.entries {
+			if e.Egress == eg && e.CIDR.Addr().Is4() == v4 && m.inRange(e.RuleNumber) && e.RuleNumber > wEnd {
+				beyond++
+			}
+		}
+		end = min(end, wEnd-beyond)
+	}
+	var free []int
+	for n := m.cfg.RuleMin; n <= end; n++ {
+		if !st.used(n) && !taken[n] {
+			free = append(free, n)
+		}
+	}
+	if len(free) == 0 {
+		return nil, fmt.Errorf("%s: no free rule number for %s in the reserved range %d-%d (usable up to %d under the quota): %w",
+			st.id, fam, m.cfg.RuleMin, m.cfg.RuleMax, end, ErrNoRoom)
+	}
+	var ok []int
+	var sh *policy.NACLEntry
+	for _, n := range free {
+		if s := m.shadow(st, cidr, n, port); s != nil {
+			if sh == nil {
+				sh = s
+			}
+			continue
+		}
+		ok = append(ok, n)
+	}
+	if len(ok) == 0 {
+		return nil, &ShadowError{Target: cidr, NACLID: st.id, Rule: *sh, Min: m.cfg.RuleMin}
+	}
+	return ok, nil
+}
+
+func dirName(egress bool) string {
+	if egress {
+		return "egress"
+	}
+	return "ingress"
+}
+
+// create adds a deny for cidr (both directions with nacl.egress) at the
+// planned number if it is still usable, else the lowest usable one. On
+// NetworkAclEntryAlreadyExists it reads the NACL again: when the number
+// now holds exactly this deny without metadata (our own earlier attempt
+// whose answer was lost, or a racing writer of the same block) it adopts
+// it; otherwise it takes the next free number. adopted reports the first
+// case.
+func (m *Manager) create(ctx context.Context, st *naclState, cidr netip.Prefix, planned int, port policy.Port) (n int, adopted bool, err error) {
+	taken := map[int]bool{}
+	limit := m.cfg.RuleMax - m.cfg.RuleMin + 3
+	for round := 0; round < limit; round++ {
+		cands, err := m.candidates(st, cidr, taken, port)
+		if err != nil {
+			return 0, false, err
+		}
+		n := cands[0]
+		if slices.Contains(cands, planned) {
+			n = planned
+		}
+		err = m.createBoth(ctx, st, n, cidr)
+		if err == nil {
+			return n, false, nil
+		}
+		if !errors.Is(err, errEntryExists) {
+			return 0, false, err
+		}
+		taken[n] = true
+		fresh, rerr := m.describe(ctx, st.id, "")
+		if rerr != nil {
+			return 0, false, rerr
+		}
+		*st = *fresh
+		if n2, ok := m.covering(st, cidr); ok {
+			// Our own lost answer, or another writer blocking the same
+			// source meanwhile: nothing to create.
+			return n2, true, nil
+		}
+	}
+	return 0, false, fmt.Errorf("%s: rule numbers kept being taken by other writers after %d tries: %w", st.id, limit, ErrNoRoom)
+}
+
+// createBoth creates the ingress (and, with nacl.egress, the egress) entry
+// at n. If the egress one is taken, the ingress one is removed again.
+func (m *Manager) createBoth(ctx context.Context, st *naclState, n int, cidr netip.Prefix) error {
+	for _, eg := range m.directions() {
+		if err := m.createEntry(ctx, st.id, n, eg, cidr); err != nil {
+			if eg {
+				if rb := m.deleteEntry(ctx, st.id, n, false); rb != nil && !errors.Is(rb, errEntryGone) {
+					err = errors.Join(err, rb)
+				}
+			}
+			return err
+		}
+		st.putEntry(policy.NACLEntry{RuleNumber: n, Egress: eg, CIDR: cidr})
+	}
+	return nil
+}
+
+func (m *Manager) createEntry(ctx context.Context, naclID string, n int, egress bool, cidr netip.Prefix) error {
+	if err := m.mutate(ctx); err != nil {
+		return err
+	}
+	in := &ec2.CreateNetworkAclEntryInput{
+		NetworkAclId: aws.String(naclID), RuleNumber: i32(n), Egress: aws.Bool(egress),
+		Protocol: aws.String("-1"), RuleAction: types.RuleActionDeny,
+	}
+	setCIDR(&in.CidrBlock, &in.Ipv6CidrBlock, cidr)
+	_, err := m.ec2.CreateNetworkAclEntry(ctx, in)
+	return classify(fmt.Sprintf("creating %s deny %d for %s in %s", dirName(egress), n, cidr, naclID), naclID, err)
+}
+
+func setCIDR(v4, v6 **string, cidr netip.Prefix) {
+	if cidr.Addr().Is4() {
+		*v4 = aws.String(cidr.String())
+	} else {
+		*v6 = aws.String(cidr.String())
+	}
+}
+
+// replace rewrites the entries at n to deny cidr, in place: the number is
+// never free, so no moment exists where neither the old nor the new deny
+// is in force.
+func (m *Manager) replace(ctx context.Context, st *naclState, n int, cidr netip.Prefix) error {
+	for _, eg := range m.directions() {
+		if _, ok := st.entry(n, eg); !ok {
+			if err := m.createEntry(ctx, st.id, n, eg, cidr); err != nil {
+				return err
+			}
+			st.putEntry(policy.NACLEntry{RuleNumber: n, Egress: eg, CIDR: cidr})
+			continue
+		}
+		if err := m.mutate(ctx); err != nil {
+			return err
+		}
+		in := &ec2.ReplaceNetworkAclEntryInput{
+			NetworkAclId: aws.String(st.id), RuleNumber: i32(n), Egress: aws.Bool(eg),
+			Protocol: aws.String("-1"), RuleAction: types.RuleActionDeny,
+		}
+		setCIDR(&in.CidrBlock, &in.Ipv6CidrBlock, cidr)
+		if _, err := m.ec2.ReplaceNetworkAclEntry(ctx, in); err != nil {
+			return classify(fmt.Sprintf("replacing %s entry %d of %s with a deny for %s", dirName(eg), n, st.id, cidr), st.id, err)
+		}
+		st.putEntry(policy.NACLEntry{RuleNumber: n, Egress: eg, CIDR: cidr})
+	}
+	return nil
+}
+
+func (m *Manager) deleteEntry(ctx context.Context, naclID string, n int, egress bool) error {
+	if err := m.mutate(ctx); err != nil {
+		return err
+	}
+	_, err := m.ec2.DeleteNetworkAclEntry(ctx, &ec2.DeleteNetworkAclEntryInput{
+		NetworkAclId: aws.String(naclID), RuleNumber: i32(n), Egress: aws.Bool(egress),
+	})
+	return classify(fmt.Sprintf("deleting %s entry %d of %s", dirName(egress), n, naclID), naclID, err)
+}
+
+// writeTags writes metadata in one CreateTags call.
+func (m *Manager) writeTags(ctx context.Context, st *naclState, mds map[int]meta) error {
+	nums := make([]int, 0, len(mds))
+	for n := range mds {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	tags := make([]types.Tag, 0, len(nums))
+	for _, n := range nums {
+		tags = append(tags, types.Tag{Key: aws.String(ruleKey(n)), Value: aws.String(mds[n].encode())})
+	}
+	if err := m.mutate(ctx); err != nil {
+		return err
+	}
+	if _, err := m.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{st.id}, Tags: tags}); err != nil {
+		return classify(fmt.Sprintf("writing metadata of rules %v of %s", nums, st.id), st.id, err)
+	}
+	for _, n := range nums {
+		if _, ok := st.tags[n]; !ok {
+			st.nTags++
+		}
+		st.tags[n] = mds[n].encode()
+	}
+	return nil
+}
+
+// dropTags deletes metadata tags in one DeleteTags call. Each tag is named
+// with the value read, so EC2 deletes it only if nobody rewrote it since.
+func (m *Manager) dropTags(ctx context.Context, st *naclState, nums []int) error {
+	var tags []types.Tag
+	slices.Sort(nums)
+	nums = slices.Compact(nums)
+	for _, n := range nums {
+		if v, ok := st.tags[n]; ok {
+			tags = append(tags, types.Tag{Key: aws.String(ruleKey(n)), Value: aws.String(v)})
+		}
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	if err := m.mutate(ctx); err != nil {
+		return err
+	}
+	if _, err := m.ec2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{st.id}, Tags: tags}); err != nil {
+		return classify(fmt.Sprintf("deleting metadata of rules %v of %s", nums, st.id), st.id, err)
+	}
+	for _, n := range nums {
+		if _, ok := st.tags[n]; ok {
+			delete(st.tags, n)
+			st.nTags--
+		}
+	}
+	return nil
+}
+
+// staleTags returns the numbers whose metadata has no entry left.
+func (m *Manager) staleTags(st *naclState) []int {
+	var out []int
+	for n := range st.tags {
+		if !st.used(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// removeRules deletes the entries at nums (both directions; an entry
+// already gone is fine), then their metadata and any metadata without an
+// entry, in one DeleteTags call. Metadata of an entry that failed to go is
+// kept.
+func (m *Manager) removeRules(ctx context.Context, st *naclState, nums []int) error {
+	var errs []error
+	var gone []int
+	for _, n := range nums {
+		okAll := true
+		for _, eg := range []bool{false, true} {
+			if _, ok := st.entry(n, eg); !ok {
+				continue
+			}
+			err := m.deleteEntry(ctx, st.id, n, eg)
+			if err != nil && !errors.Is(err, errEntryGone) {
+				errs = append(errs, err)
+				okAll = false
+				continue
+			}
+			st.removeEntry(n, eg)
+		}
+		if okAll {
+			gone = append(gone, n)
+		}
+	}
+	drop := append(gone, m.staleTags(st)...)
+	if err := m.dropTags(ctx, st, drop); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// rollback removes entries created by a call whose metadata could not be
+// written, on a context that outlives the caller's cancellation. What it
+// cannot remove is adopted by the next Sweep.
+func (m *Manager) rollback(ctx context.Context, st *naclState, created []int) error {
+	if len(created) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, n := range created {
+		for _, eg := range m.directions() {
+			if err := m.deleteEntry(ctx, st.id, n, eg); err != nil && !errors.Is(err, errEntryGone) {
+				errs = append(errs, fmt.Errorf("rolling back: %w", err))
+				continue
+			}
+			st.removeEntry(n, eg)
+		}
+	}
+	return errors.Join(errs...)
+}

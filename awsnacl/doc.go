@@ -1,0 +1,99 @@
+// Package awsnacl blocks sources at the subnet edge with EC2 network ACL
+// deny entries, through aws-sdk-go-v2, and reads what the policy needs from
+// EC2: the instance → subnet → VPC chain, security-group rules (managed
+// prefix lists expanded), VPC CIDRs and NACL occupancy.
+//
+// What it must never do: touch an entry outside the reserved rule-number
+// range (nacl.rule_min..rule_max) or an allow entry inside it; let a NACL
+// exceed nacl.quota entries per direction and family (default rules and
+// everyone else's entries counted); place a deny after an allow that
+// matches the same traffic; leave an entry without metadata or metadata
+// without an entry as the result of a call that reports success.
+//
+// # Entries and metadata
+//
+// banshee's entries are the deny entries in the reserved range, all
+// protocols, ingress (and egress with the same rule number when
+// nacl.egress is set). Entries cannot be tagged, so metadata lives in tags
+// on the NACL, one per rule number ("banshee:rule:7" =
+// "exp=<unix>;origin=cli;cidr=203.0.113.7/32;sev=5;reason=<escaped>"), read
+// together with the entries by the one DescribeNetworkAcls call. Every
+// caller (CLI, Lambda, another operator) sees the same state without any
+// other store.
+//
+// Writes go entries first, metadata second; removals go entries first,
+// metadata second, and metadata is deleted with the value read, so EC2
+// only deletes it if nobody rewrote it meanwhile. A failure midway
+// therefore leaves either an entry without metadata or metadata without an
+// entry, and the next call reconciles:
+//
+//   - Metadata without an entry is deleted by the next Block, Unblock or
+//     Sweep of that NACL (in the DeleteTags call it makes anyway, or one
+//     more).
+//   - An entry without metadata is adopted, not deleted: deleting would
+//     lift a block someone asked for, while adopting keeps it for a bounded
+//     time. Block adopts it when asked to block the same source; Sweep
+//     adopts every such entry with expiry now + nacl.orphan_ttl (default
+//     1h). Block does not adopt others' entries, because a concurrent
+//     writer's entry is legitimately untagged between its two calls.
+//   - When CreateTags fails after Block created entries, Block deletes them
+//     again (on a context that survives cancellation) and reports failure.
+//
+// # Concurrency and the quota
+//
+// EC2 refuses a second entry with a taken rule number
+// (NetworkAclEntryAlreadyExists). Block reads the NACL once per invocation
+// (the read FillSnapshot made is reused), creates at the lowest usable
+// number, and on that answer reads again: if the number now holds exactly
+// the same deny (its own earlier attempt whose answer was lost to a
+// timeout, or a racing writer blocking the same source) it adopts it,
+// otherwise it takes the next free number. Two processes can therefore not
+// produce duplicate numbers or lose a block.
+//
+// The quota needs more than a count, because two processes that read the
+// same count could both add the last entry. Denies of one family are
+// confined to the first Q-O numbers of the reserved range, where Q is the
+// quota and O the entries of that family and direction outside the range
+// (the default deny included). Since a number exists only once, no
+// interleaving of writers can put more than Q-O denies of the family into
+// that window: the quota holds without locks. IPv4 and IPv6 share rule
+// numbers but count separately.
+//
+// Order: rules are evaluated lowest number first. A deny is only placed at
+// numbers below every allow entry (of any number, in the directions it
+// occupies) whose CIDR and ports overlap the blocked traffic; when the
+// whole usable range sits above such an allow, Block fails with a
+// *ShadowError naming the rule (ErrShadowed), which the CLI reports as a
+// refusal.
+//
+// # Aggregation and eviction without a gap
+//
+// Changing many entries at once (ten sources into one /24, or a new
+// source taking an evicted entry's place) uses ReplaceNetworkAclEntry in
+// place: the lowest entry covered by the aggregate is rewritten to the
+// aggregate, which covers every old source, and only then are the other
+// covered entries deleted. At no moment is a source neither denied by its
+// old entry nor by the new one, and no extra slot is needed, which matters
+// exactly when the NACL is nearly full. A new aggregate over no existing
+// entry is created before anything is deleted. Building a standby NACL and
+// swapping the subnet association was rejected: it copies entries that are
+// not ours (changes others make between copy and swap would be lost),
+// needs a spare NACL per subnet within the VPC's NACL limit, and costs
+// more calls.
+//
+// # Calls, retries and throttling
+//
+// NewFromConfig sets an explicit retryer: the SDK's standard retryer with
+// bounded attempts (nacl.max_attempts) and backoff (nacl.max_backoff),
+// retrying RequestLimitExceeded, 5xx, connection errors and timeouts (a
+// per-attempt timeout, nacl.call_timeout). Mutating calls also pass a
+// client-side token bucket (nacl.mutating_burst, nacl.mutating_rate) so a
+// batch stays well under EC2's per-account bucket for mutating calls
+// (about 50, refilled at about 5 per second) shared with everyone else.
+// AWS error codes are classified in one place (errors.go): a missing
+// instance, subnet or NACL is a *NotFoundError that also unwraps to a
+// *policy.InputError (exit 2).
+//
+// A Manager caches what it reads for one invocation (maxAge bounded), never
+// across invocations or globally.
+package awsnacl

@@ -1,0 +1,298 @@
+package awsnacl
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// naclState is one read of a network ACL: every entry, banshee's metadata
+// tags and how many tags it has in all.
+type naclState struct {
+	id      string
+	vpcID   string
+	subnets []string
+	entries []policy.NACLEntry
+	tags    map[int]string // banshee:rule:N → raw value
+	nTags   int            // every user tag on the NACL
+	readAt  time.Time
+}
+
+// naclFromAWS converts a DescribeNetworkAcls result.
+func naclFromAWS(n types.NetworkAcl, at time.Time) (*naclState, error) {
+	st := &naclState{id: aws.ToString(n.NetworkAclId), vpcID: aws.ToString(n.VpcId), tags: map[int]string{}, readAt: at}
+	for _, a := range n.Associations {
+		if s := aws.ToString(a.SubnetId); s != "" {
+			st.subnets = append(st.subnets, s)
+		}
+	}
+	slices.Sort(st.subnets)
+	for _, e := range n.Entries {
+		pe, err := entryFromAWS(e)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", st.id, err)
+		}
+		st.entries = append(st.entries, pe)
+	}
+	for _, t := range n.Tags {
+		k := aws.ToString(t.Key)
+		if len(k) >= 4 && k[:4] == "aws:" {
+			continue
+		}
+		st.nTags++
+		if num, ok := parseRuleKey(k); ok {
+			st.tags[num] = aws.ToString(t.Value)
+		}
+	}
+	return st, nil
+}
+
+func entryFromAWS(e types.NetworkAclEntry) (policy.NACLEntry, error) {
+	pe := policy.NACLEntry{
+		RuleNumber: int(aws.ToInt32(e.RuleNumber)),
+		Egress:     aws.ToBool(e.Egress),
+		Allow:      e.RuleAction == types.RuleActionAllow,
+	}
+	cidr := aws.ToString(e.CidrBlock)
+	if v6 := aws.ToString(e.Ipv6CidrBlock); v6 != "" {
+		cidr = v6
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return policy.NACLEntry{}, fmt.Errorf("entry %d: bad CIDR %q", pe.RuleNumber, cidr)
+	}
+	pe.CIDR = p.Masked()
+	pe.Port = portFromAWS(aws.ToString(e.Protocol), e.PortRange)
+	return pe, nil
+}
+
+// portFromAWS converts a NACL protocol number and port range.
+func portFromAWS(proto string, pr *types.PortRange) policy.Port {
+	var p policy.Port
+	switch proto {
+	case "-1", "", "all":
+		return p
+	case "6", "tcp":
+		p.Proto = "tcp"
+	case "17", "udp":
+		p.Proto = "udp"
+	case "1", "icmp":
+		p.Proto = "icmp"
+	case "58", "icmpv6":
+		p.Proto = "icmpv6"
+	default:
+		p.Proto = proto
+	}
+	if pr != nil && (p.Proto == "tcp" || p.Proto == "udp") {
+		p.From = uint16(aws.ToInt32(pr.From))
+		p.To = uint16(aws.ToInt32(pr.To))
+	}
+	return p
+}
+
+// inRange reports whether rule number n is in the reserved range.
+func (m *Manager) inRange(n int) bool { return n >= m.cfg.RuleMin && n <= m.cfg.RuleMax }
+
+// ours reports whether e is one of banshee's entries: a deny in the range.
+func (m *Manager) ours(e policy.NACLEntry) bool { return !e.Allow && m.inRange(e.RuleNumber) }
+
+// entry returns the entry with number n in one direction.
+func (st *naclState) entry(n int, egress bool) (policy.NACLEntry, bool) {
+	for _, e := range st.entries {
+		if e.RuleNumber == n && e.Egress == egress {
+			return e, true
+		}
+	}
+	return policy.NACLEntry{}, false
+}
+
+// used reports whether number n is taken in either direction.
+func (st *naclState) used(n int) bool {
+	for _, e := range st.entries {
+		if e.RuleNumber == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *naclState) removeEntry(n int, egress bool) {
+	st.entries = slices.DeleteFunc(st.entries, func(e policy.NACLEntry) bool { return e.RuleNumber == n && e.Egress == egress })
+}
+
+func (st *naclState) putEntry(e policy.NACLEntry) {
+	st.removeEntry(e.RuleNumber, e.Egress)
+	st.entries = append(st.entries, e)
+}
+
+// meta returns the decoded metadata of rule n, if its tag exists, parses
+// and names the CIDR the ingress entry holds.
+func (st *naclState) meta(n int) (meta, bool) {
+	v, ok := st.tags[n]
+	if !ok {
+		return meta{}, false
+	}
+	md, err := decodeMeta(v)
+	if err != nil {
+		return meta{}, false
+	}
+	e, ok := st.entry(n, false)
+	if ok && e.CIDR != md.CIDR {
+		return meta{}, false
+	}
+	return md, true
+}
+
+// view returns the NACL as the policy sees it, metadata merged in.
+func (m *Manager) view(st *naclState) policy.NACL {
+	out := policy.NACL{ID: st.id, SubnetIDs: slices.Clone(st.subnets)}
+	for _, e := range st.entries {
+		if m.ours(e) {
+			if md, ok := st.meta(e.RuleNumber); ok {
+				e.ExpiresAt, e.Reason, e.Origin = md.Exp, md.Reason, md.Origin
+			}
+		}
+		out.Entries = append(out.Entries, e)
+	}
+	slices.SortFunc(out.Entries, func(a, b policy.NACLEntry) int {
+		if a.Egress != b.Egress {
+			if a.Egress {
+				return 1
+			}
+			return -1
+		}
+		return a.RuleNumber - b.RuleNumber
+	})
+	return out
+}
+
+// blocks returns the active blocks of a NACL (ingress entries of ours).
+// Entries without metadata are listed with the reason saying so.
+func (m *Manager) blocks(st *naclState) []policy.Block {
+	var out []policy.Block
+	for _, e := range st.entries {
+		if e.Egress || !m.ours(e) {
+			continue
+		}
+		b := policy.Block{Target: e.CIDR, Scope: policy.ScopeVPC, NACLID: st.id, RuleNumber: e.RuleNumber}
+		if md, ok := st.meta(e.RuleNumber); ok {
+			b.ExpiresAt, b.Reason, b.Origin = md.Exp, md.Reason, md.Origin
+		} else {
+			b.Reason = "no banshee metadata (adopted by the next sweep)"
+		}
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b policy.Block) int { return a.RuleNumber - b.RuleNumber })
+	return out
+}
+
+// describe runs DescribeNetworkAcls for one NACL id or subnet id and
+// returns the NACL, or a *NotFoundError.
+func (m *Manager) describe(ctx context.Context, naclID, subnetID string) (*naclState, error) {
+	in := &ec2.DescribeNetworkAclsInput{}
+	what, id := "network ACL", naclID
+	if naclID != "" {
+		in.NetworkAclIds = []string{naclID}
+	} else {
+		what, id = "subnet", subnetID
+		in.Filters = []types.Filter{{Name: aws.String("association.subnet-id"), Values: []string{subnetID}}}
+	}
+	out, err := m.ec2.DescribeNetworkAcls(ctx, in)
+	if err != nil {
+		return nil, classify("describing the network ACL of "+what+" "+id, id, err)
+	}
+	if len(out.NetworkAcls) == 0 {
+		return nil, fmt.Errorf("describing the network ACL of %s %s: %w", what, id, &NotFoundError{Kind: what, ID: id})
+	}
+	st, err := naclFromAWS(out.NetworkAcls[0], m.now())
+	if err != nil {
+		return nil, err
+	}
+	m.remember(st)
+	return st, nil
+}
+
+// describeAll reads every NACL of the region (paginated).
+func (m *Manager) describeAll(ctx context.Context) ([]*naclState, error) {
+	var out []*naclState
+	p := ec2.NewDescribeNetworkAclsPaginator(m.ec2, &ec2.DescribeNetworkAclsInput{})
+	for i := 0; p.HasMorePages() && i < 1000; i++ {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, classify("listing network ACLs", "", err)
+		}
+		for _, n := range page.NetworkAcls {
+			st, err := naclFromAWS(n, m.now())
+			if err != nil {
+				return nil, err
+			}
+			m.remember(st)
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+func (m *Manager) remember(st *naclState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nacls[st.id] = st
+	for _, s := range st.subnets {
+		m.bySubnet[s] = st.id
+	}
+}
+
+func (m *Manager) forget(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.nacls, id)
+}
+
+// state returns the NACL of a subnet id ("subnet-…") or NACL id ("acl-…"),
+// from this Manager's cache when read within maxAge, else read now.
+func (m *Manager) state(ctx context.Context, subnetOrNACL string, fresh bool) (*naclState, error) {
+	naclID, subnetID := "", ""
+	if isNACLID(subnetOrNACL) {
+		naclID = subnetOrNACL
+	} else {
+		subnetID = subnetOrNACL
+	}
+	if !fresh {
+		m.mu.Lock()
+		id := naclID
+		if id == "" {
+			id = m.bySubnet[subnetID]
+		}
+		st := m.nacls[id]
+		m.mu.Unlock()
+		if st != nil && m.now().Sub(st.readAt) < m.maxAge {
+			return st, nil
+		}
+	}
+	return m.describe(ctx, naclID, subnetID)
+}
+
+func isNACLID(s string) bool { return len(s) > 4 && s[:4] == "acl-" }
+
+// NACLFor returns the network ACL associated with a subnet, every entry
+// included, banshee's metadata merged into its own entries.
+func (m *Manager) NACLFor(ctx context.Context, subnetID string) (policy.NACL, error) {
+	st, err := m.state(ctx, subnetID, false)
+	if err != nil {
+		return policy.NACL{}, err
+	}
+	return m.view(st), nil
+}
+
+// String helpers for the EC2 input types.
+func i32(n int) *int32 { v := int32(n); return &v }
+
+func itoa(n int) string { return strconv.Itoa(n) }
