@@ -39,11 +39,8 @@ data "aws_iam_policy_document" "function" {
     sid = "DescribeNetwork"
     actions = [
       "ec2:DescribeInstances",
-      "ec2:DescribeManagedPrefixLists",
       "ec2:DescribeNetworkAcls",
-      "ec2:DescribeNetworkInterfaces",
       "ec2:DescribeSecurityGroups",
-      "ec2:DescribeSubnets",
       "ec2:DescribeVpcs",
       "ec2:GetManagedPrefixListEntries",
     ]
@@ -89,12 +86,6 @@ data "aws_iam_policy_document" "function" {
   }
 
   statement {
-    sid       = "DescribeOwnAlarms"
-    actions   = ["cloudwatch:DescribeAlarms"]
-    resources = ["${local.alarm_arn_prefix}*"]
-  }
-
-  statement {
     sid       = "ReadConfig"
     actions   = ["ssm:GetParameter"]
     resources = [aws_ssm_parameter.config.arn]
@@ -104,6 +95,14 @@ data "aws_iam_policy_document" "function" {
     sid       = "RunHostBlockDocument"
     actions   = ["ssm:SendCommand"]
     resources = [aws_ssm_document.host_block.arn]
+  }
+
+  # Finding earlier commands of the document (at-least-once delivery: the
+  # same event must not send a command twice). AWS offers no resource scope.
+  statement {
+    sid       = "ListCommands"
+    actions   = ["ssm:ListCommands"]
+    resources = ["*"]
   }
 
   statement {

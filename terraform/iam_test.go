@@ -320,6 +320,40 @@ func TestIAMPolicyGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 	}
 }
 
+// lambdaBackends are the packages the function enforces through (issue 7:
+// VPC scope through awsnacl, host scope through SSM Run Command). Until the
+// function's own package exists, their calls must already be granted.
+var lambdaBackends = []string{"awsnacl", "hostfw/remote"}
+
+func TestIAMPolicyCoversEnforcementBackends(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := modulePath(t, filepath.Join(root, "go.mod"))
+	m := loadModule(t, ".")
+	granted := map[string]bool{}
+	for _, st := range policyStatements(t, m, "function") {
+		for _, a := range st.actions {
+			granted[a] = true
+		}
+	}
+	for _, pkg := range lambdaBackends {
+		derived, _, err := deriveActions(root, mod, pkg)
+		if err != nil {
+			t.Fatalf("deriving the actions of %s: %v", pkg, err)
+		}
+		if len(derived) == 0 {
+			t.Errorf("%s calls no AWS API; is it still the function's backend?", pkg)
+		}
+		for _, action := range sortedKeys(derived) {
+			if !granted[action] {
+				t.Errorf("missing permission %s, called by %s at %s", action, pkg, strings.Join(derived[action], ", "))
+			}
+		}
+	}
+}
+
 // iamMismatches returns the wanted actions that are not granted and the
 // granted actions that are not wanted, each sorted.
 func iamMismatches(want map[string]string, granted map[string]bool) (missing, unused []string) {

@@ -9,31 +9,35 @@ locals {
   host_block_document = {
     schemaVersion = "2.2"
     description   = "banshee: block or unblock addresses in the host firewall of this instance (iptables + ipset)."
+    # Names and allowed patterns are those of package hostfw/remote, which
+    # builds the parameters (a Go test compares them).
     parameters = {
       action = {
         type              = "String"
         description       = "block or unblock"
         allowedValues     = ["block", "unblock"]
+        allowedPattern    = "^(block|unblock)$"
         interpolationType = "ENV_VAR"
       }
       targets = {
         type              = "String"
-        description       = "Comma-separated IPv4/IPv6 addresses or CIDRs."
-        allowedPattern    = "^[0-9A-Fa-f.:/]{2,49}(,[0-9A-Fa-f.:/]{2,49}){0,99}$"
+        description       = "IPv4/IPv6 addresses or CIDRs, separated by spaces or commas."
+        allowedPattern    = "^[0-9A-Fa-f:./, ]+$"
+        maxChars          = 4000
         interpolationType = "ENV_VAR"
       }
       ttl = {
         type              = "String"
         description       = "How long a block lasts, as a Go duration (90s, 2h, 1h30m). Ignored by unblock."
         default           = "1h"
-        allowedPattern    = "^([0-9]{1,6}(h|m|s))+$"
+        allowedPattern    = "^([0-9]{1,7}[hms]){1,3}$"
         interpolationType = "ENV_VAR"
       }
       reason = {
         type              = "String"
-        description       = "Why, recorded with the block: letters, digits, spaces and . , : / _ = + @ -"
-        default           = "banshee lambda"
-        allowedPattern    = "^[A-Za-z0-9 .,:/_=+@-]{0,200}$"
+        description       = "Why, recorded with the block: letters, digits, spaces and _ . , : / @ ( ) + = # -"
+        default           = "banshee"
+        allowedPattern    = "^[A-Za-z0-9 _.,:/@()+=#-]{0,256}$"
         interpolationType = "ENV_VAR"
       }
     }
@@ -51,8 +55,8 @@ locals {
             "if [ -z \"$${SSM_action+x}\" ]; then echo 'banshee: SSM Agent 3.3.2746.0 or later is needed (parameters as environment variables)' >&2; exit 1; fi",
             "BANSHEE='${var.host_banshee_path}'",
             "case \"$SSM_action\" in",
-            "  block) printf '%s\\n' \"$SSM_targets\" | tr ',' '\\n' | \"$BANSHEE\" block - --scope host --ttl \"$SSM_ttl\" --reason \"$SSM_reason\" -o json ;;",
-            "  unblock) printf '%s\\n' \"$SSM_targets\" | tr ',' '\\n' | \"$BANSHEE\" unblock - --scope host -o json ;;",
+            "  block) printf '%s\\n' \"$SSM_targets\" | tr ', ' '\\n\\n' | \"$BANSHEE\" block - --scope host --ttl \"$SSM_ttl\" --reason \"$SSM_reason\" -o json ;;",
+            "  unblock) printf '%s\\n' \"$SSM_targets\" | tr ', ' '\\n\\n' | \"$BANSHEE\" unblock - --scope host -o json ;;",
             "  *) echo 'banshee: action must be block or unblock' >&2; exit 2 ;;",
             "esac",
           ]
