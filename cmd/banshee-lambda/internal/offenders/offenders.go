@@ -1,0 +1,405 @@
+package offenders
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/banshee-project/banshee/cmd/banshee-lambda/internal/event"
+	"github.com/banshee-project/banshee/policy"
+	"github.com/banshee-project/banshee/policy/detect"
+)
+
+// LogsAPI is the part of the CloudWatch Logs client the finder uses.
+type LogsAPI interface {
+	DescribeMetricFilters(ctx context.Context, params *cloudwatchlogs.DescribeMetricFiltersInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeMetricFiltersOutput, error)
+	FilterLogEvents(ctx context.Context, params *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
+}
+
+// EC2API is the part of the EC2 client the finder uses (flow logs name
+// network interfaces, not instances).
+type EC2API interface {
+	DescribeNetworkInterfaces(ctx context.Context, params *ec2.DescribeNetworkInterfacesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error)
+}
+
+// DefaultEvaluationPeriods is the number of periods searched when an event
+// says neither how many periods the alarm evaluates nor where the evaluated
+// range starts (EventBridge and alarm-action events carry the period of
+// each metric only, and usually the range in the state's reason data).
+const DefaultEvaluationPeriods = 5
+
+// Limits bound what one alarm may read.
+type Limits struct {
+	FilterPages int // DescribeMetricFilters pages per metric
+	LogPages    int // FilterLogEvents pages per metric filter
+	Events      int // log events per alarm
+	Sources     int // distinct sources tracked per alarm
+}
+
+// DefaultLimits are the limits New uses.
+var DefaultLimits = Limits{FilterPages: 5, LogPages: 20, Events: 100_000, Sources: 10_000}
+
+// Finder finds the offenders of an alarm.
+type Finder struct {
+	logs  LogsAPI
+	ec2   EC2API
+	watch policy.WatchConfig
+	lim   Limits
+}
+
+// New returns a finder over the given clients. watch configures the
+// detectors (user detectors included) and the thresholds.
+func New(logs LogsAPI, ec2c EC2API, watch policy.WatchConfig, lim Limits) (*Finder, error) {
+	if _, err := detect.New(watch, nil); err != nil {
+		return nil, fmt.Errorf("build detectors: %w", err)
+	}
+	if lim == (Limits{}) {
+		lim = DefaultLimits
+	}
+	return &Finder{logs: logs, ec2: ec2c, watch: watch, lim: lim}, nil
+}
+
+// Offender is one source seen in the alarm's window.
+type Offender struct {
+	Source    netip.Prefix      `json:"source"`
+	Count     int               `json:"count"`               // failure lines or REJECT records
+	Instances map[string]int    `json:"instances,omitempty"` // count per instance
+	Subnets   map[string]string `json:"-"`                   // instance → subnet, when the logs say (flow logs)
+	VPCs      map[string]string `json:"-"`                   // instance → VPC, when the logs say
+	Port      policy.Port       `json:"port"`
+	Kind      policy.Kind       `json:"kind"`
+	Detector  string            `json:"detector"` // detector name, "flowlog" or "dimension"
+	Threshold int               `json:"threshold"`
+}
+
+// Result is what Find saw.
+type Result struct {
+	Offenders []Offender `json:"offenders"`
+	// Below counts sources seen fewer times than their threshold.
+	Below      int       `json:"below_threshold"`
+	Start      time.Time `json:"window_start"`
+	End        time.Time `json:"window_end"`
+	Filters    []string  `json:"metric_filters,omitempty"` // "log group: filter name"
+	Events     int       `json:"events"`
+	Truncated  bool      `json:"truncated,omitempty"` // a bound was reached; the counts are partial
+	Unmatched  int       `json:"unmatched,omitempty"` // events no detector and no flow-log parser understood
+	Unresolved []string  `json:"unresolved_interfaces,omitempty"`
+	// AssumedPeriods is set when the event did not carry the alarm's
+	// evaluation periods and DefaultEvaluationPeriods were searched.
+	AssumedPeriods int `json:"assumed_periods,omitempty"`
+}
+
+// sourceDims are metric dimension names (lower case, without separators)
+// whose value is the attacking source itself.
+var sourceDims = map[string]bool{
+	"sourceip": true, "sourceaddress": true, "sourceipaddress": true, "srcaddr": true,
+	"srcip": true, "clientip": true, "remoteip": true, "remoteaddr": true, "remoteaddress": true,
+}
+
+var nonAlnum = regexp.MustCompile(`[^a-z0-9]`)
+
+func dimKey(name string) string { return nonAlnum.ReplaceAllString(strings.ToLower(name), "") }
+
+// instanceOfStream returns the instance id a log stream is named after:
+// the CloudWatch agent names streams {instance_id} by default, sometimes
+// with a suffix ("i-0abc/var/log/secure").
+var streamInstanceRE = regexp.MustCompile(`^(i-[0-9a-f]{8,17})(?:$|[^0-9a-z])`)
+
+func instanceOfStream(s string) string {
+	if m := streamInstanceRE.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// tally accumulates offenders by source and detector.
+type tally struct {
+	by    map[string]*Offender // key: source|detector
+	order []string
+	limit int
+	full  bool
+}
+
+func (t *tally) add(src netip.Prefix, detector string, kind policy.Kind, port policy.Port, threshold int, instance string, n int) {
+	k := src.String() + "|" + detector
+	o := t.by[k]
+	if o == nil {
+		if len(t.by) >= t.limit {
+			t.full = true
+			return
+		}
+		o = &Offender{Source: src, Detector: detector, Kind: kind, Port: port, Threshold: threshold, Instances: map[string]int{}}
+		t.by[k] = o
+		t.order = append(t.order, k)
+	}
+	o.Count += n
+	if o.Port != port {
+		// Several ports (a scan): the offence is all traffic of the source.
+		o.Port = policy.Port{}
+	}
+	if instance != "" {
+		o.Instances[instance] += n
+	}
+}
+
+// Find returns the offenders of a firing alarm.
+func (f *Finder) Find(ctx context.Context, a *event.Alarm) (Result, error) {
+	var res Result
+	start, end, err := f.window(a, &res)
+	if err != nil {
+		return res, err
+	}
+	res.Start, res.End = start, end
+	t := &tally{by: map[string]*Offender{}, limit: f.lim.Sources}
+	eni := map[netip.Prefix]map[string]int{} // flow logs: source → interface → records
+
+	// A dimension that names the source needs no log search.
+	for _, m := range a.Metrics {
+		for name, v := range m.Dimensions {
+			if !sourceDims[dimKey(name)] {
+				continue
+			}
+			src, err := policy.ParseTarget(v)
+			if err != nil {
+				return res, fmt.Errorf("find offenders of alarm %q: dimension %s: %w", a.Name, name, err)
+			}
+			inst := m.Dimensions["InstanceId"]
+			if inst != "" && !streamInstanceRE.MatchString(inst) {
+				inst = ""
+			}
+			t.add(src, "dimension", policy.KindBruteforce, policy.Port{}, 1, inst, 1)
+		}
+	}
+	if len(t.by) == 0 {
+		matcher, err := detect.New(f.watch, func() time.Time { return end })
+		if err != nil {
+			return res, fmt.Errorf("build detectors: %w", err)
+		}
+		dets := matcher.Detectors()
+		seen := map[string]bool{}
+		for _, m := range a.Metrics {
+			filters, err := f.metricFilters(ctx, m)
+			if err != nil {
+				return res, fmt.Errorf("find offenders of alarm %q: %w", a.Name, err)
+			}
+			for _, mf := range filters {
+				id := aws.ToString(mf.LogGroupName) + ": " + aws.ToString(mf.FilterName)
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				res.Filters = append(res.Filters, id)
+				err := f.events(ctx, mf, start, end, &res, func(stream, msg string) {
+					if r, ok := parseFlow(msg); ok {
+						src := policy.Canonical(netip.PrefixFrom(r.Src, r.Src.BitLen()))
+						t.add(src, "flowlog", policy.KindScan, r.Port, max(f.watch.MaxRetry, 1), "", 1)
+						if eni[src] == nil {
+							eni[src] = map[string]int{}
+						}
+						eni[src][r.ENI]++
+						return
+					}
+					mt, ok := matcher.Match([]byte(msg))
+					if !ok || mt.Detector < 0 || mt.Detector >= len(dets) {
+						res.Unmatched++
+						return
+					}
+					d := dets[mt.Detector]
+					src := policy.Canonical(netip.PrefixFrom(mt.Addr, mt.Addr.BitLen()))
+					t.add(src, d.Name, d.Kind, mt.Port, max(d.MaxRetry, 1), instanceOfStream(stream), mt.Count)
+				})
+				if err != nil {
+					return res, fmt.Errorf("find offenders of alarm %q: %w", a.Name, err)
+				}
+			}
+		}
+	}
+	res.Truncated = res.Truncated || t.full
+	if len(eni) > 0 {
+		if err := f.resolveENIs(ctx, t, eni, &res); err != nil {
+			return res, fmt.Errorf("find offenders of alarm %q: %w", a.Name, err)
+		}
+	}
+	for _, k := range t.order {
+		o := t.by[k]
+		if o.Count < o.Threshold {
+			res.Below++
+			continue
+		}
+		res.Offenders = append(res.Offenders, *o)
+	}
+	return res, nil
+}
+
+// window is the alarm's evaluation window. When the event does not say how
+// many periods the alarm evaluates, DefaultEvaluationPeriods periods are
+// searched and Result.AssumedPeriods says so.
+func (f *Finder) window(a *event.Alarm, res *Result) (time.Time, time.Time, error) {
+	if s, e, ok := a.Window(); ok {
+		return s, e, nil
+	}
+	b := *a
+	b.Period = max(a.MaxPeriod(), time.Minute)
+	b.EvaluationPeriods = DefaultEvaluationPeriods
+	res.AssumedPeriods = DefaultEvaluationPeriods
+	if s, e, ok := b.Window(); ok {
+		return s, e, nil
+	}
+	return time.Time{}, time.Time{}, fmt.Errorf("evaluation window of alarm %q: no state change time", a.Name)
+}
+
+type metricFilter struct {
+	LogGroupName, FilterName, FilterPattern *string
+}
+
+func (f *Finder) metricFilters(ctx context.Context, m event.Metric) ([]metricFilter, error) {
+	in := &cloudwatchlogs.DescribeMetricFiltersInput{MetricName: aws.String(m.Name), MetricNamespace: aws.String(m.Namespace)}
+	var out []metricFilter
+	for page := 0; page < f.lim.FilterPages; page++ {
+		o, err := f.logs.DescribeMetricFilters(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("metric filters of %s/%s: %w", m.Namespace, m.Name, err)
+		}
+		for _, mf := range o.MetricFilters {
+			out = append(out, metricFilter{mf.LogGroupName, mf.FilterName, mf.FilterPattern})
+		}
+		if aws.ToString(o.NextToken) == "" {
+			break
+		}
+		in.NextToken = o.NextToken
+	}
+	return out, nil
+}
+
+// events reads the log events of one metric filter in the window, bounded
+// in pages and events, and hands each to fn.
+func (f *Finder) events(ctx context.Context, mf metricFilter, start, end time.Time, res *Result, fn func(stream, msg string)) error {
+	in := &cloudwatchlogs.FilterLogEventsInput{
+		LogGroupName: mf.LogGroupName,
+		StartTime:    aws.Int64(start.UnixMilli()),
+		EndTime:      aws.Int64(end.UnixMilli()),
+		Limit:        aws.Int32(10000),
+	}
+	if p := aws.ToString(mf.FilterPattern); p != "" {
+		in.FilterPattern = mf.FilterPattern
+	}
+	for page := 0; ; page++ {
+		if page == f.lim.LogPages || res.Events >= f.lim.Events {
+			res.Truncated = true
+			return nil
+		}
+		o, err := f.logs.FilterLogEvents(ctx, in)
+		if err != nil {
+			return fmt.Errorf("log events of %s: %w", aws.ToString(mf.LogGroupName), err)
+		}
+		for _, e := range o.Events {
+			if res.Events >= f.lim.Events {
+				res.Truncated = true
+				return nil
+			}
+			res.Events++
+			fn(aws.ToString(e.LogStreamName), aws.ToString(e.Message))
+		}
+		if aws.ToString(o.NextToken) == "" || aws.ToString(o.NextToken) == aws.ToString(in.NextToken) {
+			return nil
+		}
+		in.NextToken = o.NextToken
+	}
+}
+
+// resolveENIs maps the network interfaces of flow-log records to their
+// instances and subnets, in one DescribeNetworkInterfaces call per 200
+// interfaces.
+func (f *Finder) resolveENIs(ctx context.Context, t *tally, bySrc map[netip.Prefix]map[string]int, res *Result) error {
+	set := map[string]bool{}
+	for _, m := range bySrc {
+		for id := range m {
+			set[id] = true
+		}
+	}
+	ids := slices.Sorted(maps.Keys(set))
+	type att struct{ instance, subnet, vpc string }
+	found := map[string]att{}
+	for len(ids) > 0 {
+		n := min(len(ids), 200)
+		batch := ids[:n]
+		ids = ids[n:]
+		in := &ec2.DescribeNetworkInterfacesInput{Filters: []ec2types.Filter{{Name: aws.String("network-interface-id"), Values: batch}}}
+		for page := 0; page < 10; page++ {
+			o, err := f.ec2.DescribeNetworkInterfaces(ctx, in)
+			if err != nil {
+				return fmt.Errorf("resolve flow-log interfaces: %w", err)
+			}
+			for _, ni := range o.NetworkInterfaces {
+				a := att{subnet: aws.ToString(ni.SubnetId), vpc: aws.ToString(ni.VpcId)}
+				if ni.Attachment != nil {
+					a.instance = aws.ToString(ni.Attachment.InstanceId)
+				}
+				found[aws.ToString(ni.NetworkInterfaceId)] = a
+			}
+			if aws.ToString(o.NextToken) == "" {
+				break
+			}
+			in.NextToken = o.NextToken
+		}
+	}
+	for id := range set {
+		if found[id].instance == "" {
+			res.Unresolved = append(res.Unresolved, id)
+		}
+	}
+	slices.Sort(res.Unresolved)
+	for src, m := range bySrc {
+		o := t.by[src.String()+"|flowlog"]
+		if o == nil {
+			continue
+		}
+		for id, n := range m {
+			a := found[id]
+			if a.instance == "" {
+				continue
+			}
+			o.Instances[a.instance] += n
+			if o.Subnets == nil {
+				o.Subnets, o.VPCs = map[string]string{}, map[string]string{}
+			}
+			o.Subnets[a.instance], o.VPCs[a.instance] = a.subnet, a.vpc
+		}
+	}
+	return nil
+}
+
+// Attacks turns the offenders into what the policy engine decides on: one
+// attack per source, origin lambda, the instances that saw it as targets.
+func (r Result) Attacks(alarm string) []policy.Attack {
+	window := r.End.Sub(r.Start)
+	secs := max(window.Seconds(), 1)
+	var out []policy.Attack
+	for _, o := range r.Offenders {
+		a := policy.Attack{
+			Sources:  []netip.Prefix{o.Source},
+			Port:     o.Port,
+			Evidence: o.Count,
+			Rate:     float64(o.Count) / secs,
+			Window:   window,
+			Kind:     o.Kind,
+			Origin:   policy.OriginLambda,
+			Reason:   fmt.Sprintf("alarm %s: %d %s events in %s", alarm, o.Count, o.Detector, window.Round(time.Second)),
+		}
+		for _, id := range slices.Sorted(maps.Keys(o.Instances)) {
+			a.Targets = append(a.Targets, policy.Target{InstanceID: id, SubnetID: o.Subnets[id], VPCID: o.VPCs[id]})
+		}
+		out = append(out, a)
+	}
+	return out
+}
