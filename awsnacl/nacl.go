@@ -157,7 +157,7 @@ func (m *Manager) view(st *naclState) policy.NACL {
 	for _, e := range st.entries {
 		if m.ours(e) {
 			if md, ok := st.meta(e.RuleNumber); ok {
-				e.ExpiresAt, e.Reason, e.Origin = md.Exp, md.Reason, md.Origin
+				e.ExpiresAt, e.Reason, e.Origin, e.Severity = md.Exp, md.Reason, md.Origin, md.Severity
 			}
 		}
 		out.Entries = append(out.Entries, e)
@@ -184,7 +184,7 @@ func (m *Manager) blocks(st *naclState) []policy.Block {
 		}
 		b := policy.Block{Target: e.CIDR, Scope: policy.ScopeVPC, NACLID: st.id, RuleNumber: e.RuleNumber}
 		if md, ok := st.meta(e.RuleNumber); ok {
-			b.ExpiresAt, b.Reason, b.Origin = md.Exp, md.Reason, md.Origin
+			b.ExpiresAt, b.Reason, b.Origin, b.Severity = md.Exp, md.Reason, md.Origin, md.Severity
 		} else {
 			b.Reason = "no banshee metadata (adopted by the next sweep)"
 		}

@@ -140,5 +140,9 @@ func defaultNACL() policy.NACLConfig { return policy.Default().NACL }
 // vpcDecision is what the engine would decide for blocking p at the
 // world's subnet.
 func (w *world) vpcDecision(p string, ttl time.Duration) policy.Decision {
-	return policy.Decision{Target: netip.MustParsePrefix(p), Scope: policy.ScopeVPC, Action: policy.ActionBlock, TTL: ttl, SubnetID: w.subnet, NACLID: w.nacl}
+	pp, err := policy.ParseTarget(p)
+	if err != nil {
+		panic(err)
+	}
+	return policy.Decision{Target: pp, Scope: policy.ScopeVPC, Action: policy.ActionBlock, TTL: ttl, SubnetID: w.subnet, NACLID: w.nacl}
 }

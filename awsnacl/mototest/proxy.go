@@ -32,6 +32,9 @@ type Faults struct {
 	StallFor time.Duration
 	// Actions limits faults to these EC2 actions (all when empty).
 	Actions []string
+	// Limit caps the number of faults since SetFaults (0: no cap); after
+	// it, every request passes.
+	Limit int
 	// Seed seeds the generator.
 	Seed uint64
 	// Respond, when set, may answer a request itself: it returns the status
@@ -81,6 +84,7 @@ func (p *Proxy) SetFaults(f Faults) {
 		f.StallFor = 3 * time.Second
 	}
 	p.faults = f
+	p.faulted = 0
 	p.rnd = rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))
 }
 
@@ -136,7 +140,7 @@ func (p *Proxy) decide(action string) (verdict, Faults) {
 	defer p.mu.Unlock()
 	p.counts[action]++
 	f := p.faults
-	if len(f.Actions) > 0 && !slices.Contains(f.Actions, action) {
+	if len(f.Actions) > 0 && !slices.Contains(f.Actions, action) || f.Limit > 0 && p.faulted >= f.Limit {
 		return pass, f
 	}
 	x := p.rnd.Float64()
