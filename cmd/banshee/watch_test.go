@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/banshee-project/banshee/hostfw"
+	"github.com/banshee-project/banshee/policy"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// fakeHost is a stateful stand-in for the host firewall: a set of entries
+// with expiry, like the kernel's ipset with timeouts.
+type fakeHost struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	entries map[netip.Prefix]hostfw.Entry
+	calls   int
+	fail    error // when set, Block fails and changes nothing
+}
+
+func newFakeHost(now func() time.Time) *fakeHost {
+	return &fakeHost{now: now, entries: map[netip.Prefix]hostfw.Entry{}}
+}
+
+func (f *fakeHost) Block(_ context.Context, es []hostfw.Entry) (hostfw.BlockResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fail != nil {
+		return hostfw.BlockResult{}, f.fail
+	}
+	var res hostfw.BlockResult
+	for _, e := range es {
+		if !e.Prefix.IsValid() || e.Prefix.Bits() == 0 {
+			return res, fmt.Errorf("refusing to block %q", e.Prefix)
+		}
+		if err := hostfw.CheckText("reason", e.Reason); err != nil {
+			return res, err
+		}
+		if _, ok := f.entries[e.Prefix]; ok {
+			res.Refreshed = append(res.Refreshed, e.Prefix)
+		} else {
+			res.Added++
+		}
+		if e.TTL > 0 {
+			e.ExpiresAt = f.now().Add(e.TTL)
+		}
+		f.entries[e.Prefix] = e
+	}
+	return res, nil
+}
+
+func (f *fakeHost) List(context.Context) ([]hostfw.Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []hostfw.Entry
+	for p, e := range f.entries {
+		if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(f.now()) {
+			delete(f.entries, p)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (f *fakeHost) get(s string) (hostfw.Entry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.entries[netip.MustParsePrefix(s)]
+	return e, ok
+}
+
+// testClock is a settable clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type watchEnv struct {
+	t     *testing.T
+	clock *testClock
+	host  *fakeHost
+	w     *watcher
+	log   *syncBuffer
+	dir   string
+	once  sync.Once
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func testWatchConfig(t *testing.T, yaml string) policy.Config {
+	t.Helper()
+	cfg, err := policy.ParseConfig([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// newWatchEnv starts a watcher (and its enforcer) over a fake host in a
+// fresh state directory; dir reuses one (a restart).
+func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *fakeHost, clock *testClock) *watchEnv {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if clock == nil {
+		clock = &testClock{t: time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)}
+	}
+	if host == nil {
+		host = newFakeHost(clock.now)
+	}
+	log := &syncBuffer{}
+	w, err := newWatcher(cfg, host, newWatchStats([]string{"file:test"}, "", clock.now()), dir, log, clock.now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.syncBans(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	env := &watchEnv{t: t, clock: clock, host: host, w: w, log: log, dir: dir}
+	go w.enforce(context.Background())
+	t.Cleanup(env.stop)
+	return env
+}
+
+// stop closes the queue and waits for the enforcer: every queued block
+// has then reached the fake host.
+func (e *watchEnv) stop() {
+	e.t.Helper()
+	e.once.Do(func() {
+		close(e.w.queue)
+		select {
+		case <-e.w.done:
+		case <-time.After(10 * time.Second):
+			e.t.Error("enforcer did not finish")
+		}
+	})
+}
+
+func (e *watchEnv) lines(format string, n int, args ...any) {
+	for range n {
+		e.w.handleLine([]byte(fmt.Sprintf(format, args...)))
+	}
+}
+
+// sshFail is a failure line stamped with the watcher's clock (UTC syslog
+// stamps are read in the local zone, so RFC 3339 keeps the test zone-free).
+func (e *watchEnv) sshFail(user, addr string) string {
+	return e.clock.now().Format(time.RFC3339) + " web1 sshd[9]: Failed password for " + user + " from " + addr + " port 4000 ssh2"
+}
+
+func TestWatchBlocksAtThreshold(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 5, find_time: 10m}"), "", nil, nil)
+	for range 4 {
+		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.7")))
+	}
+	// hostile user names and an allowlisted-looking address in them
+	for range 10 {
+		env.w.handleLine([]byte(env.sshFail("x from 10.0.0.1 port 22 ssh2", "198.51.100.20")))
+	}
+	env.w.handleLine([]byte(env.sshFail("root", "203.0.113.7")))
+	env.stop()
+	if _, ok := env.host.get("203.0.113.7/32"); !ok {
+		t.Errorf("203.0.113.7 not blocked after 5 failures; log:\n%s", env.log)
+	}
+	if _, ok := env.host.get("198.51.100.20/32"); !ok {
+		t.Error("198.51.100.20 not blocked")
+	}
+	if _, ok := env.host.get("10.0.0.1/32"); ok {
+		t.Error("the address injected through the user name was blocked")
+	}
+	e, _ := env.host.get("203.0.113.7/32")
+	if e.Origin != "watch" || e.TTL != time.Hour || !strings.Contains(e.Reason, "sshd") {
+		t.Errorf("entry %+v", e)
+	}
+	// 198.51.100.20 trips twice (10 lines): blocked, then (lines still in
+	// flight) a repeat offender whose block is extended
+	if e, _ := env.host.get("198.51.100.20/32"); e.TTL != 2*time.Hour {
+		t.Errorf("repeat trip: entry %+v, want TTL 2h", e)
+	}
+	st := env.w.stats.snapshot(env.clock.now())
+	if st.LinesRead != 15 || st.Matches["sshd"] != 15 || st.Decisions["host/block"] != 3 {
+		t.Errorf("stats %+v\n%s", st, env.log)
+	}
+}
+
+func TestWatchAllowlistAndProtected(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, "allowlist: [10.99.3.0/24]\nwatch: {max_retry: 3}"), "", nil, nil)
+	for range 9 {
+		env.w.handleLine([]byte(env.sshFail("root", "10.99.3.2")))
+		env.w.handleLine([]byte(env.sshFail("root", "127.0.0.1")))
+	}
+	env.stop()
+	es, _ := env.host.List(context.Background())
+	if len(es) != 0 {
+		t.Errorf("blocked %+v", es)
+	}
+	st := env.w.stats.snapshot(env.clock.now())
+	if st.Decisions["none/refuse"] != 6 || st.Decisions["host/block"] != 0 {
+		t.Errorf("decisions %v", st.Decisions)
+	}
+}
+
+func TestWatchReplayedOldLinesDoNotBlock(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 3, find_time: 10m}"), "", nil, nil)
+	old := env.clock.now().Add(-2 * time.Hour).Format(time.RFC3339)
+	env.lines("%s web1 sshd[9]: Invalid user a from 192.0.2.44 port 1", 5, old)
+	env.stop()
+	if _, ok := env.host.get("192.0.2.44/32"); ok {
+		t.Error("an attack from two hours ago was blocked on replay")
+	}
+}
+
+func TestWatchRestartKeepsBansAndEscalates(t *testing.T) {
+	cfg := testWatchConfig(t, "watch: {max_retry: 2}\npolicy: {default_ttl: 1h, max_ttl: 24h, repeat_window: 168h}")
+	env := newWatchEnv(t, cfg, "", nil, nil)
+	env.lines("%s", 2, env.sshFail("root", "2001:db8::66"))
+	env.stop()
+	first, ok := env.host.get("2001:db8::66/128")
+	if !ok || first.TTL != time.Hour {
+		t.Fatalf("first ban %+v %v", first, ok)
+	}
+	// restart over the same kernel state and state directory: the block is
+	// still there, and the past offence is remembered
+	env.clock.add(2 * time.Hour)
+	env2 := newWatchEnv(t, cfg, env.dir, env.host, env.clock)
+	if n := env2.w.activeBans(env.clock.now()); n != 0 {
+		t.Errorf("%d active bans after the first expired", n)
+	}
+	env2.lines("%s", 2, env2.sshFail("root", "2001:db8::66"))
+	env2.stop()
+	second, ok := env.host.get("2001:db8::66/128")
+	if !ok || second.TTL != 2*time.Hour {
+		t.Errorf("second ban %+v, want TTL 2h (repeat offender across a restart)", second)
+	}
+	env.clock.add(3 * time.Hour)
+	env3 := newWatchEnv(t, cfg, env.dir, env.host, env.clock)
+	env3.lines("%s", 2, env3.sshFail("root", "2001:db8::66"))
+	env3.stop()
+	if third, _ := env.host.get("2001:db8::66/128"); third.TTL != 4*time.Hour {
+		t.Errorf("third ban %+v, want TTL 4h", third)
+	}
+}
+
+func TestWatchEnforceErrorRetries(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 2}"), "", nil, nil)
+	env.host.mu.Lock()
+	env.host.fail = errors.New("ipset: kernel says no")
+	env.host.mu.Unlock()
+	env.lines("%s", 2, env.sshFail("root", "192.0.2.77"))
+	// wait (bounded) for the enforcer to fail
+	for i := 0; i < 500 && env.w.stats.snapshot(time.Now()).EnforceErrors == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := env.w.stats.snapshot(time.Now())
+	if st.EnforceErrors != 1 || !strings.Contains(st.LastError, "kernel says no") {
+		t.Fatalf("stats %+v", st)
+	}
+	env.host.mu.Lock()
+	env.host.fail = nil
+	env.host.mu.Unlock()
+	env.lines("%s", 2, env.sshFail("root", "192.0.2.77"))
+	env.stop()
+	if _, ok := env.host.get("192.0.2.77/32"); !ok {
+		t.Errorf("not blocked on the next trip after a failed block; log:\n%s", env.log)
+	}
+}
+
+func TestWatchReload(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 3}"), "", nil, nil)
+	env.lines("%s", 3, env.sshFail("root", "192.0.2.10"))
+	env.lines("%s", 2, env.sshFail("root", "192.0.2.11"))
+	// same detectors: windows survive; a new allowlist applies at once
+	if err := env.w.reload(testWatchConfig(t, "allowlist: [192.0.2.11/32]\nwatch: {max_retry: 3}")); err != nil {
+		t.Fatal(err)
+	}
+	env.lines("%s", 1, env.sshFail("root", "192.0.2.11"))
+	// a changed threshold: windows start afresh
+	if err := env.w.reload(testWatchConfig(t, "watch: {max_retry: 2}")); err != nil {
+		t.Fatal(err)
+	}
+	env.lines("%s", 2, env.sshFail("root", "192.0.2.12"))
+	bad := policy.Default()
+	bad.Watch.Detectors = []policy.DetectorConfig{{Name: "x", Pattern: "no group"}}
+	if err := env.w.reload(bad); err == nil {
+		t.Error("a bad config was accepted on reload")
+	}
+	env.stop()
+	for addr, want := range map[string]bool{"192.0.2.10/32": true, "192.0.2.11/32": false, "192.0.2.12/32": true} {
+		if _, ok := env.host.get(addr); ok != want {
+			t.Errorf("%s blocked %v, want %v", addr, ok, want)
+		}
+	}
+	st := env.w.stats.snapshot(time.Now())
+	if st.Reloads != 2 || st.Decisions["none/refuse"] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestWatchStatusAndMetrics(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 2}"), "", nil, nil)
+	env.lines("%s", 2, env.sshFail("root", "192.0.2.90"))
+	env.lines("%s", 1, "Nov 21 05:53:09 mail pop3[1]: badlogin: [192.0.2.91] plaintext u SASL(-13): x")
+	env.lines("%s", 3, "an unrelated line")
+	env.stop()
+	now := env.clock.now()
+	env.w.stats.setActiveBans(env.w.activeBans(now))
+	env.w.stats.setTracked(env.w.tr.Len())
+	if err := env.w.stats.writeFile(env.dir, now, true); err != nil {
+		t.Fatal(err)
+	}
+	st, err := readWatchStatus(env.dir)
+	if err != nil || st == nil {
+		t.Fatalf("readWatchStatus: %v %v", st, err)
+	}
+	if st.LinesRead != 6 || st.Matches["sshd"] != 2 || st.Matches["cyrus-pop3"] != 1 || st.ActiveBans != 1 || st.TrackedSources != 2 || !st.Running {
+		t.Errorf("status %+v", st)
+	}
+	var text bytes.Buffer
+	watchStatusText(&text, st, now)
+	for _, want := range []string{"watch: running", "6 lines read", "1 active bans", "matches sshd 2", "decisions host/block 1"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, text.String())
+		}
+	}
+	watchStatusText(&text, st, now.Add(time.Hour))
+	if !strings.Contains(text.String(), "stale") {
+		t.Errorf("an old status file is not called stale:\n%s", text.String())
+	}
+	if none, err := readWatchStatus(t.TempDir()); none != nil || err != nil {
+		t.Errorf("no status file: %v %v", none, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newWatchCollector(env.w.stats))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[name] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[name] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{
+		"banshee_watch_lines_read_total":                        6,
+		"banshee_watch_matches_total,detector=sshd":             2,
+		"banshee_watch_matches_total,detector=cyrus-pop3":       1,
+		"banshee_watch_decisions_total,action=block,scope=host": 1,
+		"banshee_watch_active_bans":                             1,
+		"banshee_watch_tracked_sources":                         2,
+		"banshee_watch_parse_errors_total":                      0,
+		"banshee_watch_enforce_errors_total":                    0,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}
+
+func TestWatchUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"watch"},
+		{"watch", "--log", "-", "--journal"},
+		{"watch", "--log", "x.log", "--metrics-addr", "0.0.0.0:9739"},
+		{"watch", "--log", "x.log", "--metrics-addr", "nonsense"},
+	} {
+		if _, stderr, code := runPlan(t, "", "", args...); code != 2 {
+			t.Errorf("%v: exit %d (%s), want 2", args, code, stderr)
+		}
+	}
+}
