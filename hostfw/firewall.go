@@ -300,18 +300,27 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 		}
 	}
 	if len(entries) <= probeLimit {
+		// One by one: a plain add tells new from present; a present entry
+		// is then refreshed (TTL and comment) with -exist.
 		for _, e := range entries {
-			if _, err := f.r.run(ctx, nil, f.t.ipset, "test", f.setName(FamilyOf(e.Prefix)), prefixArg(e.Prefix)); err == nil {
+			args := setAddArgs(f.setName(FamilyOf(e.Prefix)), e)
+			_, err := f.r.run(ctx, nil, f.t.ipset, args...)
+			if isAlreadyInSet(err) {
 				res.Refreshed = append(res.Refreshed, e.Prefix)
+				_, err = f.r.run(ctx, nil, f.t.ipset, append([]string{"-exist"}, args...)...)
+			}
+			if err != nil {
+				return res, fmt.Errorf("adding %s: %w", e.Prefix, classify(err))
 			}
 		}
-	}
-	buf := make([]byte, 0, len(entries)*64)
-	for _, e := range entries {
-		buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
-	}
-	if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
-		return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
+	} else {
+		buf := make([]byte, 0, len(entries)*64)
+		for _, e := range entries {
+			buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
+		}
+		if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
+			return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
+		}
 	}
 	res.Added = len(entries) - len(res.Refreshed)
 	now := f.now()

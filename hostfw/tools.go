@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -34,13 +35,16 @@ func lookTools(ctx context.Context, r runner, want Backend) (*tools, error) {
 		if err != nil {
 			return nil, fmt.Errorf("iptables not found in PATH: %s", installHint)
 		}
-		out, err := r.run(ctx, nil, p, "--version")
-		if err != nil {
-			return nil, fmt.Errorf("asking iptables for its version: %w", err)
-		}
-		backend = BackendLegacy
-		if strings.Contains(string(out), "nf_tables") {
-			backend = BackendNFT
+		backend = backendOfLink(p)
+		if backend == "" {
+			out, err := r.run(ctx, nil, p, "--version")
+			if err != nil {
+				return nil, fmt.Errorf("asking iptables for its version: %w", err)
+			}
+			backend = BackendLegacy
+			if strings.Contains(string(out), "nf_tables") {
+				backend = BackendNFT
+			}
 		}
 	}
 	t.backend = backend
@@ -82,4 +86,21 @@ func findTool(base, backend, kind string, plainOK bool) (string, error) {
 		return "", fmt.Errorf("%s%s (%s backend) not found in PATH: %s", base, kind, backend, installHint)
 	}
 	return p, nil
+}
+
+// backendOfLink tells the backend from where the iptables alternatives
+// link points (iptables -> iptables-nft), saving a process on every call;
+// "" when the name does not say.
+func backendOfLink(p string) Backend {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	switch base := filepath.Base(real); {
+	case strings.HasSuffix(base, "-nft"):
+		return BackendNFT
+	case strings.HasSuffix(base, "-legacy"):
+		return BackendLegacy
+	}
+	return ""
 }
