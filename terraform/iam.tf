@@ -40,6 +40,7 @@ data "aws_iam_policy_document" "function" {
     actions = [
       "ec2:DescribeInstances",
       "ec2:DescribeNetworkAcls",
+      "ec2:DescribeNetworkInterfaces",
       "ec2:DescribeSecurityGroups",
       "ec2:DescribeVpcs",
       "ec2:GetManagedPrefixListEntries",

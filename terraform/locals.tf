@@ -101,19 +101,14 @@ locals {
   ]))
 
   ##############################################################################
-  # The function's environment: the one place its variables are named.
+  # The function's environment: the one place its variables are named. The
+  # rule range, quota and everything else come from the configuration.
   ##############################################################################
 
   function_environment = {
     BANSHEE_CONFIG_PARAMETER = local.config_parameter_name
     BANSHEE_SSM_DOCUMENT     = aws_ssm_document.host_block.name
     BANSHEE_INSTANCE_TAG     = "${var.instance_tag.key}=${var.instance_tag.value}"
-    BANSHEE_NACL_RULE_MIN    = tostring(var.nacl_rule_range.min)
-    BANSHEE_NACL_RULE_MAX    = tostring(var.nacl_rule_range.max)
-    BANSHEE_VPC_ID           = var.vpc_id
-    BANSHEE_NACL_IDS         = join(",", var.network_acl_ids)
-    BANSHEE_LOG_GROUPS       = join(",", local.watched_log_group_names)
-    BANSHEE_ALARM_PREFIX     = local.alarm_prefix
   }
 
   tags = merge(var.tags, { "banshee:installation" = var.name })
