@@ -540,8 +540,8 @@ func (r *run) decide(i int) Decision {
 	np := r.naclPlan(nacl)
 
 	// Already denied by this NACL, or a refresh of banshee's own entry.
-	if e, exact := np.covering(src, r.a.Port, r.s.Blocks, r.blocksOf[i]); e != nil {
-		if e.ExpiresAt.IsZero() || !e.ExpiresAt.Before(expires) || !exact || !np.inRange(e.RuleNumber) {
+	if e, exact := np.covering(src, r.a.Port); e != nil {
+		if e.ExpiresAt.IsZero() || !e.ExpiresAt.Before(expires) || !exact || !np.inRange(e.RuleNumber) || !np.pairFree(e) {
 			return skip("already denied by %s rule %d (%s, %s)", nacl.ID, e.RuleNumber, show(e.CIDR), untilText(e.ExpiresAt))
 		}
 		d.Scope, d.Action = ScopeVPC, ActionBlock

@@ -26,7 +26,8 @@ var famName = [2]string{"IPv4", "IPv6"}
 type naclPlan struct {
 	nacl      NACL
 	cfg       NACLConfig
-	in        []NACLEntry // ingress entries, lowest rule number first
+	in        []NACLEntry       // ingress entries, lowest rule number first
+	out       map[int]NACLEntry // egress entries by rule number
 	used      map[int]bool
 	count     [2]int // entries per family of the fuller direction, default deny included
 	inRangeN  [2]int // banshee's entries (reserved range) per family
@@ -39,7 +40,7 @@ func (r *run) naclPlan(n NACL) *naclPlan {
 	if np, ok := r.nacls[n.ID]; ok {
 		return np
 	}
-	np := &naclPlan{nacl: n, cfg: r.e.cfg.NACL, used: map[int]bool{}, refreshed: map[int]bool{}, hostNotes: map[int][]string{}, hostSkip: map[int]bool{}}
+	np := &naclPlan{nacl: n, cfg: r.e.cfg.NACL, used: map[int]bool{}, out: map[int]NACLEntry{}, refreshed: map[int]bool{}, hostNotes: map[int][]string{}, hostSkip: map[int]bool{}}
 	var cnt [2][2]int // [egress][family]
 	var hasDefault [2][2]bool
 	for _, e := range n.Entries {
@@ -54,7 +55,9 @@ func (r *run) naclPlan(n NACL) *naclPlan {
 		if e.RuleNumber == defaultRuleNumber {
 			hasDefault[dir][f] = true
 		}
-		if !e.Egress {
+		if e.Egress {
+			np.out[e.RuleNumber] = e
+		} else {
 			np.in = append(np.in, e)
 			if np.inRange(e.RuleNumber) {
 				np.inRangeN[f]++
@@ -103,29 +106,15 @@ func (np *naclPlan) verdict(src netip.Prefix, port Port) *NACLEntry {
 	return nil
 }
 
-// covering returns the deny that already stops src, from the entries or
-// from the snapshot's VPC blocks of this NACL, preferring the one lasting
-// longest, and whether it is for exactly src.
-func (np *naclPlan) covering(src netip.Prefix, port Port, blocks []Block, idx []int) (*NACLEntry, bool) {
-	var best *NACLEntry
-	consider := func(e *NACLEntry) {
-		switch {
-		case best == nil, e.ExpiresAt.IsZero() && !best.ExpiresAt.IsZero():
-			best = e
-		case !best.ExpiresAt.IsZero() && e.ExpiresAt.After(best.ExpiresAt):
-			best = e
-		}
+// covering returns the deny entry that already stops all traffic from
+// src on port, and whether it is for exactly src. The NACL's entries are
+// the truth: a block record without its entry protects nothing.
+func (np *naclPlan) covering(src netip.Prefix, port Port) (*NACLEntry, bool) {
+	e := np.verdict(src, port)
+	if e == nil || e.Allow {
+		return nil, false
 	}
-	if e := np.verdict(src, port); e != nil && !e.Allow {
-		consider(e)
-	}
-	for _, bi := range idx {
-		b := &blocks[bi]
-		if b.Scope == ScopeVPC && b.NACLID == np.nacl.ID {
-			consider(&NACLEntry{RuleNumber: b.RuleNumber, CIDR: b.Target, ExpiresAt: b.ExpiresAt, Reason: b.Reason, Origin: b.Origin, Severity: b.Severity})
-		}
-	}
-	return best, best != nil && Canonical(best.CIDR) == src
+	return e, Canonical(e.CIDR) == src
 }
 
 // shadow returns an allow entry numbered below n that already admits the
@@ -338,14 +327,26 @@ func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
 	return out
 }
 
+// pairFree reports whether rewriting ingress entry e touches nothing else:
+// in egress mode the egress entry of the same number must be absent or
+// e's own pair.
+func (np *naclPlan) pairFree(e *NACLEntry) bool {
+	o, ok := np.out[e.RuleNumber]
+	return !ok || !np.cfg.Egress || (!o.Allow && Canonical(o.CIDR) == Canonical(e.CIDR))
+}
+
 // evictable lists banshee's entries of family f that expire, soonest first.
 func (np *naclPlan) evictable(f, defSeverity int) []*NACLEntry {
 	var out []*NACLEntry
 	for i := range np.in {
 		e := &np.in[i]
-		if np.inRange(e.RuleNumber) && !e.Allow && !e.ExpiresAt.IsZero() && famOf(Canonical(e.CIDR)) == f {
-			out = append(out, e)
+		if !np.inRange(e.RuleNumber) || e.Allow || e.ExpiresAt.IsZero() || famOf(Canonical(e.CIDR)) != f {
+			continue
 		}
+		if !np.pairFree(e) {
+			continue // in egress mode the number must come free in both directions
+		}
+		out = append(out, e)
 	}
 	slices.SortStableFunc(out, func(a, b *NACLEntry) int {
 		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
