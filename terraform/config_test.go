@@ -354,6 +354,14 @@ func TestStaticBlocklistRules(t *testing.T) {
 		t.Errorf("static blocklist rules:\ngot  %v\nwant %v", got, want)
 	}
 
+	// No blocklist: no rules (merge of nothing is an empty object).
+	empty := evalLocal(t, m, "static_blocklist_rules", map[string]cty.Value{
+		"network_acl_ids": hclValue(t, `["acl-0123456789abcdef0"]`),
+	})
+	if empty.LengthInt() != 0 {
+		t.Errorf("static_blocklist_rules without a blocklist: %#v", empty)
+	}
+
 	// Without network_acl_ids the ACLs come from a data source: unknown
 	// before a plan, never guessed.
 	e, err := m.newEvaluator(withVPC(map[string]cty.Value{"static_blocklist": hclValue(t, `["192.0.2.0/24"]`)}))

@@ -15,7 +15,6 @@ locals {
       action = {
         type              = "String"
         description       = "block or unblock"
-        allowedValues     = ["block", "unblock"]
         allowedPattern    = "^(block|unblock)$"
         interpolationType = "ENV_VAR"
       }

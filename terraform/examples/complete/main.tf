@@ -87,6 +87,36 @@ resource "aws_route_table_association" "public" {
 # The protected instance
 ################################################################################
 
+# Outbound HTTPS for the SSM agent, the CloudWatch agent and dnf; inbound
+# SSH comes only through the module's admin security group.
+resource "aws_security_group" "egress" {
+  name_prefix = "${local.name}-egress-"
+  description = "Outbound traffic of the example instance"
+  vpc_id      = aws_vpc.this.id
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_egress_rule" "https" {
+  security_group_id = aws_security_group.egress.id
+  description       = "HTTPS to AWS endpoints and package mirrors"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "http" {
+  security_group_id = aws_security_group.egress.id
+  description       = "HTTP to package mirrors"
+  ip_protocol       = "tcp"
+  from_port         = 80
+  to_port           = 80
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
 resource "aws_cloudwatch_log_group" "auth" {
   name              = local.auth_log_group_name
   retention_in_days = 30
@@ -127,7 +157,7 @@ resource "aws_instance" "web" {
   ami                    = data.aws_ssm_parameter.al2023_arm64.value
   instance_type          = "t4g.micro"
   subnet_id              = aws_subnet.public.id
-  vpc_security_group_ids = [module.banshee.admin_security_group_id]
+  vpc_security_group_ids = [module.banshee.admin_security_group_id, aws_security_group.egress.id]
   iam_instance_profile   = aws_iam_instance_profile.instance.name
 
   metadata_options {
