@@ -600,21 +600,34 @@ func (m *Manager) staleTags(st *naclState) []int {
 func (m *Manager) removeRules(ctx context.Context, st *naclState, nums []int) error {
 	var errs []error
 	var gone []int
+	failed := map[int]error{}
 	for _, n := range nums {
-		okAll := true
 		for _, eg := range []bool{false, true} {
 			if _, ok := st.entry(n, eg); !ok {
 				continue
 			}
 			err := m.deleteEntry(ctx, st.id, n, eg)
 			if err != nil && !errors.Is(err, errEntryGone) {
-				errs = append(errs, err)
-				okAll = false
+				failed[n] = errors.Join(failed[n], err)
 				continue
 			}
 			st.removeEntry(n, eg)
 		}
-		if okAll {
+	}
+	if len(failed) > 0 {
+		// A delete whose answer was lost may have happened: look before
+		// reporting it failed.
+		if fresh, err := m.describe(ctx, st.id, ""); err == nil {
+			*st = *fresh
+		}
+		for n, err := range failed {
+			if st.used(n) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, n := range nums {
+		if !st.used(n) {
 			gone = append(gone, n)
 		}
 	}

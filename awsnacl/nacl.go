@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -292,7 +291,5 @@ func (m *Manager) NACLFor(ctx context.Context, subnetID string) (policy.NACL, er
 	return m.view(st), nil
 }
 
-// String helpers for the EC2 input types.
+// i32 returns a pointer to n as the EC2 input types want it.
 func i32(n int) *int32 { v := int32(n); return &v }
-
-func itoa(n int) string { return strconv.Itoa(n) }

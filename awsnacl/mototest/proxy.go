@@ -217,6 +217,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading moto's answer: "+err.Error(), http.StatusBadGateway)
 		return
 	}
+	if action == "DeleteNetworkAclEntry" && resp.StatusCode == http.StatusInternalServerError {
+		// moto answers 500 for an entry that does not exist; EC2 answers
+		// 400 InvalidNetworkAclEntry.NotFound. Answer as EC2 does.
+		resp.StatusCode = http.StatusBadRequest
+		out = []byte(ErrorXML("InvalidNetworkAclEntry.NotFound", "The specified network ACL entry does not exist."))
+	}
 	if f.Rewrite != nil {
 		out = f.Rewrite(action, out)
 	}
