@@ -203,6 +203,11 @@ func (w *watcher) enforce(ctx context.Context) {
 			w.mu.Unlock()
 			continue
 		}
+		names := make([]string, len(batch))
+		for i, b := range batch {
+			names[i] = b.Prefix.String()
+		}
+		w.logf("blocked on this host: %s", strings.Join(names, " "))
 		if err := w.saveOffences(); err != nil {
 			w.stats.enforceError(err)
 			w.logf("error: %v", err)
