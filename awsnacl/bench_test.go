@@ -1,0 +1,116 @@
+package awsnacl
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/banshee-project/banshee/awsnacl/mototest"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// These benchmarks count EC2 API calls (the proxy sees every request,
+// retries included) for the paths the CLI takes, against moto_server.
+
+// blockPath is what `banshee block` does for VPC scope: resolve the
+// targets, fill the snapshot, let the policy decide, enforce.
+func blockPath(b *testing.B, m *Manager, instances []string, subnet string, atk policy.Attack) []policy.Block {
+	ctx := ctxT(b)
+	targets, err := m.Resolve(ctx, instances, subnet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := policy.Default()
+	snap := policy.Snapshot{Now: time.Now().UTC()}
+	if err := m.FillSnapshot(ctx, targets, &snap); err != nil {
+		b.Fatal(err)
+	}
+	atk.Targets = targets
+	ds := policy.New(cfg).Decide(atk, snap)
+	for _, d := range ds {
+		if d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
+			b.Fatalf("decision %+v, want a VPC block", d)
+		}
+	}
+	bs, err := m.Block(ctx, ds, Request{Origin: policy.OriginCLI, Reason: atk.Reason, Port: atk.Port})
+	if err != nil || len(bs) != len(ds) {
+		b.Fatalf("Block = %+v, %v", bs, err)
+	}
+	return bs
+}
+
+func BenchmarkBlockVPCSubnet(b *testing.B) {
+	calls := 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		w := newWorld(b)
+		p := w.srv.Proxy(b, mototest.Faults{})
+		m := w.manager(p.URL, defaultNACL())
+		b.StartTimer()
+		blockPath(b, m, nil, w.subnet, policy.Attack{
+			Sources: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}, Scope: policy.ScopeVPC, Kind: policy.KindManual, Reason: "bench",
+		})
+		calls += p.Total()
+		if i == 0 {
+			b.Logf("block --scope vpc --subnet: %v", p.Counts())
+		}
+	}
+	b.ReportMetric(float64(calls)/float64(b.N), "ec2-calls/op")
+}
+
+func BenchmarkBlockAutoInstance(b *testing.B) {
+	calls := 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		w := newWorld(b)
+		if _, err := w.raw.AuthorizeSecurityGroupIngress(ctxT(b), &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(w.sg), IpPermissions: []types.IpPermission{
+			{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22), IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}},
+		}}); err != nil {
+			b.Fatal(err)
+		}
+		inst := w.instance()
+		p := w.srv.Proxy(b, mototest.Faults{})
+		m := w.manager(p.URL, defaultNACL())
+		b.StartTimer()
+		blockPath(b, m, []string{inst}, "", policy.Attack{
+			Sources: []netip.Prefix{netip.MustParsePrefix("203.0.113.8/32")}, Scope: policy.ScopeAuto, Kind: policy.KindFlood,
+			Port: policy.Port{Proto: "tcp", From: 22, To: 22}, Rate: 500, Reason: "bench",
+		})
+		calls += p.Total()
+		if i == 0 {
+			b.Logf("block --scope auto --instance: %v", p.Counts())
+		}
+	}
+	b.ReportMetric(float64(calls)/float64(b.N), "ec2-calls/op")
+}
+
+func BenchmarkSweep10(b *testing.B) {
+	calls := 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		w := newWorld(b)
+		var ds []policy.Decision
+		for k := range 10 {
+			ds = append(ds, w.vpcDecision(fmt.Sprintf("203.0.113.%d", k+1), time.Minute))
+		}
+		if _, err := w.manager(w.srv.URL, defaultNACL()).Block(ctxT(b), ds, Request{Origin: policy.OriginCLI}); err != nil {
+			b.Fatal(err)
+		}
+		p := w.srv.Proxy(b, mototest.Faults{})
+		m := w.manager(p.URL, defaultNACL())
+		b.StartTimer()
+		res, err := m.Sweep(ctxT(b), time.Now().Add(time.Hour), w.subnet)
+		if err != nil || len(res.Removed) != 10 {
+			b.Fatalf("Sweep = %d removed, %v", len(res.Removed), err)
+		}
+		calls += p.Total()
+		if i == 0 {
+			b.Logf("sweep of 10: %v", p.Counts())
+		}
+	}
+	b.ReportMetric(float64(calls)/float64(b.N), "ec2-calls/op")
+}
