@@ -281,6 +281,10 @@ func BenchmarkWatchLatency(b *testing.B) {
 			at := appendLog(b, logPath, sshFailures(src, 1)...)
 			done := w.waitLine("blocked on this host:", 20*time.Second, " "+src.String()+"/32")
 			all = append(all, done.Sub(at))
+			if os.Getenv("BANSHEE_LAT_DEBUG") != "" {
+				dec := w.waitLine(src.String()+" sshd", time.Second)
+				b.Logf("%s: decided %.2fms, in kernel %.2fms", src, ms(dec.Sub(at)), ms(done.Sub(at)))
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := net.Victim.Run(ctx, "ipset", "test", "banshee4", src.String())
 			cancel()

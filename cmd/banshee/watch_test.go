@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -407,5 +410,46 @@ func TestWatchUsageErrors(t *testing.T) {
 		if _, stderr, code := runPlan(t, "", "", args...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, stderr)
 		}
+	}
+}
+
+// TestWatchUnit checks the shipped unit runs watch with the hardening the
+// daemon needs, and that systemd accepts it where systemd-analyze exists.
+func TestWatchUnit(t *testing.T) {
+	data, err := os.ReadFile("systemd/banshee-watch.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(data)
+	for _, want := range []string{
+		"ExecStart=/usr/local/bin/banshee watch ",
+		"ExecReload=/bin/kill -HUP $MAINPID",
+		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW\n",
+		"AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW\n",
+		"NoNewPrivileges=yes",
+		"ProtectSystem=strict",
+		"StateDirectory=banshee",
+		"ProtectHome=yes",
+		"PrivateTmp=yes",
+		"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+		"SystemCallFilter=@system-service",
+		"After=banshee-restore.service",
+		"WantedBy=multi-user.target",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q", want)
+		}
+	}
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed: directives checked, unit not verified")
+	}
+	// verify wants the executable to exist: point it at one that does
+	tmp := filepath.Join(t.TempDir(), "banshee-watch.service")
+	if err := os.WriteFile(tmp, []byte(strings.ReplaceAll(unit, "/usr/local/bin/banshee", "/bin/true")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sa, "verify", tmp).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
