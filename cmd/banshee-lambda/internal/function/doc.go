@@ -1,0 +1,15 @@
+// Package function is the Lambda function's logic: it takes one parsed
+// event and turns it into decisions and enforcement with the same policy
+// and backends as the CLI. An alarm that went into ALARM becomes attacks
+// (package offenders), decisions (package policy) and blocks: VPC scope
+// through awsnacl, host scope through SSM Run Command (hostfw/remote). A
+// scheduled event sweeps expired NACL blocks; a manual invoke blocks,
+// unblocks or plans.
+//
+// It must never act on anything but a transition into ALARM, never change
+// anything for an event it could not parse, never enforce a decision the
+// policy did not make, and never send the same host command twice for one
+// alarm state change (deliveries are at least once). It logs structured
+// JSON (log/slog) and CloudWatch embedded-metric-format lines; every error
+// is returned to the runtime, not only logged.
+package function

@@ -1,0 +1,270 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/hostfw/remote"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// snapshot resolves the attacks' instances into targets (subnet, VPC,
+// addresses), writes them back into the attacks, and reads the world the
+// policy decides against: allowlist, security groups, VPC CIDRs, NACLs and
+// their blocks.
+func (f *Function) snapshot(ctx context.Context, cfg policy.Config, nacls NACLs, attacks []policy.Attack) (policy.Snapshot, error) {
+	snap := policy.Snapshot{Now: f.d.Now(), Allowlist: cfg.Allowlist}
+	var ids []string
+	for _, a := range attacks {
+		for _, t := range a.Targets {
+			if t.InstanceID != "" && !slices.Contains(ids, t.InstanceID) {
+				ids = append(ids, t.InstanceID)
+			}
+		}
+	}
+	resolved := map[string]policy.Target{}
+	if len(ids) > 0 {
+		ts, err := nacls.Resolve(ctx, ids, "")
+		if err != nil {
+			return snap, fmt.Errorf("resolve attacked instances: %w", err)
+		}
+		for _, t := range ts {
+			resolved[t.InstanceID] = t
+		}
+	}
+	var all []policy.Target
+	for i := range attacks {
+		for j, t := range attacks[i].Targets {
+			if r, ok := resolved[t.InstanceID]; ok && t.InstanceID != "" {
+				attacks[i].Targets[j] = r
+				t = r
+			}
+			if !slices.ContainsFunc(all, func(x policy.Target) bool { return x.InstanceID == t.InstanceID && x.SubnetID == t.SubnetID }) {
+				all = append(all, t)
+			}
+		}
+	}
+	if err := nacls.FillSnapshot(ctx, all, &snap); err != nil {
+		return snap, fmt.Errorf("read security groups and network ACLs: %w", err)
+	}
+	return snap, nil
+}
+
+// planned records decisions in the snapshot, so the next attack's
+// decisions see the NACL slots and blocks this invocation already planned.
+func planned(snap *policy.Snapshot, atk policy.Attack, ds []policy.Decision) {
+	for _, d := range ds {
+		if d.Action != policy.ActionBlock {
+			continue
+		}
+		cidr := d.Target
+		if d.Aggregate != nil {
+			cidr = *d.Aggregate
+		}
+		switch d.Scope {
+		case policy.ScopeVPC:
+			snap.Blocks = append(snap.Blocks, policy.Block{Target: cidr, Scope: policy.ScopeVPC, NACLID: d.NACLID, RuleNumber: d.RuleNumber, ExpiresAt: d.ExpiresAt, Origin: policy.OriginLambda})
+			if n, ok := snap.NACLs[d.SubnetID]; ok && !slices.ContainsFunc(n.Entries, func(e policy.NACLEntry) bool { return !e.Egress && e.RuleNumber == d.RuleNumber }) {
+				n.Entries = append(slices.Clone(n.Entries), policy.NACLEntry{RuleNumber: d.RuleNumber, CIDR: cidr, Port: atk.Port, ExpiresAt: d.ExpiresAt, Origin: policy.OriginLambda})
+				snap.NACLs[d.SubnetID] = n
+			}
+		case policy.ScopeHost:
+			for _, id := range hostInstances(d, atk) {
+				snap.Blocks = append(snap.Blocks, policy.Block{Target: cidr, Scope: policy.ScopeHost, InstanceID: id, ExpiresAt: d.ExpiresAt, Origin: policy.OriginLambda})
+			}
+		}
+	}
+}
+
+// hostInstances are where a host decision is enforced: the instances the
+// policy named, or else every instance the attack reached.
+func hostInstances(d policy.Decision, atk policy.Attack) []string {
+	if len(d.Instances) > 0 {
+		return d.Instances
+	}
+	var ids []string
+	for _, t := range atk.Targets {
+		if t.InstanceID != "" {
+			ids = append(ids, t.InstanceID)
+		}
+	}
+	return ids
+}
+
+// hostGroup is the host blocks that go out in one SSM command.
+type hostGroup struct {
+	instances []string
+	ttl       time.Duration
+	targets   []policy.Decision
+}
+
+// decideAndEnforce decides every attack against one snapshot (updated as it
+// goes), then enforces: VPC blocks in one awsnacl call per attacked port,
+// host blocks in one SSM command per instance set and TTL. key identifies
+// the triggering event for host-command de-duplication.
+func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, attacks []policy.Attack, key string, since time.Time, resp *Response) error {
+	nacls := f.d.NACLs(cfg)
+	snap, err := f.snapshot(ctx, cfg, nacls, attacks)
+	if err != nil {
+		return err
+	}
+	engine := policy.New(cfg)
+	type decided struct {
+		atk policy.Attack
+		ds  []policy.Decision
+	}
+	var all []decided
+	for _, atk := range attacks {
+		ds := engine.Decide(atk, snap)
+		planned(&snap, atk, ds)
+		all = append(all, decided{atk, ds})
+		resp.Decisions = append(resp.Decisions, ds...)
+	}
+	counts := map[string]int{}
+	for _, d := range resp.Decisions {
+		counts[string(d.Action)+"/"+string(d.Scope)]++
+		lvl := "decision"
+		f.d.Log.InfoContext(ctx, lvl, "target", d.Target.String(), "scope", d.Scope, "action", d.Action, "reasons", d.Reasons, "ttl_seconds", d.TTLSeconds, "nacl_id", d.NACLID, "rule_number", d.RuleNumber, "instances", d.Instances)
+	}
+	f.count(nil, "Refusals", float64(counts["refuse/none"]))
+	f.count(nil, "Skips", float64(counts["skip/none"]+counts["skip/host"]+counts["skip/vpc"]))
+
+	var errs []error
+	// VPC scope, grouped by attacked port (the order check depends on it).
+	byPort := map[policy.Port][]policy.Decision{}
+	attackOf := map[string]policy.Attack{}
+	for _, x := range all {
+		for _, d := range x.ds {
+			attackOf[d.Target.String()] = x.atk
+			if d.Scope == policy.ScopeVPC && d.Action == policy.ActionBlock {
+				byPort[x.atk.Port] = append(byPort[x.atk.Port], d)
+			}
+		}
+	}
+	var fallback []policy.Decision
+	for _, port := range slices.SortedFunc(maps.Keys(byPort), func(a, b policy.Port) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) }) {
+		ds := byPort[port]
+		bs, err := nacls.Block(ctx, ds, awsnacl.Request{Origin: policy.OriginLambda, Port: port, Severity: attackOf[ds[0].Target.String()].Severity})
+		resp.VPCBlocks = append(resp.VPCBlocks, bs...)
+		for _, te := range awsnacl.Failed(err) {
+			d, ok := findDecision(ds, te.Target.String())
+			switch {
+			case ok && errors.Is(te.Err, awsnacl.ErrNoRoom):
+				d.Scope, d.NACLID, d.RuleNumber = policy.ScopeHost, "", 0
+				d.Reasons = append(slices.Clone(d.Reasons), "host: "+te.Err.Error()+", falling back")
+				fallback = append(fallback, d)
+				resp.Fallbacks = append(resp.Fallbacks, d.Target.String())
+			case errors.Is(te.Err, awsnacl.ErrShadowed):
+				f.d.Log.WarnContext(ctx, "vpc block refused", "target", te.Target.String(), "error", te.Err.Error())
+				f.count(nil, "Refusals", 1)
+			default:
+				errs = append(errs, te)
+			}
+		}
+		if err != nil && len(awsnacl.Failed(err)) == 0 {
+			errs = append(errs, fmt.Errorf("vpc block: %w", err))
+		}
+	}
+	f.count(map[string]string{"Scope": string(policy.ScopeVPC)}, "Blocks", float64(len(resp.VPCBlocks)))
+
+	// Host scope, grouped by instance set and TTL.
+	groups := map[string]*hostGroup{}
+	var order []string
+	addHost := func(d policy.Decision) {
+		ids := slices.Clone(hostInstances(d, attackOf[d.Target.String()]))
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		if len(ids) == 0 {
+			errs = append(errs, fmt.Errorf("host block of %s: no instance to enforce on", d.Target))
+			return
+		}
+		k := strings.Join(ids, ",") + "|" + d.TTL.String()
+		g := groups[k]
+		if g == nil {
+			g = &hostGroup{instances: ids, ttl: d.TTL}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.targets = append(g.targets, d)
+	}
+	for _, d := range resp.Decisions {
+		if d.Scope == policy.ScopeHost && d.Action == policy.ActionBlock {
+			addHost(d)
+		}
+	}
+	for _, d := range fallback {
+		addHost(d)
+	}
+	hostBlocks := 0
+	for _, k := range order {
+		g := groups[k]
+		if f.d.Hosts == nil {
+			errs = append(errs, fmt.Errorf("host block on %s: no SSM document configured (BANSHEE_SSM_DOCUMENT)", strings.Join(g.instances, ",")))
+			continue
+		}
+		req := remote.Request{
+			Action: remote.Block, TTL: g.ttl, Instances: g.instances,
+			Reason: remote.CleanReason(attackOf[g.targets[0].Target.String()].Reason),
+			Key:    hashKey(key, k), Since: since,
+		}
+		for _, d := range g.targets {
+			req.Targets = append(req.Targets, d.Target)
+		}
+		r, err := f.d.Hosts.Run(ctx, req)
+		resp.Host = append(resp.Host, r)
+		for _, s := range r.Sent {
+			if !s.Duplicate {
+				hostBlocks += len(s.Targets) * len(s.Instances)
+			}
+		}
+		if len(r.Untargeted) > 0 {
+			f.d.Log.WarnContext(ctx, "instances not targeted: not running or without the instance tag", "instances", r.Untargeted)
+			f.count(nil, "Refusals", float64(len(r.Untargeted)))
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	f.count(map[string]string{"Scope": string(policy.ScopeHost)}, "Blocks", float64(hostBlocks))
+	f.freeSlots(ctx, cfg, nacls, snap)
+	return errors.Join(errs...)
+}
+
+func findDecision(ds []policy.Decision, target string) (policy.Decision, bool) {
+	for _, d := range ds {
+		if d.Target.String() == target {
+			return d, true
+		}
+	}
+	return policy.Decision{}, false
+}
+
+// freeSlots writes the free IPv4 ingress slots of every NACL the snapshot
+// holds, as the NACL reads after enforcement (from the invocation's cache).
+func (f *Function) freeSlots(ctx context.Context, cfg policy.Config, nacls NACLs, snap policy.Snapshot) {
+	for _, subnet := range slices.Sorted(maps.Keys(snap.NACLs)) {
+		n, err := nacls.NACLFor(ctx, subnet)
+		if err != nil {
+			f.d.Log.WarnContext(ctx, "reading NACL for its free slots failed", "subnet", subnet, "error", err.Error())
+			continue
+		}
+		used, ours := 0, 0
+		for _, e := range n.Entries {
+			if e.Egress || !e.CIDR.Addr().Is4() {
+				continue
+			}
+			used++
+			if e.RuleNumber >= cfg.NACL.RuleMin && e.RuleNumber <= cfg.NACL.RuleMax {
+				ours++
+			}
+		}
+		free := min(cfg.NACL.Quota-used, cfg.NACL.RuleMax-cfg.NACL.RuleMin+1-ours)
+		f.count(map[string]string{"NaclId": n.ID}, "NACLFreeSlots", float64(max(free, 0)))
+	}
+}

@@ -1,0 +1,75 @@
+package function
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/cmd/banshee-lambda/internal/offenders"
+	"github.com/banshee-project/banshee/hostfw/remote"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// Environment variables the function reads (set by the Terraform module).
+const (
+	EnvConfigParameter = "BANSHEE_CONFIG_PARAMETER" // SSM parameter with the config (JSON); unset: defaults
+	EnvSSMDocument     = "BANSHEE_SSM_DOCUMENT"     // SSM document for host blocks; unset: no host scope
+	EnvInstanceTag     = "BANSHEE_INSTANCE_TAG"     // key=value every targeted instance carries
+)
+
+// FromEnv wires the function from the environment and the SDK's default
+// chain (AWS_REGION, AWS_ENDPOINT_URL, credentials). It makes no AWS call:
+// the configuration is loaded on the first invocation that needs it.
+func FromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (*Function, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("load AWS configuration: no region (AWS_REGION)")
+	}
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ssmc := ssm.NewFromConfig(awsCfg)
+	ec2c := ec2.NewFromConfig(awsCfg)
+	logs := cloudwatchlogs.NewFromConfig(awsCfg)
+	d := Deps{
+		Config: NewConfigSource(ssmc, getenv(EnvConfigParameter)).Load,
+		NACLs: func(cfg policy.Config) NACLs {
+			return awsnacl.NewFromConfig(awsCfg, cfg.NACL)
+		},
+		Finder: func(cfg policy.Config) (Finder, error) {
+			return offenders.New(logs, ec2c, cfg.Watch, offenders.DefaultLimits)
+		},
+		Log:     log,
+		Metrics: out,
+		Region:  awsCfg.Region,
+		RequestID: func(ctx context.Context) string {
+			if lc, ok := lambdacontext.FromContext(ctx); ok {
+				return lc.AwsRequestID
+			}
+			return ""
+		},
+	}
+	if doc := getenv(EnvSSMDocument); doc != "" {
+		h, err := remote.New(ssmc, ec2c, remote.Config{Document: doc, InstanceTag: getenv(EnvInstanceTag)})
+		if err != nil {
+			return nil, err
+		}
+		d.Hosts = h
+	}
+	return New(d), nil
+}
+
+// Invoke is the Lambda handler: the raw payload in, the Response out.
+func (f *Function) Invoke(ctx context.Context, raw json.RawMessage) (Response, error) {
+	return f.Handle(ctx, raw)
+}
