@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/policy"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newSweepCmd) }
+
+func newSweepCmd(a *app) *cobra.Command {
+	var subnets, nacls []string
+	cmd := &cobra.Command{
+		Use:   "sweep",
+		Short: "Remove expired VPC network ACL blocks and their metadata",
+		Long: `sweep deletes the network ACL deny entries whose block has expired, one call
+per entry, and their metadata in one batched call per NACL. It also repairs
+what an interrupted writer left behind: metadata without an entry is
+deleted, an entry of the reserved range without metadata is adopted with
+an expiry of nacl.orphan_ttl from now.
+
+Without --subnet or --nacl it sweeps every network ACL of the region. Host
+blocks need no sweep: the kernel expires them.`,
+		Example: `  banshee sweep
+  banshee sweep --subnet subnet-0aa -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			m, err := a.naclManager(ctx)
+			if err != nil {
+				return err
+			}
+			ids, err := a.vpcTargets(ctx, m, subnets, nacls, true)
+			if err != nil {
+				return err
+			}
+			now := time.Now().UTC()
+			res, err := m.Sweep(ctx, now, ids...)
+			if res.Removed == nil {
+				res.Removed = []policy.Block{}
+			}
+			if eerr := a.emit(res, func(w io.Writer) { writeSweep(w, res, now) }); eerr != nil {
+				return eerr
+			}
+			if err != nil {
+				return fmt.Errorf("sweeping: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "sweep the network ACL of this subnet (repeatable)")
+	cmd.Flags().StringArrayVar(&nacls, "nacl", nil, "sweep this network ACL (repeatable)")
+	return cmd
+}
+
+func writeSweep(w io.Writer, res awsnacl.SweepResult, now time.Time) {
+	fmt.Fprintf(w, "removed %d expired block(s)", len(res.Removed))
+	if len(res.Adopted) > 0 {
+		fmt.Fprintf(w, ", adopted %d entr(ies) without metadata", len(res.Adopted))
+	}
+	if res.StaleTags > 0 {
+		fmt.Fprintf(w, ", deleted %d metadata tag(s) without an entry", res.StaleTags)
+	}
+	fmt.Fprintln(w)
+	if len(res.Removed) > 0 {
+		writeBlocks(w, res.Removed, now)
+	}
+}

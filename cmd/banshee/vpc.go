@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// vpcSide is the VPC network ACL half of a command: the awsnacl Manager of
+// this invocation, built on first use from the SDK's default chain
+// (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_EC2 included).
+type vpcSide struct {
+	m *awsnacl.Manager
+}
+
+// localIdentity is how a command learns which instance it runs on; tests
+// replace it.
+var localIdentity = awsnacl.LocalIdentity
+
+// naclManager builds the Manager. Without a configured region it asks the
+// instance metadata service for this instance's region.
+func (a *app) naclManager(ctx context.Context) (*awsnacl.Manager, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		id, err := localIdentity(ctx)
+		if err != nil {
+			return nil, usageErrorf("no AWS region: set AWS_REGION (and credentials) or run on EC2 (%v)", err)
+		}
+		awsCfg.Region = id.Region
+	}
+	return awsnacl.NewFromConfig(awsCfg, cfg.NACL), nil
+}
+
+// prepareVPC resolves the attack's targets through EC2 (instance → subnet
+// → VPC, addresses) and fills snap with security groups, VPC CIDRs, NACLs
+// and VPC blocks. Without --instance and --subnet it targets the instance
+// it runs on when that is on EC2; off EC2 with scope auto it returns nil
+// (host scope only), with scope vpc it is a usage error.
+func (a *app) prepareVPC(ctx context.Context, atk *policy.Attack, snap *policy.Snapshot) (*vpcSide, error) {
+	if atk.Scope == policy.ScopeHost && len(atk.Targets) == 0 {
+		return nil, nil
+	}
+	var instances []string
+	subnet := ""
+	for _, t := range atk.Targets {
+		if t.InstanceID != "" {
+			instances = append(instances, t.InstanceID)
+		}
+		if t.SubnetID != "" {
+			subnet = t.SubnetID
+		}
+	}
+	if len(instances) == 0 && subnet == "" {
+		id, err := localIdentity(ctx)
+		if err != nil {
+			if atk.Scope == policy.ScopeVPC {
+				return nil, usageErrorf("--scope vpc needs --instance or --subnet when not running on EC2 (%v)", err)
+			}
+			return nil, nil
+		}
+		instances = []string{id.InstanceID}
+	}
+	m, err := a.naclManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := m.Resolve(ctx, instances, subnet)
+	if err != nil {
+		return nil, err
+	}
+	atk.Targets = targets
+	if err := m.FillSnapshot(ctx, targets, snap); err != nil {
+		return nil, err
+	}
+	return &vpcSide{m: m}, nil
+}
+
+// block enforces the VPC decisions and writes the rule numbers actually
+// used back into them. A deny that a lower-numbered allow rule would
+// bypass is a refusal (exit 3). v may be nil (no VPC side).
+func (v *vpcSide) block(ctx context.Context, ds []policy.Decision, atk policy.Attack) ([]policy.Block, error) {
+	if v == nil {
+		for _, d := range ds {
+			if d.Scope == policy.ScopeVPC && d.Action == policy.ActionBlock {
+				return nil, fmt.Errorf("VPC block of %s: no network ACL backend for this invocation", d.Target)
+			}
+		}
+		return nil, nil
+	}
+	bs, err := v.m.Block(ctx, ds, awsnacl.Request{Origin: atk.Origin, Reason: atk.Reason, Severity: atk.Severity, Port: atk.Port})
+	for i := range ds {
+		d := &ds[i]
+		if d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
+			continue
+		}
+		for _, b := range bs {
+			if b.Target.Bits() <= d.Target.Bits() && b.Target.Contains(d.Target.Addr()) {
+				d.NACLID, d.RuleNumber, d.ExpiresAt = b.NACLID, b.RuleNumber, b.ExpiresAt
+				break
+			}
+		}
+	}
+	if errors.Is(err, awsnacl.ErrShadowed) {
+		return bs, fmt.Errorf("%w: %w", err, errRefused)
+	}
+	return bs, err
+}
+
+// vpcTargets names the NACLs of unblock, list and sweep: --subnet and
+// --nacl ids, or else this instance's subnet on EC2, or else (all true)
+// every NACL of the region.
+func (a *app) vpcTargets(ctx context.Context, m *awsnacl.Manager, subnets, nacls []string, all bool) ([]string, error) {
+	var ids []string
+	for _, s := range subnets {
+		if s = strings.TrimSpace(s); !strings.HasPrefix(s, "subnet-") {
+			return nil, fmt.Errorf("--subnet: %w", &policy.InputError{Value: s, Msg: "not a subnet id (subnet-...)"})
+		}
+		ids = append(ids, strings.TrimSpace(s))
+	}
+	for _, n := range nacls {
+		if n = strings.TrimSpace(n); !strings.HasPrefix(n, "acl-") {
+			return nil, fmt.Errorf("--nacl: %w", &policy.InputError{Value: n, Msg: "not a network ACL id (acl-...)"})
+		}
+		ids = append(ids, strings.TrimSpace(n))
+	}
+	if len(ids) > 0 || all {
+		return ids, nil
+	}
+	id, err := localIdentity(ctx)
+	if err != nil {
+		return nil, usageErrorf("name the network ACL with --subnet or --nacl when not running on EC2 (%v)", err)
+	}
+	ts, err := m.Resolve(ctx, []string{id.InstanceID}, "")
+	if err != nil {
+		return nil, err
+	}
+	return []string{ts[0].SubnetID}, nil
+}
+
+// unblockVPC removes the VPC blocks of targets from each named NACL and
+// reports, per target, whether it was removed.
+func (a *app) unblockVPC(ctx context.Context, subnets, nacls []string, targets []netip.Prefix) (map[netip.Prefix]string, error) {
+	m, err := a.naclManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := a.vpcTargets(ctx, m, subnets, nacls, false)
+	if err != nil {
+		return nil, err
+	}
+	removed := map[netip.Prefix]string{}
+	var errs []error
+	for _, id := range ids {
+		bs, err := m.Unblock(ctx, id, targets)
+		for _, b := range bs {
+			removed[b.Target] = fmt.Sprintf("%s rule %d", b.NACLID, b.RuleNumber)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// listVPC returns the VPC blocks of the named NACLs, or of the region.
+func (a *app) listVPC(ctx context.Context, subnets, nacls []string) ([]policy.Block, error) {
+	m, err := a.naclManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := a.vpcTargets(ctx, m, subnets, nacls, true)
+	if err != nil {
+		return nil, err
+	}
+	return m.List(ctx, ids...)
+}
+
+// runUnblockVPC is unblock --scope vpc.
+func (a *app) runUnblockVPC(ctx context.Context, subnets, nacls []string, targets []netip.Prefix) error {
+	removed, err := a.unblockVPC(ctx, subnets, nacls, targets)
+	if err != nil && len(removed) == 0 {
+		return err
+	}
+	var res []unblockResult
+	for _, p := range targets {
+		r := unblockResult{Target: p, Scope: string(policy.ScopeVPC), Message: "was not blocked in the network ACL: nothing to do"}
+		if where, ok := removed[p]; ok {
+			r.Removed, r.Message = true, "unblocked ("+where+")"
+		}
+		res = append(res, r)
+	}
+	if eerr := a.emit(struct {
+		Results []unblockResult `json:"results"`
+	}{res}, func(w io.Writer) {
+		for _, r := range res {
+			fmt.Fprintf(w, "%s %s: %s\n", showPrefix(r.Target), r.Scope, r.Message)
+		}
+	}); eerr != nil {
+		return eerr
+	}
+	return err
+}
+
+// listScopes returns the blocks of list: host blocks, VPC blocks or both.
+// With all, the VPC side is left out when no AWS region is configured (not
+// on EC2, no AWS_REGION), and the host side when VPC ids were named.
+func (a *app) listScopes(ctx context.Context, scope string, subnets, nacls []string) ([]policy.Block, error) {
+	var out []policy.Block
+	switch scope {
+	case "all", "host", "vpc":
+	default:
+		return nil, usageErrorf("--scope %q: want all, host or vpc", scope)
+	}
+	if scope == "host" || scope == "all" && len(subnets)+len(nacls) == 0 {
+		fw, err := a.firewall(ctx)
+		if err != nil {
+			return nil, err
+		}
+		bs, err := hostBlocks(ctx, fw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bs...)
+	}
+	if scope == "vpc" || scope == "all" {
+		bs, err := a.listVPC(ctx, subnets, nacls)
+		var ue *usageError
+		if err != nil && !(scope == "all" && len(subnets)+len(nacls) == 0 && errors.As(err, &ue)) {
+			return nil, err
+		}
+		out = append(out, bs...)
+	}
+	return out, nil
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/awsnacl/mototest"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// runAWS runs banshee with args and returns stdout, stderr and the exit code.
+func runAWS(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "banshee.yaml")
+	if err := os.WriteFile(path, []byte("nacl:\n  max_backoff: 100ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := run(ctx, append([]string{"--config", path, "--state-dir", dir}, args...), strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String() + fmt.Sprint(err), exitCode(err)
+}
+
+// awsWorld is a VPC with one subnet, a group open on tcp/22 and an
+// instance, in a moto_server that the SDK's default chain points at.
+type awsWorld struct {
+	raw                        *ec2.Client
+	vpc, subnet, nacl, sg, ins string
+}
+
+func newAWSWorld(t *testing.T) *awsWorld {
+	t.Helper()
+	srv := mototest.Start(t)
+	mototest.Env(t, srv.URL)
+	notEC2 := func(context.Context, ...func(*imds.Options)) (awsnacl.Identity, error) {
+		return awsnacl.Identity{}, awsnacl.ErrNotOnEC2
+	}
+	old := localIdentity
+	localIdentity = notEC2
+	t.Cleanup(func() { localIdentity = old })
+	ctx := context.Background()
+	w := &awsWorld{raw: ec2.NewFromConfig(mototest.Config(srv.URL))}
+	v, err := w.raw.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.vpc = aws.ToString(v.Vpc.VpcId)
+	s, err := w.raw.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: v.Vpc.VpcId, CidrBlock: aws.String("10.20.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.subnet = aws.ToString(s.Subnet.SubnetId)
+	n, err := w.raw.DescribeNetworkAcls(ctx, &ec2.DescribeNetworkAclsInput{Filters: []types.Filter{{Name: aws.String("association.subnet-id"), Values: []string{w.subnet}}}})
+	if err != nil || len(n.NetworkAcls) != 1 {
+		t.Fatalf("NACL of the subnet: %v", err)
+	}
+	w.nacl = aws.ToString(n.NetworkAcls[0].NetworkAclId)
+	g, err := w.raw.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("ssh"), Description: aws.String("ssh"), VpcId: v.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sg = aws.ToString(g.GroupId)
+	if _, err := w.raw.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: []types.IpPermission{
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22), IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.raw.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12c6146b"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(w.subnet), SecurityGroupIds: []string{w.sg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ins = aws.ToString(r.Instances[0].InstanceId)
+	return w
+}
+
+// denies returns banshee's entries (rule < 100, deny, ingress) by CIDR.
+func (w *awsWorld) denies(t *testing.T) map[string]int {
+	t.Helper()
+	out, err := w.raw.DescribeNetworkAcls(context.Background(), &ec2.DescribeNetworkAclsInput{NetworkAclIds: []string{w.nacl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, e := range out.NetworkAcls[0].Entries {
+		if e.RuleAction == types.RuleActionDeny && !aws.ToBool(e.Egress) && aws.ToInt32(e.RuleNumber) < 100 {
+			m[aws.ToString(e.CidrBlock)+aws.ToString(e.Ipv6CidrBlock)] = int(aws.ToInt32(e.RuleNumber))
+		}
+	}
+	return m
+}
+
+func TestCLIVPC(t *testing.T) {
+	w := newAWSWorld(t)
+
+	// block --scope vpc --subnet
+	out, errs, code := runAWS(t, "block", "203.0.113.7", "--scope", "vpc", "--subnet", w.subnet, "--reason", "pop3 bruteforce", "--ttl", "2h", "-o", "json")
+	if code != 0 {
+		t.Fatalf("block --subnet: exit %d, %s", code, errs)
+	}
+	var bo struct{ Decisions []policy.Decision }
+	if err := json.Unmarshal([]byte(out), &bo); err != nil || len(bo.Decisions) != 1 {
+		t.Fatalf("block output %q: %v", out, err)
+	}
+	d := bo.Decisions[0]
+	if d.Scope != policy.ScopeVPC || d.NACLID != w.nacl || d.RuleNumber != w.denies(t)["203.0.113.7/32"] || d.RuleNumber == 0 {
+		t.Errorf("decision %+v; entries %v", d, w.denies(t))
+	}
+
+	// block --scope auto --instance: a flood on tcp/22 goes to the NACL.
+	out, errs, code = runAWS(t, "block", "198.51.100.9", "--instance", w.ins, "--port", "22/tcp", "--rate", "500", "--kind", "flood", "-o", "json")
+	if code != 0 {
+		t.Fatalf("block --instance: exit %d, %s", code, errs)
+	}
+	if err := json.Unmarshal([]byte(out), &bo); err != nil || len(bo.Decisions) != 1 || bo.Decisions[0].Scope != policy.ScopeVPC {
+		t.Fatalf("block --instance output %q: %v", out, err)
+	}
+	if _, ok := w.denies(t)["198.51.100.9/32"]; !ok {
+		t.Errorf("no entry for 198.51.100.9: %v", w.denies(t))
+	}
+
+	// list --scope vpc shows both with their metadata.
+	out, errs, code = runAWS(t, "list", "--scope", "vpc", "--subnet", w.subnet, "-o", "json")
+	if code != 0 {
+		t.Fatalf("list: exit %d, %s", code, errs)
+	}
+	var lo struct{ Blocks []policy.Block }
+	if err := json.Unmarshal([]byte(out), &lo); err != nil || len(lo.Blocks) != 2 {
+		t.Fatalf("list output %q: %v", out, err)
+	}
+	for _, b := range lo.Blocks {
+		if b.Scope != policy.ScopeVPC || b.Origin != policy.OriginCLI || b.ExpiresAt.IsZero() || b.NACLID != w.nacl {
+			t.Errorf("listed block %+v", b)
+		}
+	}
+	if out, _, _ := runAWS(t, "list", "--scope", "vpc", "--subnet", w.subnet); !strings.Contains(out, "pop3 bruteforce") {
+		t.Errorf("text list lacks the reason: %q", out)
+	}
+
+	// unblock --scope vpc
+	out, errs, code = runAWS(t, "unblock", "203.0.113.7", "192.0.2.1", "--scope", "vpc", "--subnet", w.subnet, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"removed":true`) || !strings.Contains(out, `"removed":false`) {
+		t.Fatalf("unblock: exit %d, %q, %s", code, out, errs)
+	}
+	if _, ok := w.denies(t)["203.0.113.7/32"]; ok {
+		t.Errorf("203.0.113.7 still denied")
+	}
+
+	// sweep: a block that expires in a second is gone after it.
+	if _, errs, code = runAWS(t, "block", "203.0.113.99", "--scope", "vpc", "--subnet", w.subnet, "--ttl", "1s"); code != 0 {
+		t.Fatalf("block --ttl 1s: exit %d, %s", code, errs)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	out, errs, code = runAWS(t, "sweep", "--subnet", w.subnet, "-o", "json")
+	var so awsnacl.SweepResult
+	if code != 0 || json.Unmarshal([]byte(out), &so) != nil || len(so.Removed) != 1 || so.Removed[0].Target.String() != "203.0.113.99/32" {
+		t.Fatalf("sweep: exit %d, %q, %s", code, out, errs)
+	}
+	if got := w.denies(t); len(got) != 1 {
+		t.Errorf("after sweep: %v, want only 198.51.100.9", got)
+	}
+}
+
+func TestCLIVPCBadInput(t *testing.T) {
+	w := newAWSWorld(t)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown subnet", []string{"block", "203.0.113.7", "--scope", "vpc", "--subnet", "subnet-0123456789abcdef0"}, 2, "subnet-0123456789abcdef0"},
+		{"unknown instance", []string{"block", "203.0.113.7", "--scope", "vpc", "--instance", "i-0123456789abcdef0"}, 2, "i-0123456789abcdef0"},
+		{"no target off EC2", []string{"block", "203.0.113.7", "--scope", "vpc"}, 2, "--instance or --subnet"},
+		{"unblock unknown NACL", []string{"unblock", "203.0.113.7", "--scope", "vpc", "--nacl", "acl-0123456789abcdef0"}, 2, "acl-0123456789abcdef0"},
+		{"sweep bad id", []string{"sweep", "--subnet", "nope"}, 2, "nope"},
+		{"VPC address refused", []string{"block", "10.20.1.5", "--scope", "vpc", "--subnet", w.subnet}, 3, "10.20"},
+	}
+	for _, c := range cases {
+		_, errs, code := runAWS(t, c.args...)
+		if code != c.code || !strings.Contains(errs, c.msg) {
+			t.Errorf("%s: exit %d (%s), want %d naming %q", c.name, code, errs, c.code, c.msg)
+		}
+	}
+	// A deny behind an allow rule is refused (exit 3), naming the rule.
+	if _, err := w.raw.CreateNetworkAclEntry(context.Background(), &ec2.CreateNetworkAclEntryInput{NetworkAclId: aws.String(w.nacl), RuleNumber: aws.Int32(1), Egress: aws.Bool(false),
+		Protocol: aws.String("-1"), RuleAction: types.RuleActionAllow, CidrBlock: aws.String("192.0.2.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := runAWS(t, "block", "192.0.2.7", "--scope", "vpc", "--subnet", w.subnet)
+	if code != 3 || !strings.Contains(errs, "rule 1") {
+		t.Errorf("shadowed deny: exit %d (%s), want 3 naming rule 1", code, errs)
+	}
+	if got := w.denies(t); len(got) != 0 {
+		t.Errorf("bad input left entries %v", got)
+	}
+}
