@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -62,10 +61,11 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 	if err != nil {
 		return err
 	}
-	if atk.Scope == policy.ScopeVPC || len(atk.Targets) > 0 {
-		return usageErrorf("--scope vpc, --instance and --subnet need the VPC network ACL backend, which this build does not have yet; use --scope host on the attacked host")
+	snap := policy.Snapshot{Now: time.Now().UTC(), Callers: a.protectedPeers()}
+	vpc, err := a.prepareVPC(ctx, &atk, &snap) // vpc.go: targets and snapshot from EC2
+	if err != nil {
+		return err
 	}
-	snap := policy.Snapshot{Now: time.Now().UTC(), Callers: callerAddrs(os.Getenv)}
 	ds := policy.New(cfg).Decide(atk, snap)
 	out := blockOutput{Decisions: ds}
 	if n := countRefused(ds); n > 0 {
@@ -73,6 +73,9 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 			return err
 		}
 		return refusal(ds, "nothing blocked")
+	}
+	if _, err := vpc.block(ctx, ds, atk); err != nil {
+		return err
 	}
 	res, err := a.blockHost(ctx, ds, atk)
 	if err != nil {

@@ -13,18 +13,16 @@ import (
 func init() { register(newListCmd) }
 
 func newListCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var scope string
+	var subnets, nacls []string
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List active blocks",
 		Long:  `list prints the active blocks with their scope, expiry, reason and origin.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			fw, err := a.firewall(ctx)
-			if err != nil {
-				return err
-			}
-			blocks, err := hostBlocks(ctx, fw)
+			blocks, err := a.listScopes(ctx, scope, subnets, nacls) // vpc.go
 			if err != nil {
 				return err
 			}
@@ -34,6 +32,10 @@ func newListCmd(a *app) *cobra.Command {
 			}{blocks}, func(w io.Writer) { writeBlocks(w, blocks, time.Now()) })
 		},
 	}
+	cmd.Flags().StringVar(&scope, "scope", "all", "which blocks: all, host or vpc")
+	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: every NACL of the region)")
+	cmd.Flags().StringArrayVar(&nacls, "nacl", nil, "vpc: this network ACL (repeatable)")
+	return cmd
 }
 
 func sortBlocks(bs []policy.Block) {

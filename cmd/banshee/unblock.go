@@ -20,6 +20,7 @@ type unblockResult struct {
 
 func newUnblockCmd(a *app) *cobra.Command {
 	var scope string
+	var subnets, nacls []string
 	cmd := &cobra.Command{
 		Use:   "unblock TARGET... [flags]",
 		Short: "Remove blocks",
@@ -34,8 +35,12 @@ not blocked is a no-op and says so.`,
 			if err != nil {
 				return err
 			}
-			if scope != "host" {
-				return usageErrorf("--scope %q: only host is available in this build", scope)
+			switch scope {
+			case "host":
+			case "vpc":
+				return a.runUnblockVPC(ctx, subnets, nacls, targets) // vpc.go
+			default:
+				return usageErrorf("--scope %q: want host or vpc", scope)
 			}
 			fw, err := a.firewall(ctx)
 			if err != nil {
@@ -66,7 +71,9 @@ not blocked is a no-op and says so.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&scope, "scope", "host", "where to unblock: host")
+	cmd.Flags().StringVar(&scope, "scope", "host", "where to unblock: host or vpc")
+	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: this instance's subnet)")
+	cmd.Flags().StringArrayVar(&nacls, "nacl", nil, "vpc: this network ACL (repeatable)")
 	return cmd
 }
 
