@@ -1,0 +1,162 @@
+//go:build linux
+
+package guard
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/banshee-project/banshee/hostfw/nstest"
+)
+
+// sendUDP sends one datagram from the namespace.
+func sendUDP(t *testing.T, ns *nstest.NS, to netip.AddrPort, payload []byte) {
+	t.Helper()
+	err := ns.Do(func() error {
+		c, err := net.Dial("udp", to.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write(payload)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("sending to %v: %v", to, err)
+	}
+}
+
+// dropAll makes the namespace's INPUT drop everything, in both families and
+// both iptables backends.
+func dropAll(t *testing.T, ns *nstest.NS) {
+	t.Helper()
+	for _, tool := range []string{"iptables-nft", "ip6tables-nft", "iptables-legacy", "ip6tables-legacy"} {
+		if _, err := ns.Run(context.Background(), tool, "-P", "INPUT", "DROP"); err != nil {
+			if strings.Contains(err.Error(), "executable file not found") {
+				continue
+			}
+			t.Fatal(err)
+		}
+	}
+}
+
+// pinNeighbor gives the peer a permanent neighbor entry for the victim's
+// IPv6 address: with INPUT dropping everything, the victim answers no
+// neighbor solicitation, and without the entry nothing IPv6 would leave the
+// peer at all.
+func pinNeighbor(t *testing.T, victim *nstest.NS, p *nstest.Peer) {
+	t.Helper()
+	ctx := context.Background()
+	dev := func(ns *nstest.NS, a netip.Addr) string {
+		out, err := ns.Run(ctx, "ip", "-o", "-6", "addr", "show", "to", a.String()+"/128")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(out)
+		if len(f) < 2 {
+			t.Fatalf("no device with %v in %s: %q", a, ns.Name, out)
+		}
+		return f[1]
+	}
+	vdev, pdev := dev(victim, p.VictimAddr6), dev(p.NS, p.Addr6)
+	out, err := victim.Run(ctx, "ip", "-o", "link", "show", "dev", vdev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(out)
+	mac := ""
+	for i := range f {
+		if f[i] == "link/ether" && i+1 < len(f) {
+			mac = f[i+1]
+		}
+	}
+	if mac == "" {
+		t.Fatalf("no MAC for %s: %q", vdev, out)
+	}
+	if _, err := p.Run(ctx, "ip", "-6", "neigh", "replace", p.VictimAddr6.String(), "lladdr", mac, "dev", pdev, "nud", "permanent"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSocketSeesKnocksThatINPUTDrops(t *testing.T) {
+	n := nstest.New(t, "peer")
+	p := n.Peers["peer"]
+	dropAll(t, n.Victim)
+	pinNeighbor(t, n.Victim, p)
+
+	const port = 40123
+	var s *Socket
+	if err := n.Victim.Do(func() error {
+		var err error
+		s, err = Listen(port)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pkts := make(chan Packet, 16)
+	go func() {
+		defer close(pkts)
+		for {
+			pk, err := s.ReadPacket()
+			if err != nil {
+				return
+			}
+			pkts <- pk
+		}
+	}()
+	t.Cleanup(func() { _ = s.Close() })
+
+	next := func(what string) Packet {
+		t.Helper()
+		select {
+		case pk, ok := <-pkts:
+			if !ok {
+				t.Fatalf("%s: socket closed", what)
+			}
+			return pk
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no packet within 5s", what)
+		}
+		return Packet{}
+	}
+
+	if err := p.Dial(p.VictimAddr4, 8080, 300*time.Millisecond); err == nil {
+		t.Fatal("INPUT does not drop: the test would prove nothing")
+	}
+	for _, tc := range []struct{ src, dst netip.Addr }{{p.Addr4, p.VictimAddr4}, {p.Addr6, p.VictimAddr6}} {
+		payload := []byte("knock over " + tc.dst.String())
+		sendUDP(t, p.NS, netip.AddrPortFrom(tc.dst, port+1), []byte("other port")) // filtered out
+		sendUDP(t, p.NS, netip.AddrPortFrom(tc.dst, port), payload)
+		pk := next(tc.dst.String())
+		if pk.Src.Addr() != tc.src || pk.Dst != netip.AddrPortFrom(tc.dst, port) || !bytes.Equal(pk.Payload, payload) {
+			t.Fatalf("got %v → %v %q, want %v → %v:%d %q", pk.Src, pk.Dst, pk.Payload, tc.src, tc.dst, port, payload)
+		}
+	}
+	// Datagrams the victim sends itself over loopback are seen once (the
+	// outgoing copy is skipped).
+	sendUDP(t, n.Victim, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), []byte("local"))
+	if pk := next("loopback"); string(pk.Payload) != "local" {
+		t.Fatalf("loopback: %q", pk.Payload)
+	}
+	sendUDP(t, n.Victim, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), []byte("second"))
+	if pk := next("loopback again"); string(pk.Payload) != "second" {
+		t.Fatalf("loopback seen twice or out of order: %q", pk.Payload)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-pkts:
+		if ok {
+			t.Fatal("unexpected packet after close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPacket did not return after Close")
+	}
+}
