@@ -58,6 +58,9 @@ type Firewall struct {
 	ipt   map[Family]iptablesAPI
 	now   func() time.Time
 	state *store
+
+	rateLimits       []RateLimit
+	rateLimitsLoaded bool
 }
 
 // New finds the kernel tools and returns a Firewall. It changes nothing.
@@ -124,9 +127,14 @@ func (f *Firewall) hooks() []string {
 	return h
 }
 
-// chainRules is the whole content of banshee's chain for a family.
-func (f *Firewall) chainRules(fam Family) []Rule {
-	return []Rule{{"-m", "set", "--match-set", f.setName(fam), "src", "-j", "DROP"}}
+// chainRules is the whole content of banshee's chain for a family: the
+// blocklist rule, then the rate limits.
+func (f *Firewall) chainRules(fam Family) ([]Rule, error) {
+	rls, err := f.rateLimitRules()
+	if err != nil {
+		return nil, err
+	}
+	return append([]Rule{{"-m", "set", "--match-set", f.setName(fam), "src", "-j", "DROP"}}, rls...), nil
 }
 
 // setHeader is what "ipset list -t" says about a set.
@@ -182,22 +190,42 @@ func (f *Firewall) Ensure(ctx context.Context, fam Family) error {
 	return f.setup(ctx, fam, h)
 }
 
+// ensureSet creates a family's set unless it exists.
+func (f *Firewall) ensureSet(ctx context.Context, fam Family) error {
+	h, err := f.header(ctx, fam)
+	if err != nil || h.exists {
+		return err
+	}
+	return f.createSet(ctx, fam)
+}
+
+func (f *Firewall) createSet(ctx context.Context, fam Family) error {
+	set := f.setName(fam)
+	line := setCreateLine(set, fam, f.opts.MaxEntries)
+	if _, err := f.r.run(ctx, strings.NewReader(line), f.t.ipset, "-exist", "restore"); err != nil {
+		return fmt.Errorf("creating set %s: %w", set, classify(err))
+	}
+	return nil
+}
+
 // setup creates the set and (re)builds the chain and its hooks atomically.
 func (f *Firewall) setup(ctx context.Context, fam Family, h setHeader) error {
-	set := f.setName(fam)
 	if !h.exists {
-		line := setCreateLine(set, fam, f.opts.MaxEntries)
-		if _, err := f.r.run(ctx, strings.NewReader(line), f.t.ipset, "-exist", "restore"); err != nil {
-			return fmt.Errorf("creating set %s: %w", set, classify(err))
+		if err := f.createSet(ctx, fam); err != nil {
+			return err
 		}
 	}
 	ipt, err := f.iptables(fam)
 	if err != nil {
 		return err
 	}
+	rules, err := f.chainRules(fam)
+	if err != nil {
+		return err
+	}
 	rb := newRestore()
 	rb.declare(f.opts.Chain)
-	for _, r := range f.chainRules(fam) {
+	for _, r := range rules {
 		rb.append(f.opts.Chain, r)
 	}
 	for _, hook := range f.hooks() {
@@ -225,14 +253,40 @@ func (f *Firewall) setup(ctx context.Context, fam Family, h setHeader) error {
 // the same input. On a failed test nothing changes and the error names the
 // offending line of the input.
 func (f *Firewall) applyRestore(ctx context.Context, fam Family, payload string) error {
+	return f.restoreTx(ctx, fam, payload, true)
+}
+
+// restoreTx tests payload with iptables-restore --test and then applies it
+// in one run. With noflush only the chains the payload declares are
+// replaced; without it every table in the payload is replaced whole.
+func (f *Firewall) restoreTx(ctx context.Context, fam Family, payload string, noflush bool) error {
 	bin := f.t.restore[fam]
-	if _, err := f.r.run(ctx, strings.NewReader(payload), bin, "--noflush", "--test", "--wait"); err != nil {
+	args := []string{"--wait"}
+	if noflush {
+		args = append(args, "--noflush")
+	}
+	if _, err := f.r.run(ctx, strings.NewReader(payload), bin, append(args, "--test")...); err != nil {
 		return fmt.Errorf("testing %s input (nothing changed)%s: %w", bin, offendingLine(err, payload), classify(err))
 	}
-	if _, err := f.r.run(ctx, strings.NewReader(payload), bin, "--noflush", "--wait"); err != nil {
+	if _, err := f.r.run(ctx, strings.NewReader(payload), bin, args...); err != nil {
 		return fmt.Errorf("applying %s: %w", bin, classify(err))
 	}
 	return nil
+}
+
+// ResetPermissive is the emergency reset: the filter table of both
+// families becomes ACCEPT everywhere with no rules, in one transaction per
+// family. banshee's sets stay, unreferenced, so "banshee restore" can bring
+// the blocks back once the operator is in again.
+func (f *Firewall) ResetPermissive(ctx context.Context) error {
+	const permissive = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+	var errs []error
+	for _, fam := range []Family{V4, V6} {
+		if err := f.restoreTx(ctx, fam, permissive, false); err != nil {
+			errs = append(errs, fmt.Errorf("resetting %s: %w", fam, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // offendingLine finds "line N" in iptables-restore's error and quotes that

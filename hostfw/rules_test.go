@@ -126,3 +126,47 @@ func TestStoreJournalAndSnapshot(t *testing.T) {
 		t.Fatalf("after snapshot: %+v %v", es2, err)
 	}
 }
+
+func TestSSHVerdict(t *testing.T) {
+	peer := netip.MustParseAddr("203.0.113.9")
+	for _, tc := range []struct {
+		name, rules string
+		want        Verdict
+	}{
+		{"no filter table", "*nat\nCOMMIT\n", VerdictAccept},
+		{"accept policy", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", VerdictAccept},
+		{"drop all", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n", VerdictDrop},
+		{"established", "*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\nCOMMIT\n", VerdictAccept},
+		{"ssh port", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n", VerdictAccept},
+		{"other port", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n", VerdictDrop},
+		{"office only", "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 198.51.100.0/24 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n", VerdictDrop},
+		{"peer dropped first", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 203.0.113.0/24 -j DROP\nCOMMIT\n", VerdictDrop},
+		{"via user chain", "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n-A INPUT -j SSH\n-A SSH -p tcp --dport 22 -j ACCEPT\nCOMMIT\n", VerdictAccept},
+		{"interface unknown", "*filter\n:INPUT DROP [0:0]\n-A INPUT -i eth0 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n", VerdictUnknown},
+	} {
+		if got, why := SSHVerdict(tc.rules, peer, 22); got != tc.want {
+			t.Errorf("%s: verdict %d (%s), want %d", tc.name, got, why, tc.want)
+		}
+	}
+}
+
+func TestParseProcNetTCP(t *testing.T) {
+	data := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0F02000A:0016 0902000A:D431 01 00000000:00000000 02:000A7B2D 00000000     0        0 2 4 0000000000000000 20 4 30 10 -1
+   2: 0F02000A:1F90 0A02000A:D432 01 00000000:00000000 02:000A7B2D 00000000     0        0 3 4 0000000000000000 20 4 30 10 -1
+`
+	got, err := parseProcNetTCP([]byte(data), []uint16{22})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != netip.MustParseAddr("10.0.2.9") {
+		t.Fatalf("peers %v, want [10.0.2.9]", got)
+	}
+	v6 := "  sl  local_address                         remote_address                        st\n" +
+		"   0: 00000000000000000000000001000000:0016 B80D0120000000000000000001000000:C350 01 0\n"
+	got, err = parseProcNetTCP([]byte(v6), []uint16{22})
+	if err != nil || len(got) != 1 || got[0] != netip.MustParseAddr("2001:db8::1") {
+		t.Fatalf("v6 peers %v %v, want [2001:db8::1]", got, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/spf13/cobra"
@@ -13,7 +14,8 @@ func init() { register(newStatusCmd) }
 
 // statusOutput is the JSON shape of status.
 type statusOutput struct {
-	Host *hostfw.Status `json:"host"`
+	Host         *hostfw.Status  `json:"host"`
+	PendingApply *hostfw.Pending `json:"pending_apply,omitempty"`
 }
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -34,7 +36,11 @@ address family, and warns about anything that keeps blocks from working
 			if err != nil {
 				return err
 			}
-			out := statusOutput{Host: &st}
+			pending, err := fw.PendingApply()
+			if err != nil {
+				return err
+			}
+			out := statusOutput{Host: &st, PendingApply: pending}
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "iptables backend: %s\n", st.Backend)
 				for _, f := range st.Families {
@@ -44,6 +50,10 @@ address family, and warns about anything that keeps blocks from working
 					}
 					fmt.Fprintf(w, "%s: set %s %s, %d entries; chain %s; hooked from %s\n",
 						f.Family, f.Set, present(f.SetOK), f.Entries, present(f.Chain), hooks)
+				}
+				if pending != nil {
+					fmt.Fprintf(w, "pending: the ruleset applied at %s rolls back at %s unless `banshee confirm` (%s left)\n",
+						pending.Applied.Format(time.RFC3339), pending.Deadline.Format(time.RFC3339), shortDuration(time.Until(pending.Deadline).Round(time.Second)))
 				}
 				for _, warn := range st.Warnings {
 					fmt.Fprintf(w, "warning: %s\n", warn)

@@ -183,6 +183,40 @@ func (n *NS) Listen(t testing.TB, port int) {
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 }
 
+// ListenEcho starts a TCP echo server on port in the namespace, for tests
+// that keep a session open. It stops when the test ends.
+func (n *NS) ListenEcho(t testing.TB, port int) {
+	t.Helper()
+	var ln net.Listener
+	err := n.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp", fmt.Sprintf("[::]:%d", port))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listening in %s: %v", n.Name, err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(time.Minute))
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+}
+
 // Dial opens a TCP connection from the namespace to addr:port and reads the
 // server's greeting; it fails if that does not happen within timeout.
 func (n *NS) Dial(addr netip.Addr, port int, timeout time.Duration) error {

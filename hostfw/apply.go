@@ -1,0 +1,309 @@
+package hostfw
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Pending is an applied ruleset that waits for "banshee confirm": unless
+// it arrives by Deadline, the previous ruleset comes back by itself.
+type Pending struct {
+	Token    string    `json:"token"`
+	Deadline time.Time `json:"deadline"`
+	Applied  time.Time `json:"applied"`
+	Families []string  `json:"families"`
+}
+
+const (
+	pendingFile = "apply-pending.json"
+	prevPrefix  = "apply-previous."
+)
+
+// ErrNothingPending means there is no applied ruleset to confirm or roll back.
+var ErrNothingPending = errors.New("no applied ruleset is waiting for confirmation")
+
+// Ruleset is an iptables-save file for one family.
+type Ruleset struct {
+	Family Family
+	Text   string
+}
+
+// Apply replaces the tables of each ruleset atomically (iptables-restore of
+// the whole file after a --test run of the same input), keeping banshee's
+// own chain and its jump from INPUT in the filter table, and keeping the
+// previous ruleset. With confirmWithin > 0 the change is pending: the caller
+// starts a timer that calls Rollback(token) at the deadline, which brings the
+// previous ruleset back unless Confirm came first. A failed test changes
+// nothing and names the offending line.
+func (f *Firewall) Apply(ctx context.Context, sets []Ruleset, confirmWithin time.Duration) (*Pending, error) {
+	if f.state == nil {
+		return nil, ErrNoStateDir
+	}
+	unlock, err := f.state.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if p, err := f.state.loadPending(); err != nil {
+		return nil, err
+	} else if p != nil {
+		return nil, fmt.Errorf("a ruleset applied at %s is still waiting for confirmation until %s: run banshee confirm or banshee rollback first",
+			p.Applied.Format(time.RFC3339), p.Deadline.Format(time.RFC3339))
+	}
+	// The chain banshee keeps in every ruleset matches its sets: they must
+	// exist before the ruleset is tested.
+	for _, fam := range []Family{V4, V6} {
+		if err := f.ensureSet(ctx, fam); err != nil {
+			return nil, err
+		}
+	}
+	payloads := map[Family]string{}
+	var fams []string
+	for _, rs := range sets {
+		if err := CheckRuleset(rs.Text); err != nil {
+			return nil, fmt.Errorf("%s ruleset: %w", rs.Family, err)
+		}
+		p, err := f.withOwnChain(rs.Family, rs.Text)
+		if err != nil {
+			return nil, err
+		}
+		payloads[rs.Family] = p
+		fams = append(fams, rs.Family.String())
+	}
+	// Test everything before anything changes.
+	for _, fam := range []Family{V4, V6} {
+		p, ok := payloads[fam]
+		if !ok {
+			continue
+		}
+		if _, err := f.r.run(ctx, strings.NewReader(p), f.t.restore[fam], "--wait", "--test"); err != nil {
+			return nil, fmt.Errorf("testing the %s ruleset (nothing changed)%s: %w", fam, offendingLine(err, p), classify(err))
+		}
+	}
+	// Keep what is live now, so it can come back.
+	prev := map[Family]string{}
+	for fam := range payloads {
+		out, err := f.r.run(ctx, nil, f.t.save[fam])
+		if err != nil {
+			return nil, fmt.Errorf("saving the current %s ruleset (nothing changed): %w", fam, classify(err))
+		}
+		prev[fam] = string(out)
+		if err := f.state.mkdir(); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(f.state.path(prevPrefix+fam.String()), out); err != nil {
+			return nil, err
+		}
+	}
+	var done []Family
+	for _, fam := range []Family{V4, V6} {
+		p, ok := payloads[fam]
+		if !ok {
+			continue
+		}
+		if _, err := f.r.run(ctx, strings.NewReader(p), f.t.restore[fam], "--wait"); err != nil {
+			// iptables-restore commits a table whole or not at all; put
+			// back the families this call already changed.
+			var errs []error
+			for _, d := range done {
+				if rerr := f.restoreTx(ctx, d, prev[d], false); rerr != nil {
+					errs = append(errs, fmt.Errorf("restoring the previous %s ruleset: %w", d, rerr))
+				}
+			}
+			if rerr := errors.Join(errs...); rerr != nil {
+				return nil, fmt.Errorf("applying the %s ruleset%s: %w; and %w", fam, offendingLine(err, p), classify(err), rerr)
+			}
+			return nil, fmt.Errorf("applying the %s ruleset (nothing changed)%s: %w", fam, offendingLine(err, p), classify(err))
+		}
+		done = append(done, fam)
+	}
+	if confirmWithin <= 0 {
+		return nil, nil
+	}
+	tok := make([]byte, 12)
+	_, _ = rand.Read(tok)
+	now := f.now()
+	p := &Pending{Token: hex.EncodeToString(tok), Applied: now, Deadline: now.Add(confirmWithin), Families: fams}
+	if err := f.state.savePending(p); err != nil {
+		for _, d := range done {
+			_ = f.restoreTx(ctx, d, prev[d], false)
+		}
+		return nil, fmt.Errorf("recording the pending confirmation failed, previous rules restored: %w", err)
+	}
+	return p, nil
+}
+
+// withOwnChain adds banshee's chain, its rules and the jump from INPUT to
+// the filter table of an iptables-save text, replacing any banshee rules
+// the text already carries, so applying a ruleset never drops the blocks.
+func (f *Firewall) withOwnChain(fam Family, text string) (string, error) {
+	rules, err := f.chainRules(fam)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	inFilter, hasJump := false, false
+	own := ":" + f.opts.Chain + " "
+	ownRule := "-A " + f.opts.Chain + " "
+	jump := "-A INPUT -j " + f.opts.Chain
+	for sc.Scan() {
+		line := sc.Text()
+		trim := strings.TrimSpace(line)
+		switch {
+		case trim == "*filter":
+			inFilter = true
+			out.WriteString(line + "\n")
+			out.WriteString(own + "- [0:0]\n")
+			continue
+		case strings.HasPrefix(trim, "*"):
+			inFilter = false
+		case inFilter && (strings.HasPrefix(trim, own) || strings.HasPrefix(trim, ownRule)):
+			continue // replaced by banshee's current rules below
+		case inFilter && trim == jump:
+			hasJump = true
+		case inFilter && trim == "COMMIT":
+			rb := &restoreBuilder{}
+			for _, r := range rules {
+				rb.append(f.opts.Chain, r)
+			}
+			if !hasJump {
+				rb.insert("INPUT", 1, Rule{"-j", f.opts.Chain})
+			}
+			out.WriteString(rb.b.String())
+			inFilter = false
+		}
+		out.WriteString(line + "\n")
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("reading the %s ruleset: %w", fam, err)
+	}
+	// Without a filter table the live one, banshee's chain in it, stays.
+	return out.String(), nil
+}
+
+// Confirm keeps the applied ruleset: the pending rollback is cancelled.
+func (f *Firewall) Confirm() (*Pending, error) {
+	if f.state == nil {
+		return nil, ErrNoStateDir
+	}
+	unlock, err := f.state.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	p, err := f.state.loadPending()
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, ErrNothingPending
+	}
+	if err := os.Remove(f.state.path(pendingFile)); err != nil {
+		return nil, fmt.Errorf("confirming: %w", err)
+	}
+	return p, nil
+}
+
+// Rollback brings back the ruleset that was live before the last Apply.
+// With a token (the timer's call) it acts only if that very change is still
+// pending; a confirmed or superseded change is left alone.
+func (f *Firewall) Rollback(ctx context.Context, token string) (bool, error) {
+	if f.state == nil {
+		return false, ErrNoStateDir
+	}
+	unlock, err := f.state.lock()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	p, err := f.state.loadPending()
+	if err != nil {
+		return false, err
+	}
+	if token != "" && (p == nil || p.Token != token) {
+		return false, nil
+	}
+	var errs []error
+	restored := false
+	for _, fam := range []Family{V4, V6} {
+		prev, err := os.ReadFile(f.state.path(prevPrefix + fam.String()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reading the previous %s ruleset: %w", fam, err))
+			continue
+		}
+		if err := f.restoreTx(ctx, fam, string(prev), false); err != nil {
+			errs = append(errs, fmt.Errorf("restoring the previous %s ruleset: %w", fam, err))
+			continue
+		}
+		restored = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return restored, err
+	}
+	if !restored {
+		return false, errors.New("no previous ruleset is kept: nothing was applied with banshee apply")
+	}
+	if p != nil {
+		if err := os.Remove(f.state.path(pendingFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, fmt.Errorf("clearing the pending confirmation: %w", err)
+		}
+	}
+	return true, nil
+}
+
+// PendingApply returns the change waiting for confirmation, or nil.
+func (f *Firewall) PendingApply() (*Pending, error) {
+	if f.state == nil {
+		return nil, nil
+	}
+	return f.state.loadPending()
+}
+
+func (s *store) loadPending() (*Pending, error) {
+	data, err := os.ReadFile(s.path(pendingFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", s.path(pendingFile), err)
+	}
+	var p Pending
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", s.path(pendingFile), err)
+	}
+	return &p, nil
+}
+
+func (s *store) savePending(p *Pending) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir, "hostfw", pendingFile), data)
+}
+
+// CheckRuleset rejects a ruleset file with control characters other than
+// newlines and tabs (a carriage return or NUL would confuse iptables-restore).
+func CheckRuleset(text string) error {
+	for i, line := range strings.Split(text, "\n") {
+		if err := CheckText(fmt.Sprintf("line %d", i+1), strings.ReplaceAll(line, "\t", " ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
