@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/banshee-project/banshee/policy"
@@ -20,6 +23,15 @@ import (
 )
 
 func init() { register(newScanCmd) }
+
+// scanMaxSources is scan's default window limit: every source of a large
+// incident log is listed (about 150 bytes each).
+const scanMaxSources = 1_000_000
+
+// scanMemoryLimit is the soft memory limit scan sets unless GOMEMLIMIT
+// is given: the garbage collector then keeps a replay of a big log within
+// it instead of letting the heap double between collections.
+const scanMemoryLimit = 48 << 20
 
 // scanOffender is one source seen in at least one failure line of one
 // detector.
@@ -35,7 +47,8 @@ type scanOffender struct {
 	Decision         *policy.Decision `json:"decision,omitempty"` // only for sources that cross the threshold
 }
 
-// scanOutput is the JSON shape of scan: {"offenders": [...]} and counts.
+// scanOutput is the JSON shape of scan: {"offenders": [...]} and counts
+// (written by writeJSON row by row; tests decode into it).
 type scanOutput struct {
 	Offenders    []scanOffender `json:"offenders"`
 	Lines        int64          `json:"lines"`
@@ -83,52 +96,144 @@ func (s *scanner) read(r io.Reader) error {
 	return err
 }
 
-// offenders lists every source with its decision when it crossed the
-// threshold, most active first.
-func (s *scanner) offenders(eng *policy.Engine, snap policy.Snapshot) scanOutput {
-	out := scanOutput{Offenders: []scanOffender{}, Lines: s.lines, FailureLines: s.failures, CutLines: s.cut, Evicted: s.tr.Evicted()}
+// sorted returns the window ids in report order: sources crossing the
+// threshold first, then by count, address and detector. Only the ids are
+// held, so a replay of 100,000 sources does not copy them all.
+func (s *scanner) sorted() []int32 {
+	type sortKey struct {
+		id      int32
+		crossed bool
+		count   int
+		addr    netip.Addr
+		det     string
+	}
 	dets := s.m.Detectors()
-	s.tr.Sources(func(src detect.Source) {
-		d := dets[src.Detector]
-		o := scanOffender{
-			Source:           src.Addr,
-			Detector:         d.Name,
-			Port:             d.Port.String(),
-			Count:            src.Count,
-			Trips:            src.Trips,
-			CrossesThreshold: src.Trips > 0,
-			FirstSeen:        src.First.UTC(),
-			LastSeen:         src.Last.UTC(),
-		}
-		if o.CrossesThreshold && eng != nil {
-			span := max(src.Last.Sub(src.First), time.Second)
-			atk := detect.Attack(d, detect.Trip{
-				Detector: src.Detector, Addr: src.Addr, Port: d.Port,
-				Evidence: src.Count, Total: src.Count, First: src.First, Last: src.Last,
-				Rate: float64(src.Count) / span.Seconds(),
-			})
-			atk.Reason = fmt.Sprintf("%s: %d failures, threshold %d within %s", d.Name, src.Count, d.MaxRetry, d.FindTime)
-			if ds := eng.Decide(atk, snap); len(ds) == 1 {
-				o.Decision = &ds[0]
-			}
-		}
-		out.Offenders = append(out.Offenders, o)
-	})
-	slices.SortFunc(out.Offenders, func(a, b scanOffender) int {
+	ids := s.tr.IDs()
+	keys := make([]sortKey, len(ids))
+	for i, id := range ids {
+		src := s.tr.At(id)
+		keys[i] = sortKey{id: id, crossed: src.Trips > 0, count: src.Count, addr: src.Addr, det: dets[src.Detector].Name}
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
 		switch {
-		case a.CrossesThreshold != b.CrossesThreshold:
-			if a.CrossesThreshold {
+		case a.crossed != b.crossed:
+			if a.crossed {
 				return -1
 			}
 			return 1
-		case a.Count != b.Count:
-			return b.Count - a.Count
-		case a.Source != b.Source:
-			return a.Source.Compare(b.Source)
+		case a.count != b.count:
+			return b.count - a.count
+		case a.addr != b.addr:
+			return a.addr.Compare(b.addr)
 		}
-		return strings.Compare(a.Detector, b.Detector)
+		return strings.Compare(a.det, b.det)
 	})
-	return out
+	for i, k := range keys {
+		ids[i] = k.id
+	}
+	return ids
+}
+
+// offender builds the report row of one window, with the decision the
+// policy would take when it crossed the threshold.
+func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) scanOffender {
+	src := s.tr.At(id)
+	d := s.m.Detectors()[src.Detector]
+	o := scanOffender{
+		Source:           src.Addr,
+		Detector:         d.Name,
+		Port:             d.Port.String(),
+		Count:            src.Count,
+		Trips:            src.Trips,
+		CrossesThreshold: src.Trips > 0,
+		FirstSeen:        src.First.UTC(),
+		LastSeen:         src.Last.UTC(),
+	}
+	if o.CrossesThreshold && eng != nil {
+		span := max(src.Last.Sub(src.First), time.Second)
+		atk := detect.Attack(d, detect.Trip{
+			Detector: src.Detector, Addr: src.Addr, Port: d.Port,
+			Evidence: src.Count, Total: src.Count, First: src.First, Last: src.Last,
+			Rate: float64(src.Count) / span.Seconds(),
+		})
+		atk.Reason = fmt.Sprintf("%s: %d failures, threshold %d within %s", d.Name, src.Count, d.MaxRetry, d.FindTime)
+		if ds := eng.Decide(atk, snap); len(ds) == 1 {
+			o.Decision = &ds[0]
+		}
+	}
+	return o
+}
+
+// scanTail is the rest of scan's JSON object after the offenders.
+type scanTail struct {
+	Lines        int64 `json:"lines"`
+	FailureLines int64 `json:"failure_lines"`
+	CutLines     int   `json:"cut_lines,omitempty"`
+	Evicted      int   `json:"evicted,omitempty"`
+}
+
+// writeJSON streams the report as one JSON object on one line, the shape
+// of scanOutput, without holding every row in memory.
+func (s *scanner) writeJSON(w io.Writer, eng *policy.Engine, snap policy.Snapshot) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var row bytes.Buffer
+	enc := json.NewEncoder(&row)
+	enc.SetEscapeHTML(false)
+	bw.WriteString(`{"offenders":[`)
+	for i, id := range s.sorted() {
+		row.Reset()
+		if err := enc.Encode(s.offender(id, eng, snap)); err != nil {
+			return fmt.Errorf("encoding the scan: %w", err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(bytes.TrimSuffix(row.Bytes(), []byte("\n")))
+	}
+	tail, err := json.Marshal(scanTail{Lines: s.lines, FailureLines: s.failures, CutLines: s.cut, Evicted: s.tr.Evicted()})
+	if err != nil {
+		return fmt.Errorf("encoding the scan: %w", err)
+	}
+	bw.WriteString("],")
+	bw.Write(tail[1:])
+	bw.WriteByte('\n')
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing the scan: %w", err)
+	}
+	return nil
+}
+
+// writeText prints one row per source and a summary.
+func (s *scanner) writeText(w io.Writer, eng *policy.Engine, snap policy.Snapshot) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	crossing, n := 0, 0
+	fmt.Fprintf(bw, "%-39s  %-14s  %7s  %-11s  %s\n", "SOURCE", "DETECTOR", "COUNT", "THRESHOLD", "DECISION")
+	for _, id := range s.sorted() {
+		o := s.offender(id, eng, snap)
+		n++
+		threshold, decision := "below", "-"
+		if o.CrossesThreshold {
+			crossing++
+			threshold = "crossed"
+			if o.Trips > 1 {
+				threshold = fmt.Sprintf("crossed %dx", o.Trips)
+			}
+		}
+		if d := o.Decision; d != nil {
+			decision = fmt.Sprintf("%s %s", d.Scope, d.Action)
+			if d.Action == policy.ActionBlock {
+				decision += " for " + shortDuration(d.TTL)
+			} else if len(d.Reasons) > 0 {
+				decision += ": " + d.Reasons[0]
+			}
+		}
+		fmt.Fprintf(bw, "%-39s  %-14s  %7d  %-11s  %s\n", o.Source, o.Detector, o.Count, threshold, decision)
+	}
+	fmt.Fprintf(bw, "%d lines, %d failure lines, %d offenders, %d crossing the threshold\n", s.lines, s.failures, n, crossing)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing the scan: %w", err)
+	}
+	return nil
 }
 
 func newScanCmd(a *app) *cobra.Command {
@@ -154,6 +259,9 @@ benchmarking.`,
 			if err != nil {
 				return err
 			}
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(scanMemoryLimit)
+			}
 			s, err := newScanner(cfg.Watch, maxSources)
 			if err != nil {
 				return err
@@ -167,14 +275,17 @@ benchmarking.`,
 			if err != nil {
 				return err
 			}
-			out := s.offenders(policy.New(cfg), snap)
-			if out.Evicted > 0 {
-				fmt.Fprintf(a.stderr, "banshee: warning: %d source windows were forgotten to stay within --max-sources %d; counts of the oldest sources are incomplete\n", out.Evicted, maxSources)
+			if n := s.tr.Evicted(); n > 0 {
+				fmt.Fprintf(a.stderr, "banshee: warning: %d source windows were forgotten to stay within --max-sources %d; counts of the oldest sources are incomplete\n", n, maxSources)
 			}
-			return a.emit(out, func(w io.Writer) { writeScan(w, out) })
+			eng := policy.New(cfg)
+			if a.output == "json" {
+				return s.writeJSON(a.stdout, eng, snap)
+			}
+			return s.writeText(a.stdout, eng, snap)
 		},
 	}
-	cmd.Flags().IntVar(&maxSources, "max-sources", detect.DefaultLimit, "most (source, detector) windows kept; the least recently seen are forgotten beyond it")
+	cmd.Flags().IntVar(&maxSources, "max-sources", scanMaxSources, "most (source, detector) windows kept; the least recently seen are forgotten beyond it")
 	return cmd
 }
 
@@ -206,31 +317,4 @@ func (s *scanner) readNamed(name string, stdin io.Reader) error {
 		return fmt.Errorf("scanning %s: %w", name, err)
 	}
 	return nil
-}
-
-func writeScan(w io.Writer, out scanOutput) {
-	crossing := 0
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tDETECTOR\tCOUNT\tTHRESHOLD\tDECISION")
-	for _, o := range out.Offenders {
-		threshold, decision := "below", "-"
-		if o.CrossesThreshold {
-			crossing++
-			threshold = "crossed"
-			if o.Trips > 1 {
-				threshold = fmt.Sprintf("crossed %dx", o.Trips)
-			}
-		}
-		if d := o.Decision; d != nil {
-			decision = fmt.Sprintf("%s %s", d.Scope, d.Action)
-			if d.Action == policy.ActionBlock {
-				decision += " for " + shortDuration(d.TTL)
-			} else if len(d.Reasons) > 0 {
-				decision += ": " + d.Reasons[0]
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", o.Source, o.Detector, o.Count, threshold, decision)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "%d lines, %d failure lines, %d offenders, %d crossing the threshold\n", out.Lines, out.FailureLines, len(out.Offenders), crossing)
 }

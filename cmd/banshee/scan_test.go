@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -249,26 +250,36 @@ func benchScan(b *testing.B, lines, sources int) {
 	runtime.GC()
 	for b.Loop() {
 		read := peakRSS()
-		s, err := newScanner(cfg.Watch, 0)
+		prev := debug.SetMemoryLimit(scanMemoryLimit) // as the command does
+		s, err := newScanner(cfg.Watch, scanMaxSources)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := s.readNamed(path, nil); err != nil {
 			b.Fatal(err)
 		}
-		out := s.offenders(policy.New(cfg), policy.Snapshot{Now: time.Now()})
-		if s.lines != int64(lines) || len(out.Offenders) < sources {
-			b.Fatalf("%d lines, %d offenders", s.lines, len(out.Offenders))
+		var cw countWriter
+		if err := s.writeJSON(&cw, policy.New(cfg), policy.Snapshot{Now: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+		if s.lines != int64(lines) || s.tr.Len() < sources || s.tr.Evicted() > 0 || cw.n < int64(sources)*100 {
+			b.Fatalf("%d lines, %d windows (%d evicted), %d bytes of JSON", s.lines, s.tr.Len(), s.tr.Evicted(), cw.n)
 		}
 		if read != nil {
 			peak = max(peak, read())
 		}
+		debug.SetMemoryLimit(prev)
 	}
 	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 	if peak > 0 {
 		b.ReportMetric(peak, "peak-RSS-MB")
 	}
 }
+
+// countWriter counts what the report would print.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // BenchmarkScan is the benchmark: 1,000,000 lines, 30% failures
 // from 5,000 sources (IPv4 and IPv6), through the code of banshee scan

@@ -30,15 +30,29 @@ func (k key) Addr() netip.Addr {
 	return a
 }
 
+// entChunk is the number of entries per chunk of the table.
+const entChunk = 4096
+
+// ent returns entry i.
+func (t *Tracker) ent(i int32) *entry { return &t.ents[i/entChunk][i%entChunk] }
+
+// ringInline is how many event times a window keeps inline; windows of
+// detectors with a larger max_retry keep theirs in Tracker.big.
+const ringInline = 6
+
+// entry is one window. It holds no pointers (the garbage collector never
+// scans the table) and times are seconds since Tracker.base, so a window
+// costs about 100 bytes with its index entry.
 type entry struct {
 	key        key
 	prev, next int32 // recency list; -1 ends it
 	total      uint32
-	trips      uint32
-	n, pos     int32   // events in the ring, next slot
-	times      []int64 // ring of the last max_retry event times (unix ns)
-	first      int64
-	last       int64
+	trips      uint16
+	n, pos     uint8  // events in the ring, next slot
+	ringLen    uint8  // the ring's size (max_retry, at most 255)
+	first      uint32 // seconds since base
+	last       uint32
+	ring       [ringInline]uint32
 }
 
 // Trip is a source crossing a detector's threshold: max_retry failures
@@ -66,13 +80,18 @@ type Source struct {
 
 // Tracker keeps a sliding window per source and detector. It holds at most
 // limit windows; when a new source would exceed that, the one seen least
-// recently is forgotten. Its memory is bounded by limit × (max_retry × 8 +
-// about 150) bytes. It is not safe for concurrent use.
+// recently is forgotten. A window costs about 100 bytes (plus 4 per event
+// beyond six for detectors with a larger max_retry); times have a
+// resolution of one second. It is not safe for concurrent use.
 type Tracker struct {
 	dets    []Detector
 	limit   int
 	index   map[key]int32
-	ents    []entry
+	ents    [][]entry          // chunks of entChunk entries
+	n       int                // entries used
+	big     map[int32][]uint32 // rings longer than ringInline, by entry
+	base    int64              // unix seconds of time 0 of the entries
+	baseSet bool
 	head    int32 // most recently seen
 	tail    int32 // least recently seen
 	evicted int
@@ -84,7 +103,7 @@ func NewTracker(dets []Detector, limit int) *Tracker {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	return &Tracker{dets: dets, limit: limit, index: make(map[key]int32), head: -1, tail: -1}
+	return &Tracker{dets: dets, limit: limit, index: make(map[key]int32), big: map[int32][]uint32{}, head: -1, tail: -1}
 }
 
 // SetDetectors replaces the detectors (after a configuration reload) while
@@ -110,93 +129,127 @@ func (t *Tracker) Observe(m Match, now time.Time) (Trip, bool) {
 	if at.IsZero() {
 		at = now
 	}
-	ts := at.UnixNano()
-	e := t.get(keyOf(m.Addr, m.Detector), d.MaxRetry, ts)
+	sec := t.secs(at)
+	id, e := t.get(keyOf(m.Addr, m.Detector), d.MaxRetry, sec)
+	ring := t.ring(id, e)
 	count := max(m.Count, 1)
 	e.total += uint32(count)
-	if ts > e.last {
-		e.last = ts
-	}
-	if ts < e.first {
-		e.first = ts
-	}
-	for range min(count, len(e.times)) {
-		e.times[e.pos] = ts
-		e.pos = (e.pos + 1) % int32(len(e.times))
-		if int(e.n) < len(e.times) {
+	e.last = max(e.last, sec)
+	e.first = min(e.first, sec)
+	for range min(count, len(ring)) {
+		ring[e.pos] = sec
+		e.pos = uint8((int(e.pos) + 1) % len(ring))
+		if int(e.n) < len(ring) {
 			e.n++
 		}
 	}
-	if int(e.n) < len(e.times) {
+	if int(e.n) < len(ring) {
 		return Trip{}, false
 	}
-	oldest := e.times[e.pos] // the ring is full: the next slot is the oldest
-	if ts-oldest > int64(d.FindTime) {
+	oldest := ring[e.pos] // the ring is full: the next slot is the oldest
+	span := time.Duration(int64(sec)-int64(oldest)) * time.Second
+	if span > d.FindTime {
 		return Trip{}, false
 	}
-	span := time.Duration(ts - oldest)
 	tr := Trip{
 		Detector: m.Detector,
 		Addr:     m.Addr,
 		Port:     m.Port,
 		Evidence: int(e.n),
 		Total:    int(e.total),
-		First:    time.Unix(0, oldest),
+		First:    t.time(oldest),
 		Last:     at,
 		Rate:     float64(e.n) / max(span, time.Second).Seconds(),
 	}
-	e.trips++
+	if e.trips < 1<<16-1 {
+		e.trips++
+	}
 	e.n, e.pos = 0, 0
 	return tr, true
 }
 
+// secs converts a time to seconds since the tracker's base, which is set a
+// long way before the first time seen so earlier lines still fit.
+func (t *Tracker) secs(at time.Time) uint32 {
+	u := at.Unix()
+	if !t.baseSet {
+		t.base, t.baseSet = u-1<<30, true
+	}
+	d := u - t.base
+	switch {
+	case d < 0:
+		return 0
+	case d > 1<<32-1:
+		return 1<<32 - 1
+	}
+	return uint32(d)
+}
+
+func (t *Tracker) time(s uint32) time.Time { return time.Unix(t.base+int64(s), 0) }
+
+// ring returns the event ring of entry id.
+func (t *Tracker) ring(id int32, e *entry) []uint32 {
+	if int(e.ringLen) <= ringInline {
+		return e.ring[:e.ringLen]
+	}
+	return t.big[id]
+}
+
 // get finds or creates the window of k with a ring of size ring and moves
 // it to the front of the recency list.
-func (t *Tracker) get(k key, ring int, ts int64) *entry {
-	ring = max(ring, 1)
+func (t *Tracker) get(k key, ring int, sec uint32) (int32, *entry) {
+	ring = min(max(ring, 1), 255)
 	if i, ok := t.index[k]; ok {
-		e := &t.ents[i]
+		e := t.ent(i)
 		t.unlink(i)
 		t.pushFront(i)
-		if len(e.times) != ring {
-			e.times = make([]int64, ring)
-			e.n, e.pos = 0, 0
+		if int(e.ringLen) != ring {
+			t.setRing(i, e, ring)
 		}
-		return e
+		return i, e
 	}
 	var i int32
 	if len(t.index) >= t.limit {
 		i = t.tail
 		t.unlink(i)
-		delete(t.index, t.ents[i].key)
+		delete(t.index, t.ent(i).key)
+		delete(t.big, i)
 		t.evicted++
-		old := t.ents[i].times
-		if cap(old) >= ring {
-			old = old[:ring]
-		} else {
-			old = make([]int64, ring)
-		}
-		t.ents[i] = entry{times: old}
+		*t.ent(i) = entry{}
 	} else {
-		i = int32(len(t.ents))
-		t.ents = append(t.ents, entry{times: make([]int64, ring)})
+		i = int32(t.n)
+		if t.n%entChunk == 0 {
+			// chunks, not one growing slice: growth never copies the table
+			t.ents = append(t.ents, make([]entry, entChunk))
+		}
+		t.n++
 	}
-	e := &t.ents[i]
-	e.key, e.first, e.last = k, ts, ts
+	e := t.ent(i)
+	e.key, e.first, e.last = k, sec, sec
+	t.setRing(i, e, ring)
 	t.index[k] = i
 	t.pushFront(i)
-	return e
+	return i, e
+}
+
+func (t *Tracker) setRing(i int32, e *entry, ring int) {
+	e.ringLen, e.n, e.pos = uint8(ring), 0, 0
+	if ring > ringInline {
+		t.big[i] = make([]uint32, ring)
+	} else {
+		delete(t.big, i)
+	}
 }
 
 func (t *Tracker) unlink(i int32) {
-	e := &t.ents[i]
+	e := t.ent(i)
 	if e.prev >= 0 {
-		t.ents[e.prev].next = e.next
+		t.ent(e.prev).next = e.next
 	} else if t.head == i {
 		t.head = e.next
 	}
 	if e.next >= 0 {
-		t.ents[e.next].prev = e.prev
+		t.ent(e.next).prev = e.prev
 	} else if t.tail == i {
 		t.tail = e.prev
 	}
@@ -204,10 +257,10 @@ func (t *Tracker) unlink(i int32) {
 }
 
 func (t *Tracker) pushFront(i int32) {
-	e := &t.ents[i]
+	e := t.ent(i)
 	e.prev, e.next = -1, t.head
 	if t.head >= 0 {
-		t.ents[t.head].prev = i
+		t.ent(t.head).prev = i
 	}
 	t.head = i
 	if t.tail < 0 {
@@ -217,16 +270,32 @@ func (t *Tracker) pushFront(i int32) {
 
 // Sources calls fn for every window held, most recently seen first.
 func (t *Tracker) Sources(fn func(Source)) {
-	for i := t.head; i >= 0; i = t.ents[i].next {
-		e := &t.ents[i]
-		fn(Source{
-			Detector: int(e.key.det),
-			Addr:     e.key.Addr(),
-			Count:    int(e.total),
-			Trips:    int(e.trips),
-			First:    time.Unix(0, e.first),
-			Last:     time.Unix(0, e.last),
-		})
+	for i := t.head; i >= 0; i = t.ent(i).next {
+		fn(t.At(i))
+	}
+}
+
+// IDs returns the ids of every window held, most recently seen first, for
+// callers that order many windows without copying them (see At).
+func (t *Tracker) IDs() []int32 {
+	ids := make([]int32, 0, len(t.index))
+	for i := t.head; i >= 0; i = t.ent(i).next {
+		ids = append(ids, i)
+	}
+	return ids
+}
+
+// At returns the window with id (from IDs); ids change when windows are
+// added or forgotten.
+func (t *Tracker) At(id int32) Source {
+	e := t.ent(id)
+	return Source{
+		Detector: int(e.key.det),
+		Addr:     e.key.Addr(),
+		Count:    int(e.total),
+		Trips:    int(e.trips),
+		First:    t.time(e.first),
+		Last:     t.time(e.last),
 	}
 }
 

@@ -123,8 +123,8 @@ func TestTrackerMemoryBound(t *testing.T) {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		tr.Observe(Match{Detector: i % 2, Addr: a}, now)
 	}
-	if tr.Len() != 1000 || len(tr.ents) != 1000 || tr.Evicted() != 4000 {
-		t.Errorf("len %d slots %d evicted %d", tr.Len(), len(tr.ents), tr.Evicted())
+	if tr.Len() != 1000 || tr.n != 1000 || tr.Evicted() != 4000 {
+		t.Errorf("len %d slots %d evicted %d", tr.Len(), tr.n, tr.Evicted())
 	}
 	n := 0
 	tr.Sources(func(Source) { n++ })
