@@ -136,6 +136,10 @@ func (m *Matcher) add(dc policy.DetectorConfig, index map[string]int, defRetry i
 	if name == "" {
 		return &policy.InputError{Value: dc.Pattern, Msg: "watch.detectors: a detector needs a name"}
 	}
+	if len(name) > 64 || !isHostname([]byte(name)) {
+		// names end up in metrics labels, logs and firewall comments
+		return &policy.InputError{Value: name, Msg: "watch.detectors: a name is 1 to 64 letters, digits, '.', '_' or '-'"}
+	}
 	if dc.MaxRetry < 0 || dc.FindTime < 0 {
 		return &policy.InputError{Value: name, Msg: "watch.detectors: max_retry and find_time must not be negative"}
 	}

@@ -189,6 +189,7 @@ func TestUserDetectors(t *testing.T) {
 		{Name: "x"},
 		{Name: "sshd", Pattern: `(?P<addr>\S+)`},
 		{Name: "x", Pattern: `(?P<addr>\S+)`, Port: "80/icmp"},
+		{Name: "bad name\n", Pattern: `(?P<addr>\S+)`},
 	}
 	for _, dc := range bad {
 		_, err := New(policy.WatchConfig{Detectors: []policy.DetectorConfig{dc}}, fixedNow)
