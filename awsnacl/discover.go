@@ -183,3 +183,25 @@ func LocalIdentity(ctx context.Context, opts ...func(*imds.Options)) (Identity, 
 	}
 	return id, nil
 }
+
+// dmiFiles are where Linux shows the machine's vendor and UUID; EC2
+// instances (Xen and Nitro) say "Amazon EC2" or have a UUID starting with
+// "ec2".
+var dmiFiles = []string{"/sys/class/dmi/id/sys_vendor", "/sys/class/dmi/id/product_uuid", "/sys/hypervisor/uuid", "/sys/class/dmi/id/board_asset_tag"}
+
+// OnEC2 reports, without any network call, whether this machine looks like
+// an EC2 instance, so that commands off EC2 do not wait for IMDS to time
+// out before LocalIdentity.
+func OnEC2() bool {
+	for _, f := range dmiFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := strings.ToLower(strings.TrimSpace(string(b)))
+		if strings.Contains(s, "amazon ec2") || strings.HasPrefix(s, "ec2") || strings.HasPrefix(s, "i-") {
+			return true
+		}
+	}
+	return false
+}

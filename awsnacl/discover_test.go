@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -302,5 +303,27 @@ func TestLocalIdentity(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	if _, err := LocalIdentity(context.Background(), func(o *imds.Options) { o.Endpoint = s.URL }); !errors.Is(err, ErrNotOnEC2) {
 		t.Errorf("disabled: %v, want ErrNotOnEC2", err)
+	}
+}
+
+func TestOnEC2(t *testing.T) {
+	dir := t.TempDir()
+	vendor := dir + "/sys_vendor"
+	old := dmiFiles
+	t.Cleanup(func() { dmiFiles = old })
+	dmiFiles = []string{dir + "/missing", vendor}
+	if OnEC2() {
+		t.Error("OnEC2 without any DMI file")
+	}
+	for _, c := range []struct {
+		text string
+		want bool
+	}{{"Amazon EC2\n", true}, {"QEMU\n", false}, {"ec2e1916-9099-7caf-fd21-012345abcdef", true}} {
+		if err := os.WriteFile(vendor, []byte(c.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := OnEC2(); got != c.want {
+			t.Errorf("OnEC2 with %q = %v, want %v", c.text, got, c.want)
+		}
 	}
 }

@@ -20,9 +20,20 @@ type vpcSide struct {
 	m *awsnacl.Manager
 }
 
-// localIdentity is how a command learns which instance it runs on; tests
-// replace it.
-var localIdentity = awsnacl.LocalIdentity
+// localIdentity is how a command learns which instance it runs on, and
+// onEC2 whether to ask at all (no network call); tests replace them.
+var (
+	localIdentity = awsnacl.LocalIdentity
+	onEC2         = awsnacl.OnEC2
+)
+
+// whoAmI returns this instance's identity, failing at once off EC2.
+func whoAmI(ctx context.Context) (awsnacl.Identity, error) {
+	if !onEC2() {
+		return awsnacl.Identity{}, awsnacl.ErrNotOnEC2
+	}
+	return localIdentity(ctx)
+}
 
 // naclManager builds the Manager. Without a configured region it asks the
 // instance metadata service for this instance's region.
@@ -36,7 +47,7 @@ func (a *app) naclManager(ctx context.Context) (*awsnacl.Manager, error) {
 		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
 	if awsCfg.Region == "" {
-		id, err := localIdentity(ctx)
+		id, err := whoAmI(ctx)
 		if err != nil {
 			return nil, usageErrorf("no AWS region: set AWS_REGION (and credentials) or run on EC2 (%v)", err)
 		}
@@ -65,7 +76,7 @@ func (a *app) prepareVPC(ctx context.Context, atk *policy.Attack, snap *policy.S
 		}
 	}
 	if len(instances) == 0 && subnet == "" {
-		id, err := localIdentity(ctx)
+		id, err := whoAmI(ctx)
 		if err != nil {
 			if atk.Scope == policy.ScopeVPC {
 				return nil, usageErrorf("--scope vpc needs --instance or --subnet when not running on EC2 (%v)", err)
@@ -140,7 +151,7 @@ func (a *app) vpcTargets(ctx context.Context, m *awsnacl.Manager, subnets, nacls
 	if len(ids) > 0 || all {
 		return ids, nil
 	}
-	id, err := localIdentity(ctx)
+	id, err := whoAmI(ctx)
 	if err != nil {
 		return nil, usageErrorf("name the network ACL with --subnet or --nacl when not running on EC2 (%v)", err)
 	}

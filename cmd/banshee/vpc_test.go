@@ -49,9 +49,9 @@ func newAWSWorld(t *testing.T) *awsWorld {
 	notEC2 := func(context.Context, ...func(*imds.Options)) (awsnacl.Identity, error) {
 		return awsnacl.Identity{}, awsnacl.ErrNotOnEC2
 	}
-	old := localIdentity
-	localIdentity = notEC2
-	t.Cleanup(func() { localIdentity = old })
+	old, oldOn := localIdentity, onEC2
+	localIdentity, onEC2 = notEC2, func() bool { return false }
+	t.Cleanup(func() { localIdentity, onEC2 = old, oldOn })
 	ctx := context.Background()
 	w := &awsWorld{raw: ec2.NewFromConfig(mototest.Config(srv.URL))}
 	v, err := w.raw.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
@@ -171,6 +171,20 @@ func TestCLIVPC(t *testing.T) {
 	}
 	if got := w.denies(t); len(got) != 1 {
 		t.Errorf("after sweep: %v, want only 198.51.100.9", got)
+	}
+
+	// On the instance itself (IMDS names it), no --instance or --subnet
+	// is needed.
+	onEC2 = func() bool { return true }
+	localIdentity = func(context.Context, ...func(*imds.Options)) (awsnacl.Identity, error) {
+		return awsnacl.Identity{InstanceID: w.ins, Region: mototest.Region}, nil
+	}
+	out, errs, code = runAWS(t, "unblock", "198.51.100.9", "--scope", "vpc", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"removed":true`) {
+		t.Fatalf("unblock on the instance: exit %d, %q, %s", code, out, errs)
+	}
+	if got := w.denies(t); len(got) != 0 {
+		t.Errorf("after unblock on the instance: %v", got)
 	}
 }
 
