@@ -123,6 +123,17 @@ func fmtDur(d time.Duration) string {
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// fmtTime formats t once per Decide: many decisions share an expiry.
+func (r *run) fmtTime(t time.Time) string {
+	k := t.UnixNano()
+	if s, ok := r.times[k]; ok {
+		return s
+	}
+	s := fmtTime(t)
+	r.times[k] = s
+	return s
+}
+
 // target is an attacked instance (or bare subnet) with the security-group
 // rules that admit the attacked port, prepared once per Decide.
 type target struct {
@@ -146,23 +157,29 @@ func (t *target) admits(s netip.Prefix) bool {
 
 // run is the state of one Decide call.
 type run struct {
-	e        *Engine
-	cfg      PolicyConfig
-	a        Attack
-	s        Snapshot
-	srcs     []netip.Prefix
-	prot     []protection
-	protIdx  *prefixIndex
-	targets  []target
-	blocksOf [][]int // per source: indexes of active blocks containing it
-	repeats  []int   // per source: offences within the repeat window
-	dupOf    []int   // per source: index of its first occurrence, or -1
-	severity int
-	baseTTL  time.Duration
-	nacls    map[string]*naclPlan // by NACL id
-	order    []string             // NACL ids in order of first use
-	pending  []pendingVPC
-	fallback [][]string // per source: host instances if the NACL has no room
+	e           *Engine
+	cfg         PolicyConfig
+	a           Attack
+	s           Snapshot
+	srcs        []netip.Prefix
+	prot        []protection
+	protIdx     *prefixIndex
+	targets     []target
+	blkStart    []int32 // blkList[blkStart[i]:blkStart[i+1]]: active blocks containing source i
+	blkList     []int32
+	repeats     []int // per source: offences within the repeat window
+	dupOf       []int // per source: index of its first occurrence, or -1
+	severity    int
+	baseTTL     time.Duration
+	nacls       map[string]*naclPlan // by NACL id
+	order       []string             // NACL ids in order of first use
+	pending     []pendingVPC
+	fallback    [][]string // per source: host instances if the NACL has no room
+	times       map[int64]string
+	views       map[uint64]*view
+	repeatTexts map[int]string
+	hostNotes   [][]string // per source pending VPC: what a host fallback notes
+	hostSkip    []bool     // per source pending VPC: a host fallback is already in place
 }
 
 type pendingVPC struct {
@@ -193,7 +210,8 @@ func (e *Engine) Decide(a Attack, s Snapshot) []Decision {
 }
 
 func (e *Engine) prepare(a Attack, s Snapshot) *run {
-	r := &run{e: e, cfg: e.cfg.Policy, a: a, s: s, nacls: map[string]*naclPlan{}}
+	r := &run{e: e, cfg: e.cfg.Policy, a: a, s: s, nacls: map[string]*naclPlan{}, times: map[int64]string{},
+		views: map[uint64]*view{}, repeatTexts: map[int]string{}}
 	r.srcs = make([]netip.Prefix, len(a.Sources))
 	for i, p := range a.Sources {
 		if p.IsValid() {
@@ -211,6 +229,11 @@ func (e *Engine) prepare(a Attack, s Snapshot) *run {
 	}
 
 	// Protected networks.
+	n := len(e.special) + len(s.Callers) + len(s.Allowlist) + len(s.VPCCIDRs)
+	for _, rules := range s.SGRules {
+		n += len(rules)
+	}
+	r.prot = make([]protection, 0, n)
 	r.prot = append(r.prot, e.special...)
 	for _, c := range s.Callers {
 		if c.IsValid() {
@@ -288,23 +311,48 @@ func (e *Engine) prepare(a Attack, s Snapshot) *run {
 		r.dupOf[i] = -1
 	}
 	for i := 1; i < len(srcIdx.items); i++ {
-		if prev := srcIdx.items[i-1]; prev.p == srcIdx.items[i].p {
-			first := prev.id
+		if prev := srcIdx.items[i-1]; prev.k == srcIdx.items[i].k {
+			first := int(prev.id)
 			if r.dupOf[first] >= 0 {
 				first = r.dupOf[first]
 			}
-			r.dupOf[srcIdx.items[i].id] = first
+			r.dupOf[int(srcIdx.items[i].id)] = first
 		}
 	}
-	r.blocksOf = make([][]int, len(r.srcs))
-	for bi, b := range s.Blocks {
+	var pairs [][2]int32 // (source, block)
+	cur := int32(0)
+	add := func(id int) bool { pairs = append(pairs, [2]int32{int32(id), cur}); return true }
+	var lowest, highest pkey // address span of the sources
+	if n := len(srcIdx.items); n > 0 {
+		lowest, highest = srcIdx.items[0].k, srcIdx.items[n-1].k.last()
+	}
+	for bi := range s.Blocks {
+		b := &s.Blocks[bi]
 		if !b.Target.IsValid() || (!b.ExpiresAt.IsZero() && !b.ExpiresAt.After(s.Now)) {
 			continue
 		}
+		cur = int32(bi)
 		bp := Canonical(b.Target)
-		add := func(id int) bool { r.blocksOf[id] = append(r.blocksOf[id], bi); return true }
-		srcIdx.equal(bp, add)
-		srcIdx.inside(bp, add)
+		k, v4 := keyOf(bp), bp.Addr().Is4()
+		if len(srcIdx.items) == 0 || compareAddr(k, highest) > 0 || compareAddr(k.last(), lowest) < 0 {
+			continue // outside every source
+		}
+		srcIdx.each(k, v4, add)
+		srcIdx.insideKey(k, v4, add)
+	}
+	// Counting sort of the pairs by source.
+	r.blkStart = make([]int32, len(r.srcs)+1)
+	for _, pr := range pairs {
+		r.blkStart[pr[0]+1]++
+	}
+	for i := range r.srcs {
+		r.blkStart[i+1] += r.blkStart[i]
+	}
+	r.blkList = make([]int32, len(pairs))
+	fillAt := slices.Clone(r.blkStart[:len(r.srcs)])
+	for _, pr := range pairs {
+		r.blkList[fillAt[pr[0]]] = pr[1]
+		fillAt[pr[0]]++
 	}
 	r.repeats = make([]int, len(r.srcs))
 	since := s.Now.Add(-time.Duration(r.cfg.RepeatWindow))
@@ -315,7 +363,95 @@ func (e *Engine) prepare(a Attack, s Snapshot) *run {
 		srcIdx.overlapping(Canonical(o.Source), func(id int) bool { r.repeats[id]++; return true })
 	}
 	r.fallback = make([][]string, len(r.srcs))
+	r.hostNotes = make([][]string, len(r.srcs))
+	r.hostSkip = make([]bool, len(r.srcs))
 	return r
+}
+
+// blocksOf returns the indexes of the active blocks containing source i.
+func (r *run) blocksOf(i int) []int32 { return r.blkList[r.blkStart[i]:r.blkStart[i+1]] }
+
+// view is what a decision derives from which targets admit its source;
+// sources admitted by the same targets share one.
+type view struct {
+	admitted      []*target // instance targets whose groups admit the source (or are unknown)
+	bare          []*target // subnets named without an instance
+	dropped       []string  // instances whose groups drop the source
+	droppedNote   string
+	subnets       []string            // in order of first appearance
+	reach         map[string][]string // subnet → admitted instances
+	reachTriggers []string
+	hostIDs       []string // admitted instance ids
+}
+
+func (r *run) viewFor(src netip.Prefix) *view {
+	var mask uint64
+	memo := len(r.targets) <= 64
+	admits := make([]bool, len(r.targets))
+	for ti := range r.targets {
+		t := &r.targets[ti]
+		if t.InstanceID != "" && t.admits(src) {
+			admits[ti] = true
+			mask |= 1 << ti
+		}
+	}
+	if v, ok := r.views[mask]; ok && memo {
+		return v
+	}
+	v := &view{reach: map[string][]string{}}
+	for ti := range r.targets {
+		t := &r.targets[ti]
+		switch {
+		case t.InstanceID == "":
+			v.bare = append(v.bare, t)
+		case admits[ti]:
+			v.admitted = append(v.admitted, t)
+			v.hostIDs = append(v.hostIDs, t.InstanceID)
+		default:
+			v.dropped = append(v.dropped, t.InstanceID)
+		}
+	}
+	if len(v.dropped) > 0 && len(v.admitted)+len(v.bare) > 0 {
+		v.droppedNote = fmt.Sprintf("not on %s: no security group there admits %s from this source", strings.Join(v.dropped, ", "), r.a.Port)
+	}
+	addSubnet := func(sn string) {
+		if _, ok := v.reach[sn]; !ok {
+			v.reach[sn] = nil
+			v.subnets = append(v.subnets, sn)
+		}
+	}
+	for _, t := range v.admitted {
+		if t.SubnetID != "" {
+			addSubnet(t.SubnetID)
+			v.reach[t.SubnetID] = append(v.reach[t.SubnetID], t.InstanceID)
+		}
+	}
+	for _, t := range v.bare {
+		addSubnet(t.SubnetID)
+	}
+	for _, sn := range v.subnets {
+		if n := len(v.reach[sn]); r.cfg.VPCMinInstances > 0 && n >= r.cfg.VPCMinInstances {
+			v.reachTriggers = append(v.reachTriggers, fmt.Sprintf("vpc: reaches %d instances in %s (threshold %d)", n, sn, r.cfg.VPCMinInstances))
+		}
+	}
+	v.hostIDs = slices.Clip(v.hostIDs)
+	if memo {
+		r.views[mask] = v
+	}
+	return v
+}
+
+// repeatText explains an escalated TTL; it depends on the count only.
+func (r *run) repeatText(repeat int, ttl time.Duration, capped bool) string {
+	if s, ok := r.repeatTexts[repeat]; ok {
+		return s
+	}
+	s := fmt.Sprintf("repeat offender: %d prior offence(s) within %s; ttl %s doubled to %s", repeat, fmtDur(time.Duration(r.cfg.RepeatWindow)), fmtDur(r.baseTTL), fmtDur(ttl))
+	if capped {
+		s += " (capped by policy.max_ttl)"
+	}
+	r.repeatTexts[repeat] = s
+	return s
 }
 
 // ttl is the base TTL doubled per prior offence, capped at max_ttl (or at
@@ -402,62 +538,26 @@ func (r *run) decide(i int) Decision {
 	}
 
 	// Rule 3: no security group admits the attack: already dropped.
-	var admitted []*target // instance targets whose groups admit the attack (or are unknown)
-	var bare []*target     // subnets named without an instance
-	var dropped []string
-	for ti := range r.targets {
-		t := &r.targets[ti]
-		switch {
-		case t.InstanceID == "":
-			bare = append(bare, t)
-		case t.admits(src):
-			admitted = append(admitted, t)
-		default:
-			dropped = append(dropped, t.InstanceID)
-		}
-	}
+	v := r.viewFor(src)
+	admitted, bare := v.admitted, v.bare
 	if len(r.targets) > 0 && len(admitted) == 0 && len(bare) == 0 {
-		return skip("no security group of %s admits %s from %s; already dropped", strings.Join(dropped, ", "), r.a.Port, show(src))
+		return skip("no security group of %s admits %s from %s; already dropped", strings.Join(v.dropped, ", "), r.a.Port, show(src))
 	}
-	if len(dropped) > 0 {
-		d.Reasons = append(d.Reasons, fmt.Sprintf("not on %s: no security group there admits %s from %s", strings.Join(dropped, ", "), r.a.Port, show(src)))
+	if v.droppedNote != "" {
+		d.Reasons = append(d.Reasons, v.droppedNote)
 	}
 	if d.Repeat > 0 {
-		msg := fmt.Sprintf("repeat offender: %d prior offence(s) within %s; ttl %s doubled to %s", d.Repeat, fmtDur(time.Duration(r.cfg.RepeatWindow)), fmtDur(r.baseTTL), fmtDur(d.TTL))
-		if capped {
-			msg += " (capped by policy.max_ttl)"
-		}
-		d.Reasons = append(d.Reasons, msg)
+		d.Reasons = append(d.Reasons, r.repeatText(d.Repeat, d.TTL, capped))
 	}
 	expires := r.s.Now.Add(d.TTL)
 
 	// Host instances, minus those already dropping src for long enough.
-	hostInst, hostNotes, allCovered := r.hostInstances(i, admitted, expires)
+	hostInst, hostNotes, allCovered := r.hostInstances(i, v, expires)
 
 	// Rule 4: VPC triggers.
-	reach := map[string][]string{} // subnet → admitted instances
-	var subnets []string           // in order of first appearance
-	addSubnet := func(sn string) {
-		if _, ok := reach[sn]; !ok {
-			reach[sn] = nil
-			subnets = append(subnets, sn)
-		}
-	}
-	for _, t := range admitted {
-		if t.SubnetID != "" {
-			addSubnet(t.SubnetID)
-			reach[t.SubnetID] = append(reach[t.SubnetID], t.InstanceID)
-		}
-	}
-	for _, t := range bare {
-		addSubnet(t.SubnetID)
-	}
-	var triggers []string
-	for _, sn := range subnets {
-		if n := len(reach[sn]); r.cfg.VPCMinInstances > 0 && n >= r.cfg.VPCMinInstances {
-			triggers = append(triggers, fmt.Sprintf("vpc: reaches %d instances in %s (threshold %d)", n, sn, r.cfg.VPCMinInstances))
-		}
-	}
+	subnets, reach := v.subnets, v.reach
+	triggers := make([]string, 0, len(v.reachTriggers)+4)
+	triggers = append(triggers, v.reachTriggers...)
 	if r.cfg.FloodRate > 0 && r.a.Rate >= r.cfg.FloodRate {
 		triggers = append(triggers, fmt.Sprintf("vpc: rate %g/s at or above the flood threshold %g/s", r.a.Rate, r.cfg.FloodRate))
 	}
@@ -546,7 +646,7 @@ func (r *run) decide(i int) Decision {
 		}
 		d.Scope, d.Action = ScopeVPC, ActionBlock
 		d.RuleNumber = e.RuleNumber
-		d.Reasons = append([]string{fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), fmtTime(e.ExpiresAt), fmtTime(expires))}, d.Reasons...)
+		d.Reasons = append([]string{fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), r.fmtTime(e.ExpiresAt), r.fmtTime(expires))}, d.Reasons...)
 		np.refreshed[e.RuleNumber] = true
 		return d
 	}
@@ -571,8 +671,8 @@ func (r *run) decide(i int) Decision {
 	if allCovered {
 		r.fallback[i] = nil
 	}
-	np.hostNotes[i] = hostNotes
-	np.hostSkip[i] = allCovered
+	r.hostNotes[i] = hostNotes
+	r.hostSkip[i] = allCovered
 	return d
 }
 
@@ -619,10 +719,14 @@ func (r *run) noTriggerText(subnets []string, reach map[string][]string) string 
 // hostInstances returns the instances that still need a host block for
 // source i (nil with no targets: this host), notes on those that already
 // drop it, and whether every one of them already does for long enough.
-func (r *run) hostInstances(i int, admitted []*target, expires time.Time) (inst, notes []string, allCovered bool) {
+func (r *run) hostInstances(i int, v *view, expires time.Time) (inst, notes []string, allCovered bool) {
 	src := r.srcs[i]
+	admitted := v.admitted
+	if len(r.targets) > 0 && !slices.ContainsFunc(r.blocksOf(i), func(bi int32) bool { return r.s.Blocks[bi].Scope == ScopeHost }) {
+		return v.hostIDs, nil, len(admitted) > 0 && len(v.hostIDs) == 0
+	}
 	coveredOn := func(id string) (covered bool, refresh bool, until time.Time) {
-		for _, bi := range r.blocksOf[i] {
+		for _, bi := range r.blocksOf(i) {
 			b := &r.s.Blocks[bi]
 			if b.Scope != ScopeHost || b.InstanceID != id {
 				continue
@@ -642,7 +746,7 @@ func (r *run) hostInstances(i int, admitted []*target, expires time.Time) (inst,
 		case covered:
 			return nil, []string{fmt.Sprintf("already dropped on this host (%s)", untilText(until))}, true
 		case refresh:
-			notes = append(notes, fmt.Sprintf("refresh: already dropped on this host until %s; extending to %s", fmtTime(until), fmtTime(expires)))
+			notes = append(notes, fmt.Sprintf("refresh: already dropped on this host until %s; extending to %s", r.fmtTime(until), r.fmtTime(expires)))
 		}
 		return nil, notes, false
 	}
@@ -666,7 +770,7 @@ func (r *run) hostInstances(i int, admitted []*target, expires time.Time) (inst,
 		notes = append(notes, fmt.Sprintf("already dropped on %s (%s)", strings.Join(done, ", "), untilText(doneUntil)))
 	}
 	if len(refreshed) > 0 {
-		notes = append(notes, fmt.Sprintf("refresh: extending the drop on %s to %s", strings.Join(refreshed, ", "), fmtTime(expires)))
+		notes = append(notes, fmt.Sprintf("refresh: extending the drop on %s to %s", strings.Join(refreshed, ", "), r.fmtTime(expires)))
 	}
 	return inst, notes, len(admitted) > 0 && len(inst) == 0
 }
@@ -675,7 +779,7 @@ func (r *run) hostInstances(i int, admitted []*target, expires time.Time) (inst,
 // their host firewall (escalation).
 func (r *run) hostBlockedElsewhere(i int) []string {
 	var ids []string
-	for _, bi := range r.blocksOf[i] {
+	for _, bi := range r.blocksOf(i) {
 		b := &r.s.Blocks[bi]
 		if b.Scope == ScopeHost && b.InstanceID != "" && !slices.Contains(ids, b.InstanceID) {
 			ids = append(ids, b.InstanceID)

@@ -191,7 +191,7 @@ func protectedBy(w *world, force bool) []netip.Prefix {
 	return out
 }
 
-func checkInvariants(t *testing.T, w *world, ds []Decision) {
+func checkInvariants(t testing.TB, w *world, ds []Decision) {
 	t.Helper()
 	if len(ds) != len(w.a.Sources) {
 		t.Fatalf("%d decisions for %d sources", len(ds), len(w.a.Sources))

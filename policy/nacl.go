@@ -32,15 +32,15 @@ type naclPlan struct {
 	count     [2]int // entries per family of the fuller direction, default deny included
 	inRangeN  [2]int // banshee's entries (reserved range) per family
 	refreshed map[int]bool
-	hostNotes map[int][]string
-	hostSkip  map[int]bool
+	fullText  [2]string // cached reason of a full range, per family
+	fullAt    [2]int    // entries placed when fullText was written
 }
 
 func (r *run) naclPlan(n NACL) *naclPlan {
 	if np, ok := r.nacls[n.ID]; ok {
 		return np
 	}
-	np := &naclPlan{nacl: n, cfg: r.e.cfg.NACL, used: map[int]bool{}, out: map[int]NACLEntry{}, refreshed: map[int]bool{}, hostNotes: map[int][]string{}, hostSkip: map[int]bool{}}
+	np := &naclPlan{nacl: n, cfg: r.e.cfg.NACL, used: map[int]bool{}, out: map[int]NACLEntry{}, refreshed: map[int]bool{}}
 	var cnt [2][2]int // [egress][family]
 	var hasDefault [2][2]bool
 	for _, e := range n.Entries {
@@ -55,6 +55,7 @@ func (r *run) naclPlan(n NACL) *naclPlan {
 		if e.RuleNumber == defaultRuleNumber {
 			hasDefault[dir][f] = true
 		}
+		e.CIDR = Canonical(e.CIDR)
 		if e.Egress {
 			np.out[e.RuleNumber] = e
 		} else {
@@ -94,7 +95,7 @@ func (np *naclPlan) inRange(n int) bool { return n >= np.cfg.RuleMin && n <= np.
 func (np *naclPlan) verdict(src netip.Prefix, port Port) *NACLEntry {
 	for i := range np.in {
 		e := &np.in[i]
-		c := Canonical(e.CIDR)
+		c := e.CIDR
 		if !overlaps(c, src) || !e.Port.Overlaps(port) {
 			continue
 		}
@@ -125,7 +126,7 @@ func (np *naclPlan) shadow(p netip.Prefix, n int, port Port) *NACLEntry {
 		if e.RuleNumber >= n {
 			break
 		}
-		if e.Allow && overlaps(Canonical(e.CIDR), p) && e.Port.Overlaps(port) {
+		if e.Allow && overlaps(e.CIDR, p) && e.Port.Overlaps(port) {
 			return e
 		}
 	}
@@ -225,40 +226,46 @@ func (r *run) planNACLs(ds []Decision) {
 // units turns the pending sources of one family into entries: a source
 // inside another pending source rides on that source's entry.
 func (r *run) units(srcs []int) []unit {
-	ps := make([]netip.Prefix, len(srcs))
+	keys := make([]pkey, len(srcs))
+	order := make([]int, len(srcs))
 	for k, i := range srcs {
-		ps[k] = r.srcs[i]
+		keys[k], order[k] = keyOf(r.srcs[i]), k
 	}
-	idx := newPrefixIndex(ps)
-	var units []unit
-	at := map[int]int{} // root position in srcs → unit index
+	slices.SortFunc(order, func(a, b int) int { return compareKey(keys[a], keys[b]) })
+	// Sorted by address then length, a prefix follows all that contain it:
+	// a stack of the open prefixes holds exactly the current one's
+	// ancestors, its root at the bottom.
 	parent := make([]int, len(srcs))
-	for k := range srcs {
-		parent[k] = -1
-		p := ps[k]
-		idx.containing(p, func(id int) bool {
-			if ps[id] != p {
-				parent[k] = id
-				return false
-			}
-			return true
-		})
-	}
-	for k, i := range srcs {
-		if parent[k] >= 0 {
-			continue
+	var stack []int
+	for _, k := range order {
+		for len(stack) > 0 && !containsKey(keys[stack[len(stack)-1]], keys[k]) {
+			stack = stack[:len(stack)-1]
 		}
-		at[k] = len(units)
-		units = append(units, unit{p: ps[k], members: []int{i}})
+		parent[k] = -1
+		if len(stack) > 0 {
+			parent[k] = stack[0]
+		}
+		stack = append(stack, k)
+	}
+	units := make([]unit, 0, len(srcs))
+	unitOf := make([]int, len(srcs))
+	for k, i := range srcs {
+		if parent[k] < 0 {
+			unitOf[k] = len(units)
+			units = append(units, unit{p: r.srcs[i], members: []int{i}})
+		}
 	}
 	for k, i := range srcs {
 		if parent[k] >= 0 {
-			u := &units[at[parent[k]]]
+			u := &units[unitOf[parent[k]]]
 			u.members = append(u.members, i)
 		}
 	}
 	return units
 }
+
+// containsKey reports whether prefix a contains prefix b.
+func containsKey(a, b pkey) bool { return a.bits <= b.bits && b.masked(int(a.bits)) == a }
 
 // aggregate merges the units of one /24 (IPv4) or /64 (IPv6) into one
 // entry when at least aggregate_min_sources sources fall in it and the
@@ -267,8 +274,13 @@ func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
 	if r.cfg.AggregateMinSources <= 0 {
 		return units
 	}
-	groups := map[netip.Prefix][]int{} // aggregate → unit indexes
-	var keys []netip.Prefix
+	// Group the units by their /24 or /64: sort by aggregate, scan runs.
+	type member struct {
+		agg netip.Prefix
+		k   pkey
+		u   int
+	}
+	var ms []member
 	for k, u := range units {
 		bits := r.cfg.AggregateBitsV4
 		if u.p.Addr().Is6() {
@@ -277,15 +289,32 @@ func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
 		if bits <= 0 || u.p.Bits() <= bits {
 			continue
 		}
-		key := netip.PrefixFrom(u.p.Addr(), bits).Masked()
-		if _, ok := groups[key]; !ok {
-			keys = append(keys, key)
+		agg := netip.PrefixFrom(u.p.Addr(), bits).Masked()
+		ms = append(ms, member{agg, keyOf(agg), k})
+	}
+	slices.SortStableFunc(ms, func(a, b member) int { return compareKey(a.k, b.k) })
+	groups := map[pkey][]int{} // aggregate → unit indexes, for runs that qualify
+	var keys []netip.Prefix
+	for lo := 0; lo < len(ms); {
+		hi := lo + 1
+		for hi < len(ms) && ms[hi].k == ms[lo].k {
+			hi++
 		}
-		groups[key] = append(groups[key], k)
+		n := 0
+		for _, m := range ms[lo:hi] {
+			n += len(units[m.u].members)
+		}
+		if n >= r.cfg.AggregateMinSources {
+			keys = append(keys, ms[lo].agg)
+			for _, m := range ms[lo:hi] {
+				groups[ms[lo].k] = append(groups[ms[lo].k], m.u)
+			}
+		}
+		lo = hi
 	}
 	dropped := map[int]bool{}
 	for _, key := range keys {
-		g := groups[key]
+		g := groups[keyOf(key)]
 		n := 0
 		for _, k := range g {
 			n += len(units[k].members)
@@ -388,6 +417,17 @@ func (r *run) place(ds []Decision, np *naclPlan, u unit, n int, evicts *NACLEntr
 // fallBack answers the members of a unit that found no room: host scope
 // in auto mode, refusal when vpc was forced or no instance can take it.
 func (r *run) fallBack(ds []Decision, np *naclPlan, u unit, f, placed, capacity int) {
+	if np.fullText[f] == "" || np.fullAt[f] != placed {
+		np.fullText[f], np.fullAt[f] = r.fullText(np, f, placed, capacity), placed
+	}
+	full := np.fullText[f]
+	for _, m := range u.members {
+		r.fallBackOne(ds, np, m, full)
+	}
+}
+
+// fullText says why the reserved range has no room for family f.
+func (r *run) fullText(np *naclPlan, f, placed, capacity int) string {
 	full := fmt.Sprintf("%s reserved range full (%d/%d)", np.nacl.ID, np.inRangeN[f]+placed, np.inRangeN[f]+capacity)
 	if q := np.count[f]; np.cfg.Quota-q < np.cfg.RuleMax-np.cfg.RuleMin+1 && q > np.inRangeN[f] {
 		full += fmt.Sprintf("; quota %d %s entries per direction, %d taken outside the range incl. the default deny", np.cfg.Quota, famName[f], q-np.inRangeN[f])
@@ -395,23 +435,26 @@ func (r *run) fallBack(ds []Decision, np *naclPlan, u unit, f, placed, capacity 
 	if r.severity > 0 {
 		full += fmt.Sprintf("; nothing to evict below severity %d", r.severity)
 	}
-	for _, m := range u.members {
-		d := &ds[m]
-		d.NACLID, d.RuleNumber, d.Aggregate = "", 0, nil
-		switch {
-		case r.a.Scope == ScopeVPC:
-			d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
-			d.Reasons = append([]string{fmt.Sprintf("refused: %s and --scope vpc was requested", full)}, d.Reasons...)
-		case np.hostSkip[m]:
-			d.Scope, d.Action, d.Instances = ScopeNone, ActionSkip, nil
-			d.Reasons = append([]string{fmt.Sprintf("skip: %s; %s", full, np.hostNotes[m][0])}, d.Reasons...)
-		case r.fallback[m] == nil && len(r.targets) > 0:
-			d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
-			d.Reasons = append([]string{fmt.Sprintf("refused: %s; no instance named to drop it on instead", full)}, d.Reasons...)
-		default:
-			d.Scope, d.Action = ScopeHost, ActionBlock
-			d.Instances = r.fallback[m]
-			d.Reasons = append(append([]string{fmt.Sprintf("host: %s, falling back", full)}, np.hostNotes[m]...), d.Reasons...)
-		}
+	return full
+}
+
+// fallBackOne answers source m when its NACL has no room.
+func (r *run) fallBackOne(ds []Decision, np *naclPlan, m int, full string) {
+	d := &ds[m]
+	d.NACLID, d.RuleNumber, d.Aggregate = "", 0, nil
+	switch {
+	case r.a.Scope == ScopeVPC:
+		d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
+		d.Reasons = append([]string{"refused: " + full + " and --scope vpc was requested"}, d.Reasons...)
+	case r.hostSkip[m]:
+		d.Scope, d.Action, d.Instances = ScopeNone, ActionSkip, nil
+		d.Reasons = append([]string{"skip: " + full + "; " + r.hostNotes[m][0]}, d.Reasons...)
+	case r.fallback[m] == nil && len(r.targets) > 0:
+		d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
+		d.Reasons = append([]string{"refused: " + full + "; no instance named to drop it on instead"}, d.Reasons...)
+	default:
+		d.Scope, d.Action = ScopeHost, ActionBlock
+		d.Instances = r.fallback[m]
+		d.Reasons = append(append([]string{"host: " + full + ", falling back"}, r.hostNotes[m]...), d.Reasons...)
 	}
 }
