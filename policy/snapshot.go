@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 )
 
 // ReadSnapshot reads a snapshot written as JSON (the field names of the
@@ -33,6 +34,14 @@ func ReadSnapshot(r io.Reader) (Snapshot, error) {
 			off = se.Offset
 		case errors.As(err, &te):
 			off = te.Offset
+		default:
+			// Unknown fields and bad addresses carry no offset; find the
+			// quoted name or value the message cites.
+			if m := quotedRe.FindStringSubmatch(err.Error()); m != nil {
+				if i := bytes.Index(data, []byte(`"`+m[1]+`"`)); i >= 0 {
+					off = int64(i)
+				}
+			}
 		}
 		return Snapshot{}, &InputError{Value: "snapshot", Line: lineAt(data, off), Msg: err.Error()}
 	}
@@ -41,6 +50,8 @@ func ReadSnapshot(r io.Reader) (Snapshot, error) {
 	}
 	return s, nil
 }
+
+var quotedRe = regexp.MustCompile(`"([^"]+)"`)
 
 // lineAt is the 1-based line of byte offset off in data.
 func lineAt(data []byte, off int64) int {
