@@ -191,6 +191,18 @@ type pendingVPC struct {
 // Decide answers an attack: one decision per source of a, in the order of
 // a.Sources. It reads s and never changes it; it does no I/O and takes the
 // time from s.Now.
+//
+// Every decision has at least one reason, the first naming the outcome
+// ("refused: ...", "skip: ...", "vpc: ...", "host: ..."), and carries the
+// TTL a block would get (escalated for repeat offenders) with ExpiresAt =
+// s.Now + TTL, skip and refuse included. Host decisions list the instances
+// to drop the source on; none means this host (no target named). VPC
+// decisions carry the NACL and a rule number of the reserved range;
+// decisions sharing a NACL and rule number describe one entry (Aggregate
+// names it when it is not the source itself), which lasts until the latest
+// of their ExpiresAt; only the first of them carries Evicts. A VPC
+// decision may also list instances outside the NACL's subnets that need a
+// host drop.
 func (e *Engine) Decide(a Attack, s Snapshot) []Decision {
 	r := e.prepare(a, s)
 	ds := make([]Decision, len(r.srcs))

@@ -294,7 +294,7 @@ func TestDecide(t *testing.T) {
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 17)...)}
 			},
 			[]string{"vpc block acl-a#18 ttl=1h", "host block on i-1,i-2 ttl=1h"},
-			[]string{"vpc: reaches 2 instances", "host: acl-a reserved range full (18/18); quota 20 IPv4 entries per direction, 2 taken outside the range incl. the default deny"}},
+			[]string{"vpc: reaches 2 instances", "host: acl-a reserved range full (18/18), falling back (quota 20 IPv4 entries per direction, 2 of them outside the range incl. the default deny; no entry of severity below 5 to evict)"}},
 		{"the default deny counts even when the snapshot omits it", []string{"198.51.100.0/24", "198.51.101.0/24"},
 			func(w *world) {
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: append([]NACLEntry{{RuleNumber: 100, Allow: true, CIDR: P("0.0.0.0/0")}}, fill(1, 17)...)}
@@ -406,7 +406,7 @@ func TestDecide(t *testing.T) {
 				w.a.Targets = []Target{{SubnetID: "subnet-a"}}
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 18)...)}
 			},
-			[]string{"none refuse"}, []string{"no instance named to drop it on instead"}},
+			[]string{"none refuse"}, []string{"refused: acl-a reserved range full (18/18) and no instance is named to drop it on instead"}},
 
 		// Already blocked.
 		{"already dropped on the host long enough: skip", []string{"198.51.100.9"},
@@ -538,5 +538,58 @@ func TestDecideIsPure(t *testing.T) {
 	}
 	if fmt.Sprintf("%+v", d1) != fmt.Sprintf("%+v", d2) {
 		t.Errorf("two calls differ:\n%+v\n%+v", d1, d2)
+	}
+}
+
+// TestDecideReasons pins every reason of a few decisions: what an operator
+// reads during an incident.
+func TestDecideReasons(t *testing.T) {
+	w := baseWorld()
+	w.a.Sources = Ps("198.51.100.7", "198.51.100.8", "198.51.100.9", "203.0.113.5")
+	w.a.Targets = hosts("subnet-a", "i-1", "i-2", "i-3")
+	w.a.Severity = 8
+	w.s.SGRules["i-3"] = openRules(Port{Proto: "tcp", From: 443, To: 443})
+	es := fill(1, 16)
+	es[2].ExpiresAt = testNow.Add(time.Minute)
+	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(es...)}
+	w.s.Offences = []Offence{{Source: P("203.0.113.5"), At: testNow.Add(-time.Hour)}}
+	ds := New(w.cfg).Decide(w.a, w.s)
+	want := [][]string{
+		{
+			"vpc: reaches 2 instances in subnet-a (threshold 2)",
+			"not on i-3: no security group there admits tcp/110 from this source",
+			"vpc: aggregated 3 sources into 198.51.100.0/24 (nearly full: 2 free entries for 4; policy.aggregate_min_sources 3)",
+			"vpc: deny 198.51.100.0/24 at acl-a rule 17 (IPv4 reserved range 1-19: 17/18 used)",
+		},
+		nil, nil,
+		{
+			"vpc: reaches 2 instances in subnet-a (threshold 2)",
+			"not on i-3: no security group there admits tcp/110 from this source",
+			"repeat offender: 1 prior offence(s) within 168h; ttl 1h doubled to 2h",
+			"vpc: deny 203.0.113.5 at acl-a rule 18 (IPv4 reserved range 1-19: 18/18 used)",
+		},
+	}
+	for i, d := range ds {
+		if want[i] == nil {
+			continue
+		}
+		if strings.Join(d.Reasons, "\n") != strings.Join(want[i], "\n") {
+			t.Errorf("source %d reasons:\n got %q\nwant %q", i, d.Reasons, want[i])
+		}
+	}
+
+	// Full: the severe attack evicts the entry that expires first.
+	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(append(es, deny(17, "192.0.2.17", 9*time.Hour), deny(18, "192.0.2.18", 9*time.Hour))...)}
+	w.a.Sources = Ps("203.0.113.5")
+	d := New(w.cfg).Decide(w.a, w.s)[0]
+	wantR := []string{
+		"vpc: reaches 2 instances in subnet-a (threshold 2)",
+		"not on i-3: no security group there admits tcp/110 from this source",
+		"repeat offender: 1 prior offence(s) within 168h; ttl 1h doubled to 2h",
+		"vpc: deny 203.0.113.5 at acl-a rule 3",
+		"vpc: evicts acl-a rule 3 (192.0.2.3, expires 2026-01-02T03:05:05Z first, severity 5) for this attack of severity 8",
+	}
+	if strings.Join(d.Reasons, "\n") != strings.Join(wantR, "\n") || d.Evicts == nil || d.Evicts.Target != P("192.0.2.3") || d.Evicts.NACLID != "acl-a" {
+		t.Errorf("eviction: %s\n got %q\nwant %q", summary(d), d.Reasons, wantR)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // defaultRuleNumber is the number AWS (and moto) give the '*' default deny
@@ -32,8 +33,8 @@ type naclPlan struct {
 	count     [2]int // entries per family of the fuller direction, default deny included
 	inRangeN  [2]int // banshee's entries (reserved range) per family
 	refreshed map[int]bool
-	fullText  [2]string // cached reason of a full range, per family
-	fullAt    [2]int    // entries placed when fullText was written
+	fullText  [2][2]string // cached reason of a full range, per family
+	fullAt    [2]int       // entries placed when fullText was written
 }
 
 func (r *run) naclPlan(n NACL) *naclPlan {
@@ -417,44 +418,44 @@ func (r *run) place(ds []Decision, np *naclPlan, u unit, n int, evicts *NACLEntr
 // fallBack answers the members of a unit that found no room: host scope
 // in auto mode, refusal when vpc was forced or no instance can take it.
 func (r *run) fallBack(ds []Decision, np *naclPlan, u unit, f, placed, capacity int) {
-	if np.fullText[f] == "" || np.fullAt[f] != placed {
+	if np.fullText[f][0] == "" || np.fullAt[f] != placed {
 		np.fullText[f], np.fullAt[f] = r.fullText(np, f, placed, capacity), placed
 	}
-	full := np.fullText[f]
 	for _, m := range u.members {
-		r.fallBackOne(ds, np, m, full)
+		r.fallBackOne(ds, m, np.fullText[f])
 	}
 }
 
-// fullText says why the reserved range has no room for family f.
-func (r *run) fullText(np *naclPlan, f, placed, capacity int) string {
-	full := fmt.Sprintf("%s reserved range full (%d/%d)", np.nacl.ID, np.inRangeN[f]+placed, np.inRangeN[f]+capacity)
-	if q := np.count[f]; np.cfg.Quota-q < np.cfg.RuleMax-np.cfg.RuleMin+1 && q > np.inRangeN[f] {
-		full += fmt.Sprintf("; quota %d %s entries per direction, %d taken outside the range incl. the default deny", np.cfg.Quota, famName[f], q-np.inRangeN[f])
+// fullText says that the reserved range has no room for family f (head)
+// and why (detail).
+func (r *run) fullText(np *naclPlan, f, placed, capacity int) [2]string {
+	head := fmt.Sprintf("%s reserved range full (%d/%d)", np.nacl.ID, np.inRangeN[f]+placed, np.inRangeN[f]+capacity)
+	var detail []string
+	if q := np.count[f]; q > np.inRangeN[f] {
+		detail = append(detail, fmt.Sprintf("quota %d %s entries per direction, %d of them outside the range incl. the default deny", np.cfg.Quota, famName[f], q-np.inRangeN[f]))
 	}
-	if r.severity > 0 {
-		full += fmt.Sprintf("; nothing to evict below severity %d", r.severity)
-	}
-	return full
+	detail = append(detail, fmt.Sprintf("no entry of severity below %d to evict", r.severity))
+	return [2]string{head, " (" + strings.Join(detail, "; ") + ")"}
 }
 
-// fallBackOne answers source m when its NACL has no room.
-func (r *run) fallBackOne(ds []Decision, np *naclPlan, m int, full string) {
+// fallBackOne answers source m when its NACL has no room: host scope in
+// auto mode, refusal when vpc was forced or no instance can take it.
+func (r *run) fallBackOne(ds []Decision, m int, full [2]string) {
 	d := &ds[m]
 	d.NACLID, d.RuleNumber, d.Aggregate = "", 0, nil
 	switch {
 	case r.a.Scope == ScopeVPC:
 		d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
-		d.Reasons = append([]string{"refused: " + full + " and --scope vpc was requested"}, d.Reasons...)
+		d.Reasons = append([]string{"refused: " + full[0] + " and --scope vpc was requested" + full[1]}, d.Reasons...)
 	case r.hostSkip[m]:
 		d.Scope, d.Action, d.Instances = ScopeNone, ActionSkip, nil
-		d.Reasons = append([]string{"skip: " + full + "; " + r.hostNotes[m][0]}, d.Reasons...)
+		d.Reasons = append([]string{"skip: " + r.hostNotes[m][0] + "; " + full[0] + full[1]}, d.Reasons...)
 	case r.fallback[m] == nil && len(r.targets) > 0:
 		d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
-		d.Reasons = append([]string{"refused: " + full + "; no instance named to drop it on instead"}, d.Reasons...)
+		d.Reasons = append([]string{"refused: " + full[0] + " and no instance is named to drop it on instead" + full[1]}, d.Reasons...)
 	default:
 		d.Scope, d.Action = ScopeHost, ActionBlock
 		d.Instances = r.fallback[m]
-		d.Reasons = append(append([]string{"host: " + full + ", falling back"}, r.hostNotes[m]...), d.Reasons...)
+		d.Reasons = append(append([]string{"host: " + full[0] + ", falling back" + full[1]}, r.hostNotes[m]...), d.Reasons...)
 	}
 }
