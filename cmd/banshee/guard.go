@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/banshee-project/banshee/hostfw/guard"
+	"github.com/spf13/cobra"
+)
+
+// defaultGuardKey is where guard and knock look for the shared key.
+const defaultGuardKey = "/etc/banshee/guard.key"
+
+func init() { register(newGuardCmd) }
+
+func newGuardCmd(a *app) *cobra.Command {
+	var (
+		keyPath string
+		port    uint16
+		maxSkew time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "guard",
+		Short: "Reset the host firewall to permissive when an authenticated knock arrives",
+		Long: `guard is the emergency reset for testing new rules on a remote host. It runs
+until SIGINT or SIGTERM, reads packets from a packet socket — before the
+firewall, so it hears knocks even when INPUT drops everything — and on a
+valid knock resets the filter table of both families to ACCEPT with no rules.
+
+A knock is one UDP datagram to --port carrying a timestamp and a random nonce,
+authenticated with HMAC-SHA256 under a shared 32-byte key. Knocks with a bad
+MAC, a timestamp more than --max-skew from this host's clock, or a nonce seen
+before are ignored. Every reset and (rate-limited) every ignored knock is
+logged to standard error.
+
+  banshee guard keygen /etc/banshee/guard.key     # once; copy the key to your machine
+  banshee guard --key /etc/banshee/guard.key &    # on the host, while testing rules
+  banshee guard knock HOST --key ./guard.key      # from your machine, when locked out
+
+The guard port must be reachable up to the host: security groups and network
+ACLs act before the packet socket.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runGuard(cmd.Context(), keyPath, port, maxSkew)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&keyPath, "key", defaultGuardKey, "shared key file (mode 0600, from `banshee guard keygen`)")
+	f.Uint16Var(&port, "port", guard.DefaultPort, "UDP port knocks are sent to")
+	f.DurationVar(&maxSkew, "max-skew", guard.DefaultMaxSkew, "accept knock timestamps this far from this host's clock")
+	cmd.AddCommand(newGuardKeygenCmd(a), newGuardKnockCmd(a))
+	return cmd
+}
+
+func (a *app) runGuard(ctx context.Context, keyPath string, port uint16, maxSkew time.Duration) error {
+	if port == 0 {
+		return usageErrorf("--port 0: want a UDP port from 1 to 65535")
+	}
+	if maxSkew <= 0 {
+		return usageErrorf("--max-skew %s: want a positive duration", maxSkew)
+	}
+	key, err := readGuardKey(keyPath)
+	if err != nil {
+		return err
+	}
+	fw, err := a.firewall(ctx)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, nil))
+	g, err := guard.New(guard.Options{Key: key, MaxSkew: maxSkew, Resetter: fw, Logger: log})
+	if err != nil {
+		return fmt.Errorf("starting the guard: %w", err)
+	}
+	sock, err := guard.Listen(port)
+	if err != nil {
+		return fmt.Errorf("starting the guard: %w", err)
+	}
+	defer sock.Close()
+	log.Info("guard listening", "port", port, "max_skew", maxSkew.String(), "backend", string(fw.Backend()))
+	if err := g.Run(ctx, sock); err != nil {
+		return err
+	}
+	log.Info("guard stopped")
+	return nil
+}
+
+// readGuardKey reads the shared key; a missing, unreadable, malformed or
+// too open key file is bad input (exit 2).
+func readGuardKey(path string) ([]byte, error) {
+	key, err := guard.ReadKeyFile(path)
+	if err != nil {
+		return nil, &usageError{msg: err.Error()}
+	}
+	return key, nil
+}
+
+func newGuardKeygenCmd(a *app) *cobra.Command {
+	var raw bool
+	cmd := &cobra.Command{
+		Use:   "keygen FILE",
+		Short: "Write a new random guard key to FILE (mode 0600; never overwrites)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			path := args[0]
+			if err := guard.WriteKeyFile(path, raw); err != nil {
+				if errors.Is(err, guard.ErrKeyExists) {
+					return &usageError{msg: err.Error()}
+				}
+				return err
+			}
+			format := "hex"
+			if raw {
+				format = "raw"
+			}
+			v := struct {
+				KeyFile string `json:"key_file"`
+				Format  string `json:"format"`
+			}{path, format}
+			return a.emit(v, func(w io.Writer) {
+				fmt.Fprintf(w, "wrote a new guard key to %s (%s, mode 0600); copy it to the operator's machine over a secure channel\n", path, format)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&raw, "raw", false, "write the 32 raw bytes instead of hex")
+	return cmd
+}
+
+func newGuardKnockCmd(a *app) *cobra.Command {
+	var (
+		keyPath string
+		port    uint16
+	)
+	cmd := &cobra.Command{
+		Use:   "knock HOST",
+		Short: "Send one authenticated knock to a host running banshee guard",
+		Long: `knock sends one knock (a UDP datagram) to HOST, an IPv4 or IPv6 address or a
+name. A guard with the same key resets that host's firewall to permissive. Each
+knock is good once and only within the guard's --max-skew of its clock.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.knock(cmd.Context(), args[0], keyPath, port)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&keyPath, "key", defaultGuardKey, "shared key file (mode 0600)")
+	f.Uint16Var(&port, "port", guard.DefaultPort, "UDP port of the guard")
+	return cmd
+}
+
+func (a *app) knock(ctx context.Context, host, keyPath string, port uint16) error {
+	if host == "" {
+		return usageErrorf("knock: empty HOST")
+	}
+	if port == 0 {
+		return usageErrorf("--port 0: want a UDP port from 1 to 65535")
+	}
+	key, err := readGuardKey(keyPath)
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	if err != nil {
+		return fmt.Errorf("knocking at %s: %w", host, err)
+	}
+	defer conn.Close()
+	k, err := guard.NewKnock(rand.Reader, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(k.Seal(key)); err != nil {
+		return fmt.Errorf("knocking at %s: %w", host, err)
+	}
+	v := struct {
+		Host      string `json:"host"`
+		Address   string `json:"address"`
+		Timestamp string `json:"timestamp"`
+		Nonce     string `json:"nonce"`
+	}{host, conn.RemoteAddr().String(), k.Time.UTC().Format(time.RFC3339), k.NonceHex()}
+	return a.emit(v, func(w io.Writer) {
+		fmt.Fprintf(w, "knock sent to %s (nonce %s); a guard with the same key resets that host's firewall to permissive\n", v.Address, v.Nonce)
+	})
+}
