@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -107,8 +108,9 @@ type hostGroup struct {
 // decideAndEnforce decides every attack against one snapshot (updated as it
 // goes), then enforces: VPC blocks in one awsnacl call per attacked port,
 // host blocks in one SSM command per instance set and TTL. key identifies
-// the triggering event for host-command de-duplication.
-func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, attacks []policy.Attack, key string, since time.Time, resp *Response) error {
+// the triggering event for host-command de-duplication; reason goes with
+// the host commands (each decision's own reasons are logged and returned).
+func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, attacks []policy.Attack, reason, key string, since time.Time, resp *Response) error {
 	nacls := f.d.NACLs(cfg)
 	snap, err := f.snapshot(ctx, cfg, nacls, attacks)
 	if err != nil {
@@ -210,12 +212,18 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 		}
 		req := remote.Request{
 			Action: remote.Block, TTL: g.ttl, Instances: g.instances,
-			Reason: remote.CleanReason(attackOf[g.targets[0].Target.String()].Reason),
+			Reason: remote.CleanReason(reason),
 			Key:    hashKey(key, k), Since: since,
 		}
 		for _, d := range g.targets {
 			req.Targets = append(req.Targets, d.Target)
 		}
+		slices.SortFunc(req.Targets, func(a, b netip.Prefix) int {
+			if c := a.Addr().Compare(b.Addr()); c != 0 {
+				return c
+			}
+			return a.Bits() - b.Bits()
+		})
 		r, err := f.d.Hosts.Run(ctx, req)
 		resp.Host = append(resp.Host, r)
 		for _, s := range r.Sent {

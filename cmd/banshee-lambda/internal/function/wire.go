@@ -69,7 +69,13 @@ func FromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (*F
 	return New(d), nil
 }
 
-// Invoke is the Lambda handler: the raw payload in, the Response out.
-func (f *Function) Invoke(ctx context.Context, raw json.RawMessage) (Response, error) {
-	return f.Handle(ctx, raw)
+// Invoke implements lambda.Handler: the raw payload in (so that even a
+// truncated payload is rejected by event.Parse with its own message), the
+// Response as JSON out.
+func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	resp, err := f.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(resp)
 }
