@@ -97,11 +97,14 @@ func (f *Firewall) Apply(ctx context.Context, sets []Ruleset, confirmWithin time
 		if err != nil {
 			return nil, fmt.Errorf("saving the current %s ruleset (nothing changed): %w", fam, classify(err))
 		}
-		prev[fam] = string(out)
+		// A table the kernel does not have yet is saved as the empty,
+		// all-ACCEPT table it behaves like, so a rollback removes what the
+		// applied ruleset added there.
+		prev[fam] = withEmptyTables(string(out), payloads[fam])
 		if err := f.state.mkdir(); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(f.state.path(prevPrefix+fam.String()), out); err != nil {
+		if err := writeFileAtomic(f.state.path(prevPrefix+fam.String()), []byte(prev[fam])); err != nil {
 			return nil, err
 		}
 	}
@@ -306,4 +309,39 @@ func CheckRuleset(text string) error {
 		}
 	}
 	return nil
+}
+
+// builtinChains are the built-in chains of each iptables table.
+var builtinChains = map[string][]string{
+	"filter":   {"INPUT", "FORWARD", "OUTPUT"},
+	"nat":      {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},
+	"mangle":   {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"},
+	"raw":      {"PREROUTING", "OUTPUT"},
+	"security": {"INPUT", "FORWARD", "OUTPUT"},
+}
+
+// withEmptyTables adds to saved an empty, all-ACCEPT section for every table
+// that applied has and saved lacks.
+func withEmptyTables(saved, applied string) string {
+	has := func(text, table string) bool {
+		for _, l := range strings.Split(text, "\n") {
+			if strings.TrimSpace(l) == "*"+table {
+				return true
+			}
+		}
+		return false
+	}
+	var b strings.Builder
+	b.WriteString(saved)
+	for _, table := range []string{"raw", "mangle", "nat", "filter", "security"} {
+		if !has(applied, table) || has(saved, table) {
+			continue
+		}
+		b.WriteString("*" + table + "\n")
+		for _, c := range builtinChains[table] {
+			b.WriteString(":" + c + " ACCEPT [0:0]\n")
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
 }

@@ -61,7 +61,14 @@ type Firewall struct {
 
 	rateLimits       []RateLimit
 	rateLimitsLoaded bool
+
+	// ensured remembers when Ensure last found a family in place, so a
+	// long-running caller (watch) does not probe iptables on every block.
+	ensured map[Family]time.Time
 }
+
+// ensureValid is how long a successful Ensure is trusted within a process.
+const ensureValid = 5 * time.Second
 
 // New finds the kernel tools and returns a Firewall. It changes nothing.
 func New(ctx context.Context, opts Options) (*Firewall, error) {
@@ -173,6 +180,20 @@ func (f *Firewall) header(ctx context.Context, fam Family) (setHeader, error) {
 // family. It is cheap when everything is in place (two probes) and otherwise
 // builds the chain in one iptables-restore transaction after a test run.
 func (f *Firewall) Ensure(ctx context.Context, fam Family) error {
+	if t, ok := f.ensured[fam]; ok && f.now().Sub(t) < ensureValid {
+		return nil
+	}
+	if err := f.ensure(ctx, fam); err != nil {
+		return err
+	}
+	if f.ensured == nil {
+		f.ensured = map[Family]time.Time{}
+	}
+	f.ensured[fam] = f.now()
+	return nil
+}
+
+func (f *Firewall) ensure(ctx context.Context, fam Family) error {
 	h, err := f.header(ctx, fam)
 	if err != nil {
 		return err
@@ -364,6 +385,7 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 				_, err = f.r.run(ctx, nil, f.t.ipset, append([]string{"-exist"}, args...)...)
 			}
 			if err != nil {
+				f.ensured = nil // probe again next time: the set may be gone
 				return res, fmt.Errorf("adding %s: %w", e.Prefix, classify(err))
 			}
 		}
@@ -373,6 +395,7 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 			buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
 		}
 		if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
+			f.ensured = nil
 			return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
 		}
 	}

@@ -27,6 +27,9 @@ are unaffected.`,
 		Example: `  banshee ratelimit add --port 110/tcp --hits 10 --seconds 60 --name pop3`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if port == "" {
+				return usageErrorf("--port is required, such as --port 110/tcp")
+			}
 			proto, p, err := hostfw.ParseRateLimitPort(port)
 			if err != nil {
 				return usageErrorf("--port: %v", err)
@@ -60,7 +63,6 @@ are unaffected.`,
 	add.Flags().IntVar(&seconds, "seconds", 60, "within this many seconds")
 	add.Flags().StringVar(&name, "name", "", "name of the rate limit (default PROTO+PORT)")
 	add.Flags().StringVar(&comment, "comment", "", "free text shown with the rules in iptables-save")
-	_ = add.MarkFlagRequired("port")
 
 	list := &cobra.Command{
 		Use:   "list",

@@ -16,6 +16,7 @@ func init() { register(newStatusCmd) }
 type statusOutput struct {
 	Host         *hostfw.Status  `json:"host"`
 	PendingApply *hostfw.Pending `json:"pending_apply,omitempty"`
+	Watch        *watchStatus    `json:"watch,omitempty"`
 }
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -40,7 +41,11 @@ address family, and warns about anything that keeps blocks from working
 			if err != nil {
 				return err
 			}
-			out := statusOutput{Host: &st, PendingApply: pending}
+			ws, err := readWatchStatus(a.stateDir)
+			if err != nil {
+				return err
+			}
+			out := statusOutput{Host: &st, PendingApply: pending, Watch: ws}
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "iptables backend: %s\n", st.Backend)
 				for _, f := range st.Families {
@@ -57,6 +62,9 @@ address family, and warns about anything that keeps blocks from working
 				}
 				for _, warn := range st.Warnings {
 					fmt.Fprintf(w, "warning: %s\n", warn)
+				}
+				if ws != nil {
+					watchStatusText(w, ws, time.Now())
 				}
 			})
 		},
