@@ -482,20 +482,20 @@ func (r *run) ttl(repeat int) (ttl time.Duration, capped bool) {
 
 func (r *run) decide(i int) Decision {
 	src := r.srcs[i]
-	d := Decision{Target: src, Scope: ScopeNone, Action: ActionRefuse}
+	d := Decision{Target: src, Scope: ScopeNone, Action: ActionRefuse, Reasons: make([]string, 0, 6)}
 	d.Repeat = r.repeats[i]
 	var capped bool
 	d.TTL, capped = r.ttl(d.Repeat)
 	refuse := func(format string, args ...any) Decision {
 		d.Scope, d.Action = ScopeNone, ActionRefuse
 		d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
-		d.Reasons = append([]string{"refused: " + fmt.Sprintf(format, args...)}, d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, "refused: "+fmt.Sprintf(format, args...))
 		return d
 	}
 	skip := func(format string, args ...any) Decision {
 		d.Scope, d.Action = ScopeNone, ActionSkip
 		d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
-		d.Reasons = append([]string{"skip: " + fmt.Sprintf(format, args...)}, d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, "skip: "+fmt.Sprintf(format, args...))
 		return d
 	}
 	switch {
@@ -587,7 +587,7 @@ func (r *run) decide(i int) Decision {
 	switch r.a.Scope {
 	case ScopeVPC:
 		wantVPC = true
-		d.Reasons = append([]string{"vpc: --scope vpc requested"}, d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, "vpc: --scope vpc requested")
 	case ScopeHost:
 	default:
 		wantVPC = len(triggers) > 0
@@ -605,7 +605,7 @@ func (r *run) decide(i int) Decision {
 		}
 		d.Scope, d.Action = ScopeHost, ActionBlock
 		d.Instances = hostInst
-		d.Reasons = append(append([]string{lead}, hostNotes...), d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, append([]string{lead}, hostNotes...)...)
 		return d
 	}
 
@@ -658,7 +658,7 @@ func (r *run) decide(i int) Decision {
 		}
 		d.Scope, d.Action = ScopeVPC, ActionBlock
 		d.RuleNumber = e.RuleNumber
-		d.Reasons = append([]string{fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), r.fmtTime(e.ExpiresAt), r.fmtTime(expires))}, d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), r.fmtTime(e.ExpiresAt), r.fmtTime(expires)))
 		np.refreshed[e.RuleNumber] = true
 		return d
 	}

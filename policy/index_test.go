@@ -73,10 +73,3 @@ func TestPKey(t *testing.T) {
 		}
 	}
 }
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

@@ -277,9 +277,9 @@ func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
 	}
 	// Group the units by their /24 or /64: sort by aggregate, scan runs.
 	type member struct {
-		agg netip.Prefix
-		k   pkey
-		u   int
+		k    pkey
+		u    int
+		bits int
 	}
 	var ms []member
 	for k, u := range units {
@@ -290,10 +290,14 @@ func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
 		if bits <= 0 || u.p.Bits() <= bits {
 			continue
 		}
-		agg := netip.PrefixFrom(u.p.Addr(), bits).Masked()
-		ms = append(ms, member{agg, keyOf(agg), k})
+		ms = append(ms, member{keyOf(u.p).masked(bits + 96*b2i(u.p.Addr().Is4())), k, bits})
 	}
-	slices.SortStableFunc(ms, func(a, b member) int { return compareKey(a.k, b.k) })
+	slices.SortFunc(ms, func(a, b member) int {
+		if c := compareKey(a.k, b.k); c != 0 {
+			return c
+		}
+		return a.u - b.u
+	})
 	groups := map[pkey][]int{} // aggregate → unit indexes, for runs that qualify
 	var keys []netip.Prefix
 	for lo := 0; lo < len(ms); {
@@ -306,7 +310,7 @@ func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
 			n += len(units[m.u].members)
 		}
 		if n >= r.cfg.AggregateMinSources {
-			keys = append(keys, ms[lo].agg)
+			keys = append(keys, netip.PrefixFrom(units[ms[lo].u].p.Addr(), ms[lo].bits).Masked())
 			for _, m := range ms[lo:hi] {
 				groups[ms[lo].k] = append(groups[ms[lo].k], m.u)
 			}
@@ -355,6 +359,13 @@ func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
 		}
 	}
 	return out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // pairFree reports whether rewriting ingress entry e touches nothing else:
@@ -446,16 +457,16 @@ func (r *run) fallBackOne(ds []Decision, m int, full [2]string) {
 	switch {
 	case r.a.Scope == ScopeVPC:
 		d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
-		d.Reasons = append([]string{"refused: " + full[0] + " and --scope vpc was requested" + full[1]}, d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, "refused: "+full[0]+" and --scope vpc was requested"+full[1])
 	case r.hostSkip[m]:
 		d.Scope, d.Action, d.Instances = ScopeNone, ActionSkip, nil
-		d.Reasons = append([]string{"skip: " + r.hostNotes[m][0] + "; " + full[0] + full[1]}, d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, "skip: "+r.hostNotes[m][0]+"; "+full[0]+full[1])
 	case r.fallback[m] == nil && len(r.targets) > 0:
 		d.Scope, d.Action, d.Instances = ScopeNone, ActionRefuse, nil
-		d.Reasons = append([]string{"refused: " + full[0] + " and no instance is named to drop it on instead" + full[1]}, d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, "refused: "+full[0]+" and no instance is named to drop it on instead"+full[1])
 	default:
 		d.Scope, d.Action = ScopeHost, ActionBlock
 		d.Instances = r.fallback[m]
-		d.Reasons = append(append([]string{"host: " + full[0] + ", falling back" + full[1]}, r.hostNotes[m]...), d.Reasons...)
+		d.Reasons = slices.Insert(d.Reasons, 0, append([]string{"host: " + full[0] + ", falling back" + full[1]}, r.hostNotes[m]...)...)
 	}
 }
