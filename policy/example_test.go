@@ -86,3 +86,17 @@ func ExampleEngine_Decide_vpc() {
 	// vpc: reaches 3 instances in subnet-0aa (threshold 2)
 	// vpc: deny 174.132.223.252 at acl-0bb rule 1 (IPv4 reserved range 1-19: 1/18 used)
 }
+
+// Configuration errors name the line, the value and the rule it breaks.
+func ExampleParseConfig() {
+	_, err := policy.ParseConfig([]byte("policy:\n  default_ttl: 2h\n  max_ttl: -1h\n"))
+	fmt.Println(err)
+	_, err = policy.ParseConfig([]byte("allowlist:\n  - 203.0.113.0/24\n  - 198.51.100.0/33\n"))
+	fmt.Println(err)
+	_, err = policy.ParseConfig([]byte("policy:\n  default_ttl: 2h\nalowlist: []\n"))
+	fmt.Println(err)
+	// Output:
+	// line 3: "-1h": duration must not be negative
+	// line 3: "198.51.100.0/33": not an IPv4/IPv6 address or CIDR
+	// line 3: "alowlist": unknown key in the top level (known: allowlist, policy, host, nacl, watch)
+}
