@@ -251,3 +251,49 @@ func TestStatusWarnsAboutOtherBackend(t *testing.T) {
 }
 
 func iptablesBin(b Backend, base string) string { return base + "-" + string(b) }
+
+func TestHooksForwardAndDockerUser(t *testing.T) {
+	n := nstest.New(t)
+	ctx := context.Background()
+	// Docker's chain exists for IPv4 only, as on a host running Docker.
+	if out, err := n.Victim.Run(ctx, "iptables", "-N", "DOCKER-USER"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	err := n.Victim.Do(func() error {
+		fw, err := New(ctx, Options{HookForward: true, HookDockerUser: true})
+		if err != nil {
+			return err
+		}
+		for _, fam := range []Family{V4, V6} {
+			if err := fw.Ensure(ctx, fam); err != nil {
+				return err
+			}
+			if err := fw.Ensure(ctx, fam); err != nil { // idempotent
+				return err
+			}
+		}
+		st, err := fw.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if got := strings.Join(st.Families[0].Hooks, ","); got != "INPUT,FORWARD,DOCKER-USER" {
+			return fmt.Errorf("ipv4 hooks %q", got)
+		}
+		if got := strings.Join(st.Families[1].Hooks, ","); got != "INPUT,FORWARD" {
+			return fmt.Errorf("ipv6 hooks %q (no DOCKER-USER chain there)", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := n.Victim.Run(ctx, "iptables-save")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hook := range []string{"INPUT", "FORWARD", "DOCKER-USER"} {
+		if c := strings.Count(out, "-A "+hook+" -j BANSHEE"); c != 1 {
+			t.Errorf("%d jumps from %s, want 1:\n%s", c, hook, out)
+		}
+	}
+}

@@ -316,3 +316,20 @@ func TestCLISaveRestoreAndUnit(t *testing.T) {
 		t.Errorf("unit does not run banshee restore at boot:\n%s", unit)
 	}
 }
+
+func TestCLIMissingToolsIsClearExit1(t *testing.T) {
+	n := nstest.New(t)
+	c := newCLI(t, n.Victim, "")
+	ctx := context.Background()
+	empty := t.TempDir()
+	cmd := n.Victim.Command(ctx, bansheeBin(t), "--state-dir", c.stateDir, "--config", c.config, "block", "192.0.2.1", "--scope", "host")
+	cmd.Env = []string{"PATH=" + empty}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("without ipset: err %v, output %q; want exit 1", err, out)
+	}
+	if !strings.Contains(string(out), "ipset not found") || !strings.Contains(string(out), "apt-get install") {
+		t.Errorf("message does not say what is missing and how to install it: %q", out)
+	}
+}
