@@ -218,3 +218,42 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 var _ = url.Values{}
+
+func TestConcurrentSharedManager(t *testing.T) {
+	w := newWorld(t)
+	ctx := ctxT(t)
+	cfg := defaultNACL()
+	m := w.manager(w.srv.URL, cfg) // goroutines of one process share the Manager
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	blocked, noRoom := 0, 0
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ds []policy.Decision
+			for k := range 3 {
+				ds = append(ds, w.vpcDecision(fmt.Sprintf("203.0.%d.%d", 113+g%2, 10*g+k), time.Hour))
+			}
+			bs, err := m.Block(ctx, ds, Request{Origin: policy.OriginWatch})
+			mu.Lock()
+			defer mu.Unlock()
+			blocked += len(bs)
+			for _, f := range Failed(err) {
+				if !errors.Is(f, ErrNoRoom) {
+					t.Errorf("failure other than no room: %v", f)
+				}
+				noRoom++
+			}
+		}()
+	}
+	wg.Wait()
+	// 20 - (100, 32767) = 18 fit; 24 asked.
+	if blocked != 18 || noRoom != 6 {
+		t.Errorf("%d blocked, %d no room; want 18 and 6", blocked, noRoom)
+	}
+	st := checkConsistent(t, w, cfg)
+	if n := familyCount(st.entries, true, false); n != cfg.Quota {
+		t.Errorf("%d IPv4 ingress entries, want the quota %d", n, cfg.Quota)
+	}
+}
