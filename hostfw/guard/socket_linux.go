@@ -124,3 +124,23 @@ func (s *Socket) ReadPacket() (Packet, error) {
 
 // Close closes the socket; a blocked ReadPacket returns an error.
 func (s *Socket) Close() error { return s.f.Close() }
+
+// passed is how many frames passed the kernel filter since the last call
+// (PACKET_STATISTICS, which resets on reading).
+func (s *Socket) passed() (uint32, error) {
+	rc, err := s.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var st *unix.TpacketStats
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		st, serr = unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	}); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, fmt.Errorf("reading packet socket statistics: %w", serr)
+	}
+	return st.Packets, nil
+}

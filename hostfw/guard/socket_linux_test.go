@@ -137,6 +137,11 @@ func TestSocketSeesKnocksThatINPUTDrops(t *testing.T) {
 			t.Fatalf("got %v → %v %q, want %v → %v:%d %q", pk.Src, pk.Dst, pk.Payload, tc.src, tc.dst, port, payload)
 		}
 	}
+	// The kernel filter let through only the two datagrams to the port, not
+	// the ones to the next port nor the TCP and neighbor traffic.
+	if n, err := s.passed(); err != nil || n != 2 {
+		t.Fatalf("%d frames passed the kernel filter (%v), want 2", n, err)
+	}
 	// Datagrams the victim sends itself over loopback are seen once (the
 	// outgoing copy is skipped).
 	sendUDP(t, n.Victim, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), []byte("local"))
