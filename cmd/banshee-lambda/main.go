@@ -20,5 +20,5 @@ func main() {
 		}
 		os.Exit(1)
 	}
-	lambda.StartHandler(fn)
+	lambda.Start(fn)
 }
