@@ -263,12 +263,6 @@ func (c *counter) snapshot() (map[string]int, int) {
 	return out, n
 }
 
-func (c *counter) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.counts = map[string]int{}
-}
-
 // sentInstances returns the InstanceIds of every SendCommand seen.
 func (c *counter) sentInstances(t testing.TB) [][]string {
 	c.mu.Lock()
