@@ -32,7 +32,7 @@ type emfDirective struct {
 // put writes one EMF line: the named counts under the given dimensions.
 func (m *metrics) put(dims map[string]string, values map[string]float64, unit string) error {
 	doc := map[string]any{}
-	var dimNames []string
+	dimNames := []string{} // an empty set, never null, when there are no dimensions
 	for k, v := range dims {
 		doc[k] = v
 		dimNames = append(dimNames, k)
