@@ -404,7 +404,7 @@ var validationCases = map[string]struct{ good, bad []string }{
 	"name":                           {good: []string{`"banshee"`, `"prod-eu-1"`}, bad: []string{`"Banshee"`, `"a--b"`, `"-a"`, `"aws-prod"`, `"amazonx"`, `"with.dot"`, `""`, `"abcdefghijabcdefghijabcdefghijabc"`}},
 	"vpc_id":                         {good: []string{`"vpc-0123abcd"`, `"vpc-0123456789abcdef0"`}, bad: []string{`"vpc-XYZ"`, `"subnet-0123abcd"`, `""`}},
 	"network_acl_ids":                {good: []string{`[]`, `["acl-0123abcd", "acl-0123abce"]`}, bad: []string{`["acl-0123abcd", "acl-0123abcd"]`, `["vpc-0123abcd"]`}},
-	"lambda_zip_path":                {good: []string{`null`, `"dist/banshee-lambda.zip"`}, bad: []string{`"bootstrap"`}},
+	"lambda_zip_path":                {good: []string{`null`, `"dist/banshee-lambda-arm64.zip"`}, bad: []string{`"bootstrap"`}},
 	"lambda_timeout":                 {good: []string{`1`, `900`}, bad: []string{`0`, `901`, `1.5`}},
 	"lambda_memory_size":             {good: []string{`128`, `10240`}, bad: []string{`64`, `10241`, `200.5`}},
 	"reserved_concurrent_executions": {good: []string{`-1`, `1`, `10`}, bad: []string{`0`, `-2`, `1.5`}},

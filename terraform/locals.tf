@@ -17,7 +17,7 @@ locals {
 
   metric_namespace = coalesce(var.metric_namespace, "Banshee/${var.name}")
 
-  lambda_zip_path       = coalesce(var.lambda_zip_path, "${path.module}/../dist/banshee-lambda.zip")
+  lambda_zip_path       = coalesce(var.lambda_zip_path, "${path.module}/../dist/banshee-lambda-arm64.zip")
   function_log_group    = "/aws/lambda/${var.name}"
   config_parameter_name = coalesce(var.config_parameter_name, "/${var.name}/config")
 

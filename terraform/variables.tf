@@ -45,7 +45,7 @@ variable "network_acl_ids" {
 ################################################################################
 
 variable "lambda_zip_path" {
-  description = "Path of the deployment package built by `make lambda`: a zip holding the `bootstrap` executable for linux/arm64. Null means dist/banshee-lambda.zip at the root of the banshee repository (path.module/../dist/banshee-lambda.zip)."
+  description = "Path of the deployment package built by `make lambda`: a zip holding the `bootstrap` executable for linux/arm64. Null means dist/banshee-lambda-arm64.zip at the root of the banshee repository (path.module/../dist/banshee-lambda-arm64.zip)."
   type        = string
   default     = null
 
