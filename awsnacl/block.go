@@ -527,16 +527,21 @@ func (m *Manager) deleteEntry(ctx context.Context, naclID string, n int, egress 
 	return classify(fmt.Sprintf("deleting %s entry %d of %s", dirName(egress), n, naclID), naclID, err)
 }
 
-// writeTags writes metadata in one CreateTags call.
+// writeTags writes metadata in one CreateTags call, with the cache of the
+// VPC's CIDRs when this Manager has a newer one to give (vpccache.go).
 func (m *Manager) writeTags(ctx context.Context, st *naclState, mds map[int]meta) error {
 	nums := make([]int, 0, len(mds))
 	for n := range mds {
 		nums = append(nums, n)
 	}
 	slices.Sort(nums)
-	tags := make([]types.Tag, 0, len(nums))
+	tags := make([]types.Tag, 0, len(nums)+1)
 	for _, n := range nums {
 		tags = append(tags, types.Tag{Key: aws.String(ruleKey(n)), Value: aws.String(mds[n].encode())})
+	}
+	vt, withVPC := m.vpcTag(st, newTags(st, mds))
+	if withVPC {
+		tags = append(tags, vt)
 	}
 	if err := m.mutate(ctx); err != nil {
 		return err
@@ -549,6 +554,12 @@ func (m *Manager) writeTags(ctx context.Context, st *naclState, mds map[int]meta
 			st.nTags++
 		}
 		st.tags[n] = mds[n].encode()
+	}
+	if withVPC {
+		if st.vpcTag == "" {
+			st.nTags++
+		}
+		st.vpcTag = aws.ToString(vt.Value)
 	}
 	return nil
 }

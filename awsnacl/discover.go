@@ -24,6 +24,7 @@ type instance struct {
 	subnetID string
 	vpcID    string
 	addrs    []netip.Addr
+	private  []netip.Addr // addresses inside the VPC's CIDRs
 	groups   []string
 }
 
@@ -107,25 +108,32 @@ func (m *Manager) lookupInstances(ctx context.Context, ids []string) ([]instance
 
 func instanceFromAWS(in types.Instance) instance {
 	out := instance{id: aws.ToString(in.InstanceId), subnetID: aws.ToString(in.SubnetId), vpcID: aws.ToString(in.VpcId)}
-	add := func(s string) {
-		if a, err := netip.ParseAddr(s); err == nil && !slices.Contains(out.addrs, a) {
+	add := func(s string, private bool) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return
+		}
+		if !slices.Contains(out.addrs, a) {
 			out.addrs = append(out.addrs, a)
 		}
+		if private && !slices.Contains(out.private, a) {
+			out.private = append(out.private, a)
+		}
 	}
-	add(aws.ToString(in.PrivateIpAddress))
-	add(aws.ToString(in.PublicIpAddress))
+	add(aws.ToString(in.PrivateIpAddress), true)
+	add(aws.ToString(in.PublicIpAddress), false)
 	if a := aws.ToString(in.Ipv6Address); a != "" {
-		add(a)
+		add(a, true)
 	}
 	for _, ni := range in.NetworkInterfaces {
 		for _, pa := range ni.PrivateIpAddresses {
-			add(aws.ToString(pa.PrivateIpAddress))
+			add(aws.ToString(pa.PrivateIpAddress), true)
 			if pa.Association != nil {
-				add(aws.ToString(pa.Association.PublicIp))
+				add(aws.ToString(pa.Association.PublicIp), false)
 			}
 		}
 		for _, a := range ni.Ipv6Addresses {
-			add(aws.ToString(a.Ipv6Address))
+			add(aws.ToString(a.Ipv6Address), true)
 		}
 	}
 	for _, g := range in.SecurityGroups {

@@ -94,6 +94,37 @@
 // instance, subnet or NACL is a *NotFoundError that also unwraps to a
 // *policy.InputError (exit 2).
 //
+// # The VPC's own CIDRs
+//
+// The policy refuses to block the VPC's own CIDR blocks, so every block
+// decision needs them. Reading them costs a DescribeVpcs call, which
+// would be the only call of a steady-state block that is not about the
+// NACL itself. Instead, the first block on a NACL caches them (IPv4 and
+// IPv6, associated blocks only) in one tag on the NACL,
+// "banshee:vpc-cidrs" = "at=<unix>;vpc=<id>;cidrs=<cidr>,<cidr>", written
+// in the same CreateTags call as the rule metadata, so it costs no call of
+// its own; at is when DescribeVpcs answered, not when the tag was written,
+// so rewriting it never extends one answer's life. The DescribeNetworkAcls
+// read that every block makes anyway returns it. It is trusted for
+// nacl.vpc_cidr_max_age (default 15m; 0 disables the cache), and not at
+// all when its time lies in the future (more than a minute of skew: a
+// forged or mis-clocked tag) or when it does not contain a private
+// address of an instance target of that VPC (DescribeInstances, made for
+// instance targets anyway, shows the instance in a block added since).
+// Otherwise DescribeVpcs is called and the next metadata write refreshes
+// the tag. A value that would not fit in a tag (many secondary blocks)
+// is never written: those VPCs always cost the call.
+//
+// The trade-off: a secondary CIDR block associated with the VPC less than
+// nacl.vpc_cidr_max_age ago may not be protected yet when only a subnet
+// is named (with an instance target in that block it is). The window
+// cannot be closed more cheaply: the NACL's allow entries say nothing
+// about the VPC (the default NACL allows 0.0.0.0/0), and the subnets'
+// CIDRs cost a DescribeSubnets call, the same price as DescribeVpcs.
+// Anyone allowed ec2:CreateTags on the NACL can forge the cache, but only
+// for nacl.vpc_cidr_max_age at a time, and the same principal could edit
+// the entries themselves. Sweep and Unblock never touch the tag.
+//
 // A Manager caches what it reads for one invocation (maxAge bounded), never
 // across invocations or globally.
 package awsnacl

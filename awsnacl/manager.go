@@ -41,12 +41,15 @@ type Manager struct {
 	limit   *bucket
 	maxAge  time.Duration
 	orphTTL time.Duration
+	// cidrMaxAge is how long VPC CIDRs cached in a NACL tag are trusted
+	// (nacl.vpc_cidr_max_age; 0: never).
+	cidrMaxAge time.Duration
 
 	mu        sync.Mutex
 	instances map[string]instance       // by instance id
 	nacls     map[string]*naclState     // by NACL id
 	bySubnet  map[string]string         // subnet id → NACL id
-	vpcs      map[string][]netip.Prefix // by VPC id
+	vpcs      map[string]vpcInfo        // by VPC id
 	plists    map[string][]netip.Prefix // managed prefix lists by id
 	locks     map[string]*sync.Mutex    // per NACL id: one writer per Manager
 }
@@ -77,17 +80,18 @@ func New(client EC2API, cfg policy.NACLConfig, opts ...Option) *Manager {
 		cfg.Quota = policy.Default().NACL.Quota
 	}
 	m := &Manager{
-		ec2:       client,
-		cfg:       cfg,
-		now:       time.Now,
-		maxAge:    DefaultReadMaxAge,
-		orphTTL:   orDefault(time.Duration(cfg.OrphanTTL), DefaultOrphanTTL),
-		instances: map[string]instance{},
-		nacls:     map[string]*naclState{},
-		bySubnet:  map[string]string{},
-		vpcs:      map[string][]netip.Prefix{},
-		plists:    map[string][]netip.Prefix{},
-		locks:     map[string]*sync.Mutex{},
+		ec2:        client,
+		cfg:        cfg,
+		now:        time.Now,
+		maxAge:     DefaultReadMaxAge,
+		orphTTL:    orDefault(time.Duration(cfg.OrphanTTL), DefaultOrphanTTL),
+		cidrMaxAge: max(0, time.Duration(cfg.VPCCIDRMaxAge)),
+		instances:  map[string]instance{},
+		nacls:      map[string]*naclState{},
+		bySubnet:   map[string]string{},
+		vpcs:       map[string]vpcInfo{},
+		plists:     map[string][]netip.Prefix{},
+		locks:      map[string]*sync.Mutex{},
 	}
 	rate := cfg.MutatingRate
 	if rate <= 0 {

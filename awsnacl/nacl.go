@@ -22,6 +22,7 @@ type naclState struct {
 	entries []policy.NACLEntry
 	tags    map[int]string // banshee:rule:N → raw value
 	nTags   int            // every user tag on the NACL
+	vpcTag  string         // banshee:vpc-cidrs, the cached VPC CIDRs (vpccache.go)
 	readAt  time.Time
 }
 
@@ -49,6 +50,9 @@ func naclFromAWS(n types.NetworkAcl, at time.Time) (*naclState, error) {
 		st.nTags++
 		if num, ok := parseRuleKey(k); ok {
 			st.tags[num] = aws.ToString(t.Value)
+		}
+		if k == vpcCIDRsKey {
+			st.vpcTag = aws.ToString(t.Value)
 		}
 	}
 	return st, nil

@@ -19,8 +19,9 @@ import (
 // VPCs, the network ACL of each subnet with banshee's metadata merged in,
 // and the VPC blocks of those NACLs. Calls: one DescribeInstances for
 // instances Resolve did not see, one DescribeSecurityGroups, one
-// GetManagedPrefixListEntries per prefix list, one DescribeVpcs, one
-// DescribeNetworkAcls per subnet not read yet in this invocation.
+// GetManagedPrefixListEntries per prefix list, one DescribeNetworkAcls per
+// subnet not read yet in this invocation, and one DescribeVpcs unless the
+// NACLs read carry a trusted cache of the VPC's CIDRs (vpccache.go).
 //
 // Rules whose source is another security group are left out: they admit
 // only that group's members, addresses inside the VPC (or a peer), never
@@ -81,7 +82,7 @@ func (m *Manager) FillSnapshot(ctx context.Context, targets []policy.Target, sna
 		}
 	}
 
-	cidrs, err := m.vpcCIDRs(ctx, vpcs)
+	cidrs, err := m.vpcCIDRs(ctx, vpcs, insts)
 	if err != nil {
 		return err
 	}
@@ -126,17 +127,26 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// vpcCIDRs returns the associated IPv4 and IPv6 CIDRs of the VPCs.
-func (m *Manager) vpcCIDRs(ctx context.Context, ids []string) ([]netip.Prefix, error) {
+// vpcCIDRs returns the associated IPv4 and IPv6 CIDRs of the VPCs: from
+// this Manager's earlier read, else from the banshee:vpc-cidrs tag of a
+// NACL it has read (vpccache.go) when that is trusted for insts, else one
+// DescribeVpcs call for the rest.
+func (m *Manager) vpcCIDRs(ctx context.Context, ids []string, insts []instance) ([]netip.Prefix, error) {
 	var missing []string
 	m.mu.Lock()
 	for _, id := range ids {
-		if _, ok := m.vpcs[id]; !ok {
-			missing = append(missing, id)
+		if v, ok := m.vpcs[id]; ok && m.trusted(v, insts) {
+			continue
 		}
+		if v, ok := m.taggedVPC(id); ok && m.trusted(v, insts) {
+			m.vpcs[id] = v
+			continue
+		}
+		missing = append(missing, id)
 	}
 	m.mu.Unlock()
 	if len(missing) > 0 {
+		at := m.now()
 		out, err := m.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: missing})
 		if err != nil {
 			return nil, classify("describing VPCs "+strings.Join(missing, ", "), strings.Join(missing, ", "), err)
@@ -160,7 +170,8 @@ func (m *Manager) vpcCIDRs(ctx context.Context, ids []string) ([]netip.Prefix, e
 					add(aws.ToString(a.Ipv6CidrBlock))
 				}
 			}
-			m.vpcs[aws.ToString(v.VpcId)] = ps
+			id := aws.ToString(v.VpcId)
+			m.vpcs[id] = vpcInfo{vpcID: id, cidrs: ps, at: at, fromAPI: true}
 		}
 		m.mu.Unlock()
 	}
@@ -168,11 +179,11 @@ func (m *Manager) vpcCIDRs(ctx context.Context, ids []string) ([]netip.Prefix, e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range ids {
-		ps, ok := m.vpcs[id]
+		v, ok := m.vpcs[id]
 		if !ok {
 			return nil, fmt.Errorf("describing VPCs: %w", &NotFoundError{Kind: "VPC", ID: id})
 		}
-		out = append(out, ps...)
+		out = append(out, v.cidrs...)
 	}
 	return out, nil
 }

@@ -54,6 +54,10 @@ type NACLConfig struct {
 	RuleMax int  `yaml:"rule_max" json:"rule_max"`
 	Quota   int  `yaml:"quota" json:"quota"` // rules per direction and family, defaults included
 	Egress  bool `yaml:"egress" json:"egress"`
+	// VPCCIDRMaxAge is how long the VPC CIDRs cached in a tag on the NACL
+	// (banshee:vpc-cidrs) are trusted instead of calling DescribeVpcs; 0
+	// disables the cache. See awsnacl's package doc for the trade-off.
+	VPCCIDRMaxAge Duration `yaml:"vpc_cidr_max_age" json:"vpc_cidr_max_age"`
 
 	// The keys below tune the EC2 client; zero means the awsnacl default.
 	MaxAttempts   int      `yaml:"max_attempts" json:"max_attempts"`     // attempts per EC2 call, first included (default 5)
@@ -111,9 +115,10 @@ func Default() Config {
 			Backend:    "auto",
 		},
 		NACL: NACLConfig{
-			RuleMin: 1,
-			RuleMax: 19,
-			Quota:   20,
+			RuleMin:       1,
+			RuleMax:       19,
+			Quota:         20,
+			VPCCIDRMaxAge: Duration(15 * time.Minute),
 		},
 		Watch: WatchConfig{
 			MetricsAddr: "127.0.0.1:9739",
