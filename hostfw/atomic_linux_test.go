@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,5 +361,49 @@ func TestApplyRollbackAndConfirm(t *testing.T) {
 	})
 	if err := adm.Dial(adm.VictimAddr4, testPort, time.Second); err != nil {
 		t.Fatalf("a failed apply changed the firewall: %v", err)
+	}
+}
+
+func TestSSHPeersSeesEstablishedSessions(t *testing.T) {
+	n := nstest.New(t, "admin", "other")
+	n.Victim.ListenEcho(t, 22)
+	n.Victim.ListenEcho(t, 2222)
+	adm, other := n.Peers["admin"], n.Peers["other"]
+	c1, err := adm.DialConn(adm.VictimAddr4, 22, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := adm.DialConn(adm.VictimAddr6, 22, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c3, err := other.DialConn(other.VictimAddr4, 2222, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	var viaDiag, viaProc []netip.Addr
+	err = n.Victim.Do(func() error {
+		var err error
+		if viaDiag, err = diagPeers([]uint16{22}); err != nil {
+			return err
+		}
+		viaProc, err = procPeers([]uint16{22})
+		if err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][]netip.Addr{"sock_diag": viaDiag, "/proc": viaProc} {
+		slices.SortFunc(got, netip.Addr.Compare)
+		want := []netip.Addr{adm.Addr4, adm.Addr6}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: SSH peers %v, want %v (the session to port 2222 is not SSH)", name, got, want)
+		}
 	}
 }

@@ -79,9 +79,3 @@ func isNotInSet(err error) bool {
 	var ce *CmdError
 	return errors.As(err, &ce) && (strings.Contains(ce.Stderr, "is NOT in set") || strings.Contains(ce.Stderr, "it's not added"))
 }
-
-// isAlreadyInSet reports an ipset error about an element already present.
-func isAlreadyInSet(err error) bool {
-	var ce *CmdError
-	return errors.As(err, &ce) && strings.Contains(ce.Stderr, "already added")
-}

@@ -54,6 +54,7 @@ type iptablesAPI interface {
 type Firewall struct {
 	opts  Options
 	r     runner
+	sets  setAdder
 	t     *tools
 	ipt   map[Family]iptablesAPI
 	now   func() time.Time
@@ -89,7 +90,7 @@ func newFirewall(ctx context.Context, opts Options, r runner) (*Firewall, error)
 	if err != nil {
 		return nil, err
 	}
-	f := &Firewall{opts: opts, r: r, t: t, ipt: map[Family]iptablesAPI{}, now: time.Now}
+	f := &Firewall{opts: opts, r: r, sets: netlinkSets{}, t: t, ipt: map[Family]iptablesAPI{}, now: time.Now}
 	if opts.StateDir != "" {
 		f.state = &store{dir: opts.StateDir}
 	}
@@ -193,20 +194,36 @@ func (f *Firewall) Ensure(ctx context.Context, fam Family) error {
 	return nil
 }
 
+// Probe checks, changing nothing, whether a family's hook is in place, and
+// remembers a yes for Ensure. Callers run it while they decide, so the
+// check's process overlaps their own work.
+func (f *Firewall) Probe(ctx context.Context, fam Family) bool {
+	if len(f.hooks()) != 1 {
+		return false
+	}
+	if _, err := f.r.run(ctx, nil, f.t.ipt[fam], "-w", "-C", "INPUT", "-j", f.opts.Chain); err != nil {
+		return false
+	}
+	if f.ensured == nil {
+		f.ensured = map[Family]time.Time{}
+	}
+	f.ensured[fam] = f.now()
+	return true
+}
+
 func (f *Firewall) ensure(ctx context.Context, fam Family) error {
+	// Fast probe: one process asks whether INPUT still jumps to banshee's
+	// chain. What wipes banshee's rules in practice (iptables -F, a
+	// firewall service reloading) removes that jump; a missing set shows up
+	// as a failed add, which runs the full setup too.
+	if len(f.hooks()) == 1 {
+		if _, err := f.r.run(ctx, nil, f.t.ipt[fam], "-w", "-C", "INPUT", "-j", f.opts.Chain); err == nil {
+			return nil
+		}
+	}
 	h, err := f.header(ctx, fam)
 	if err != nil {
 		return err
-	}
-	ipt, err := f.iptables(fam)
-	if err != nil {
-		return err
-	}
-	if h.exists && h.references > 0 {
-		ok, err := ipt.Exists("filter", "INPUT", "-j", f.opts.Chain)
-		if err == nil && ok && len(f.hooks()) == 1 {
-			return nil
-		}
 	}
 	return f.setup(ctx, fam, h)
 }
@@ -374,29 +391,25 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 			}
 		}
 	}
-	if len(entries) <= probeLimit {
-		// One by one: a plain add tells new from present; a present entry
-		// is then refreshed (TTL and comment) with -exist.
-		for _, e := range entries {
-			args := setAddArgs(f.setName(FamilyOf(e.Prefix)), e)
-			_, err := f.r.run(ctx, nil, f.t.ipset, args...)
-			if isAlreadyInSet(err) {
-				res.Refreshed = append(res.Refreshed, e.Prefix)
-				_, err = f.r.run(ctx, nil, f.t.ipset, append([]string{"-exist"}, args...)...)
-			}
-			if err != nil {
-				f.ensured = nil // probe again next time: the set may be gone
-				return res, fmt.Errorf("adding %s: %w", e.Prefix, classify(err))
-			}
+	for attempt := 0; ; attempt++ {
+		var err error
+		res, err = f.add(ctx, entries)
+		if err == nil {
+			break
 		}
-	} else {
-		buf := make([]byte, 0, len(entries)*64)
-		for _, e := range entries {
-			buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
+		f.ensured = nil // probe again next time
+		if !errors.Is(err, errNoSet) && !isSetMissing(err) || attempt > 0 {
+			return res, err
 		}
-		if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
-			f.ensured = nil
-			return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
+		// A set vanished under a live chain: rebuild, then add once more.
+		for fam := range fams {
+			h, herr := f.header(ctx, fam)
+			if herr != nil {
+				return res, herr
+			}
+			if serr := f.setup(ctx, fam, h); serr != nil {
+				return res, serr
+			}
 		}
 	}
 	res.Added = len(entries) - len(res.Refreshed)
@@ -408,6 +421,35 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 }
 
 func prefixArg(p netip.Prefix) string { return string(appendPrefix(nil, p)) }
+
+// add puts entries into the sets: one netlink message each for a few (a
+// plain add tells new from present, and a present entry is then refreshed),
+// one "ipset restore" run for many.
+func (f *Firewall) add(ctx context.Context, entries []Entry) (BlockResult, error) {
+	var res BlockResult
+	if len(entries) <= probeLimit {
+		for _, e := range entries {
+			set := f.setName(FamilyOf(e.Prefix))
+			err := f.sets.add(set, e, false)
+			if errors.Is(err, errEntryExists) {
+				res.Refreshed = append(res.Refreshed, e.Prefix)
+				err = f.sets.add(set, e, true)
+			}
+			if err != nil {
+				return res, fmt.Errorf("adding %s to %s: %w", e.Prefix, set, err)
+			}
+		}
+		return res, nil
+	}
+	buf := make([]byte, 0, len(entries)*64)
+	for _, e := range entries {
+		buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
+	}
+	if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
+		return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
+	}
+	return res, nil
+}
 
 // Unblock removes prefixes from the sets. It returns the prefixes that were
 // not blocked; removing them is a no-op, not an error.

@@ -104,16 +104,6 @@ func appendSetAdd(b []byte, set string, e Entry) []byte {
 	return append(b, '\n')
 }
 
-// setAddArgs renders one entry as arguments of "ipset add" (no shell is
-// involved, so the comment needs no quotes).
-func setAddArgs(set string, e Entry) []string {
-	args := []string{"add", set, string(appendPrefix(nil, e.Prefix)), "timeout", strconv.FormatInt(timeoutSeconds(e.TTL), 10)}
-	if c := setComment(e.Origin, e.Reason); c != "" {
-		args = append(args, "comment", c)
-	}
-	return args
-}
-
 // appendSetDel appends one "del" line for ipset restore.
 func appendSetDel(b []byte, set string, p netip.Prefix) []byte {
 	b = append(b, "del "...)

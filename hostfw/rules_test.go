@@ -170,3 +170,33 @@ func TestParseProcNetTCP(t *testing.T) {
 		t.Fatalf("v6 peers %v %v, want [2001:db8::1]", got, err)
 	}
 }
+
+func TestBackendOfLink(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name, target string) string {
+		p := filepath.Join(dir, name)
+		if target == "" {
+			if err := os.WriteFile(p, nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mk("xtables-nft-multi", "")
+	mk("iptables-nft", "xtables-nft-multi")
+	alt := mk("alt-iptables", filepath.Join(dir, "iptables-nft"))
+	nft := mk("iptables", alt)
+	if got := backendOfLink(nft); got != BackendNFT {
+		t.Errorf("debian nft chain: %q", got)
+	}
+	mk("xtables-legacy-multi", "")
+	leg := mk("iptables2", "xtables-legacy-multi")
+	if got := backendOfLink(leg); got != BackendLegacy {
+		t.Errorf("legacy multi: %q", got)
+	}
+	if got := backendOfLink(mk("plain", "")); got != "" {
+		t.Errorf("plain file: %q", got)
+	}
+}

@@ -16,8 +16,21 @@ import (
 // given local ports (sshd's), read from /proc/net/tcp and /proc/net/tcp6 of
 // the network namespace banshee runs in. No block may cut them off.
 func SSHPeers(ports []uint16) ([]netip.Addr, error) {
+	// sock_diag over netlink asks the kernel for the sockets directly; the
+	// /proc files walk the whole established-hash table twice per read,
+	// which on a large host costs milliseconds.
+	if peers, err := diagPeers(ports); err == nil {
+		return peers, nil
+	}
+	return procPeers(ports)
+}
+
+// procPeers reads the sessions from /proc of the calling thread's network
+// namespace (thread-self: a locked thread may be in another namespace than
+// the process).
+func procPeers(ports []uint16) ([]netip.Addr, error) {
 	var out []netip.Addr
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, f := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			if os.IsNotExist(err) {

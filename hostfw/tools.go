@@ -3,6 +3,7 @@ package hostfw
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -92,15 +93,22 @@ func findTool(base, backend, kind string, plainOK bool) (string, error) {
 // link points (iptables -> iptables-nft), saving a process on every call;
 // "" when the name does not say.
 func backendOfLink(p string) Backend {
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return ""
-	}
-	switch base := filepath.Base(real); {
-	case strings.HasSuffix(base, "-nft"):
-		return BackendNFT
-	case strings.HasSuffix(base, "-legacy"):
-		return BackendLegacy
+	for range 8 { // iptables -> /etc/alternatives/iptables -> iptables-nft -> xtables-nft-multi
+		base := filepath.Base(p)
+		switch {
+		case strings.HasSuffix(base, "-nft"), base == "xtables-nft-multi":
+			return BackendNFT
+		case strings.HasSuffix(base, "-legacy"), base == "xtables-legacy-multi":
+			return BackendLegacy
+		}
+		next, err := os.Readlink(p)
+		if err != nil {
+			return ""
+		}
+		if !filepath.IsAbs(next) {
+			next = filepath.Join(filepath.Dir(p), next)
+		}
+		p = next
 	}
 	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
 )
@@ -30,6 +31,9 @@ type app struct {
 
 	cfg     *policy.Config
 	started bool // a command's own code has started running
+
+	// hostProbe waits for the host firewall check started while deciding.
+	hostProbe func() (*hostfw.Firewall, error)
 }
 
 // commands holds the constructors of the subcommands; each command file

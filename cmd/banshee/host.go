@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
@@ -34,26 +35,67 @@ func (a *app) firewall(ctx context.Context) (*hostfw.Firewall, error) {
 	return fw, nil
 }
 
-// blockHost enforces host-scope decisions on this host.
-func (a *app) blockHost(ctx context.Context, ds []policy.Decision, atk policy.Attack) (hostfw.BlockResult, error) {
+// hostEntries are the host-scope blocks of ds, for this host.
+func hostEntries(ds []policy.Decision, atk policy.Attack) ([]hostfw.Entry, error) {
 	entries := make([]hostfw.Entry, 0, len(ds))
 	for _, d := range ds {
 		if d.Action != policy.ActionBlock || d.Scope != policy.ScopeHost {
 			continue
 		}
 		if len(d.Instances) > 0 {
-			return hostfw.BlockResult{}, fmt.Errorf("host block of %s on %v: blocking on other instances goes through SSM, which this command does not do; run banshee on the instance, or use --scope vpc", d.Target, d.Instances)
+			return nil, fmt.Errorf("host block of %s on %v: blocking on other instances goes through SSM, which this command does not do; run banshee on the instance, or use --scope vpc", d.Target, d.Instances)
 		}
 		entries = append(entries, hostfw.Entry{Prefix: d.Target, TTL: d.TTL, Reason: atk.Reason, Origin: string(atk.Origin)})
 	}
-	if len(entries) == 0 {
-		return hostfw.BlockResult{}, nil
+	return entries, nil
+}
+
+// blockHost enforces host-scope decisions on this host, with the firewall
+// that startHostProbe opened when it ran.
+func (a *app) blockHost(ctx context.Context, ds []policy.Decision, atk policy.Attack) (hostfw.BlockResult, error) {
+	entries, err := hostEntries(ds, atk)
+	if err != nil || len(entries) == 0 {
+		return hostfw.BlockResult{}, err
 	}
-	fw, err := a.firewall(ctx)
+	open := a.hostProbe
+	if open == nil {
+		open = a.probeHost(ctx, nil)
+	}
+	fw, err := open()
 	if err != nil {
 		return hostfw.BlockResult{}, err
 	}
 	return fw.Block(ctx, entries)
+}
+
+// startHostProbe runs probeHost for targets and keeps it for blockHost.
+func (a *app) startHostProbe(ctx context.Context, targets []netip.Prefix) {
+	a.hostProbe = a.probeHost(ctx, targets)
+}
+
+// probeHost starts the read-only check of the host firewall's hooks for
+// the families of targets, so it runs while the policy decides. The
+// returned function waits for it and returns the firewall (or the error of
+// opening it, which only matters if a host block is decided).
+func (a *app) probeHost(ctx context.Context, targets []netip.Prefix) func() (*hostfw.Firewall, error) {
+	fw, err := a.firewall(ctx)
+	if err != nil {
+		return func() (*hostfw.Firewall, error) { return nil, err }
+	}
+	fams := map[hostfw.Family]bool{}
+	for _, p := range targets {
+		fams[hostfw.FamilyOf(p)] = true
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, fam := range []hostfw.Family{hostfw.V4, hostfw.V6} {
+			if fams[fam] {
+				fw.Probe(ctx, fam)
+			}
+		}
+	}()
+	return func() (*hostfw.Firewall, error) { <-done; return fw, nil }
 }
 
 // hostBlocks lists the host blocks as policy blocks.
