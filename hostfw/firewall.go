@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -391,36 +392,63 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 			}
 		}
 	}
+	// The journal is written while the kernel takes the entries; a failed
+	// kernel change takes the records back out (the state lock is held).
+	now := f.now()
+	type journaled struct {
+		undo func() error
+		err  error
+	}
+	jc := make(chan journaled, 1)
+	go func() {
+		undo, err := f.state.journalBlocksUndo(now, entries)
+		jc <- journaled{undo, err}
+	}()
+	var addErr error
 	for attempt := 0; ; attempt++ {
-		var err error
-		res, err = f.add(ctx, entries)
-		if err == nil {
+		res, addErr = f.add(ctx, entries)
+		if addErr == nil {
 			break
 		}
 		f.ensured = nil // probe again next time
-		if !errors.Is(err, errNoSet) && !isSetMissing(err) || attempt > 0 {
-			return res, err
+		if !errors.Is(addErr, errNoSet) && !isSetMissing(addErr) || attempt > 0 {
+			break
 		}
 		// A set vanished under a live chain: rebuild, then add once more.
-		for fam := range fams {
-			h, herr := f.header(ctx, fam)
-			if herr != nil {
-				return res, herr
-			}
-			if serr := f.setup(ctx, fam, h); serr != nil {
-				return res, serr
-			}
+		if herr := f.rebuild(ctx, fams); herr != nil {
+			addErr = herr
+			break
 		}
 	}
-	res.Added = len(entries) - len(res.Refreshed)
-	now := f.now()
-	if err := f.state.journalBlocks(now, entries); err != nil {
-		return res, fmt.Errorf("blocked in the kernel, but journaling for restore failed: %w", err)
+	j := <-jc
+	if addErr != nil {
+		if j.err == nil {
+			if uerr := j.undo(); uerr != nil {
+				return res, fmt.Errorf("%w; and %w", addErr, uerr)
+			}
+		}
+		return res, addErr
 	}
+	if j.err != nil {
+		return res, fmt.Errorf("blocked in the kernel, but journaling for restore failed: %w", j.err)
+	}
+	res.Added = len(entries) - len(res.Refreshed)
 	return res, nil
 }
 
-func prefixArg(p netip.Prefix) string { return string(appendPrefix(nil, p)) }
+// rebuild runs the full setup of the given families.
+func (f *Firewall) rebuild(ctx context.Context, fams map[Family]bool) error {
+	for fam := range fams {
+		h, err := f.header(ctx, fam)
+		if err == nil {
+			err = f.setup(ctx, fam, h)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // add puts entries into the sets: one netlink message each for a few (a
 // plain add tells new from present, and a present entry is then refreshed),
@@ -441,11 +469,26 @@ func (f *Firewall) add(ctx context.Context, entries []Entry) (BlockResult, error
 		}
 		return res, nil
 	}
-	buf := make([]byte, 0, len(entries)*64)
-	for _, e := range entries {
-		buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
-	}
-	if _, err := f.r.run(ctx, bytes.NewReader(buf), f.t.ipset, "-exist", "restore"); err != nil {
+	// The input is generated while ipset reads it.
+	pr, pw := io.Pipe()
+	go func() {
+		const chunk = 64 << 10
+		buf := make([]byte, 0, chunk+512)
+		for _, e := range entries {
+			buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
+			if len(buf) >= chunk {
+				if _, err := pw.Write(buf); err != nil {
+					return // the reader failed; run reports why
+				}
+				buf = buf[:0]
+			}
+		}
+		_, _ = pw.Write(buf)
+		pw.Close()
+	}()
+	_, err := f.r.run(ctx, pr, f.t.ipset, "-exist", "restore")
+	pr.Close() // unblocks the writer if ipset stopped reading
+	if err != nil {
 		return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
 	}
 	return res, nil
@@ -646,3 +689,5 @@ func countRules(save []byte) int {
 	}
 	return n
 }
+
+func prefixArg(p netip.Prefix) string { return string(appendPrefix(nil, p)) }

@@ -97,6 +97,14 @@ func TestStoreJournalAndSnapshot(t *testing.T) {
 	if err := s.journalBlocks(now, []Entry{{Prefix: a, TTL: time.Hour, Reason: "r \"q\"\n", Origin: "cli"}, {Prefix: b}}); err != nil {
 		t.Fatal(err)
 	}
+	// A failed kernel change takes its records back out.
+	undo, err := s.journalBlocksUndo(now, []Entry{{Prefix: netip.MustParsePrefix("198.51.100.9/32"), TTL: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := undo(); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.journalUnblocks([]netip.Prefix{b}); err != nil {
 		t.Fatal(err)
 	}

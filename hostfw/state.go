@@ -87,14 +87,35 @@ func appendPrefixFull(b []byte, p netip.Prefix) []byte {
 }
 
 func (s *store) journalBlocks(now time.Time, entries []Entry) error {
+	_, err := s.journalBlocksUndo(now, entries)
+	return err
+}
+
+// journalBlocksUndo journals blocks and returns a function that takes them
+// back out (truncating the journal to where it was), for a caller that
+// journals while the kernel change is still running and must undo the
+// record if that change fails.
+func (s *store) journalBlocksUndo(now time.Time, entries []Entry) (undo func() error, err error) {
 	if s == nil {
-		return nil
+		return func() error { return nil }, nil
 	}
 	buf := make([]byte, 0, len(entries)*80)
 	for _, e := range entries {
 		buf = appendRecord(buf, e, now)
 	}
-	return s.appendJournal(buf)
+	var before int64
+	if fi, err := os.Stat(s.path(journalFile)); err == nil {
+		before = fi.Size()
+	}
+	if err := s.appendJournal(buf); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := os.Truncate(s.path(journalFile), before); err != nil {
+			return fmt.Errorf("taking back journal records: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func (s *store) journalUnblocks(prefixes []netip.Prefix) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -101,6 +102,9 @@ func (f *attackFlags) attack(targets []netip.Prefix) (policy.Attack, error) {
 	}, nil
 }
 
+// bulkTargets is where a target list counts as bulk.
+const bulkTargets = 5000
+
 // readTargetArgs parses the TARGET arguments: addresses or CIDRs, or "-"
 // for one target per line on stdin ('#' starts a comment). No target at all
 // is an *policy.InputError.
@@ -128,6 +132,11 @@ func readTargetArgs(args []string, stdin io.Reader) ([]netip.Prefix, error) {
 	}
 	if len(out) == 0 {
 		return nil, &policy.InputError{Value: strings.Join(args, " "), Msg: "no target given (want addresses or CIDRs, or - to read them from standard input)"}
+	}
+	if len(out) >= bulkTargets {
+		// A bulk list: trade memory (tens of MB at most) for less
+		// garbage collection while every target is decided and written.
+		debug.SetGCPercent(400)
 	}
 	return out, nil
 }
