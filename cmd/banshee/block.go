@@ -18,7 +18,14 @@ type blockOutput struct {
 	Decisions []policy.Decision `json:"decisions"`
 	Added     int               `json:"added"`
 	Refreshed int               `json:"refreshed"`
+	// NotBlocked lists targets decided for the NACL that found no room
+	// there at write time and could not fall back to this host.
+	NotBlocked []notBlocked `json:"not_blocked,omitempty"`
 }
+
+// blockHostFn enforces host decisions on this machine; tests replace it
+// with a fake firewall.
+var blockHostFn = (*app).blockHost
 
 func newBlockCmd(a *app) *cobra.Command {
 	var f attackFlags
@@ -61,6 +68,7 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 	if err != nil {
 		return err
 	}
+	a.startHostProbe(ctx, targets) // read-only; overlaps the decision
 	snap := policy.Snapshot{Now: time.Now().UTC(), Callers: a.protectedPeers()}
 	vpc, err := a.prepareVPC(ctx, &atk, &snap) // vpc.go: targets and snapshot from EC2
 	if err != nil {
@@ -74,10 +82,13 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 		}
 		return refusal(ds, "nothing blocked")
 	}
-	if _, err := vpc.block(ctx, ds, atk); err != nil {
+	_, noRoom, err := vpc.block(ctx, ds, atk)
+	if err != nil {
 		return err
 	}
-	res, err := a.blockHost(ctx, ds, atk)
+	// A full NACL at write time: host blocks here, or reported below.
+	out.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
+	res, err := blockHostFn(a, ctx, ds, atk)
 	if err != nil {
 		return err
 	}
@@ -86,7 +97,7 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 	for _, p := range res.Refreshed {
 		refreshed[p.String()] = true
 	}
-	return a.emit(out, func(w io.Writer) {
+	if err := a.emit(out, func(w io.Writer) {
 		if len(ds) > summaryAbove {
 			writeSummary(w, ds)
 			return
@@ -97,7 +108,14 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 			}
 			writeDecisions(w, []policy.Decision{d})
 		}
-	})
+	}); err != nil {
+		return err
+	}
+	if n := len(out.NotBlocked); n > 0 {
+		nb := out.NotBlocked[0]
+		return fmt.Errorf("%d of %d target(s) not blocked: %s: %s", n, len(ds), showPrefix(nb.Target), nb.Reason)
+	}
+	return nil
 }
 
 // summaryAbove is how many decisions text output lists one by one; a bulk

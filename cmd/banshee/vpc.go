@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -17,7 +18,8 @@ import (
 // this invocation, built on first use from the SDK's default chain
 // (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_EC2 included).
 type vpcSide struct {
-	m *awsnacl.Manager
+	m    *awsnacl.Manager
+	self string // this instance's id, when IMDS named it
 }
 
 // localIdentity is how a command learns which instance it runs on, and
@@ -66,7 +68,7 @@ func (a *app) prepareVPC(ctx context.Context, atk *policy.Attack, snap *policy.S
 		return nil, nil
 	}
 	var instances []string
-	subnet := ""
+	subnet, self := "", ""
 	for _, t := range atk.Targets {
 		if t.InstanceID != "" {
 			instances = append(instances, t.InstanceID)
@@ -84,6 +86,7 @@ func (a *app) prepareVPC(ctx context.Context, atk *policy.Attack, snap *policy.S
 			return nil, nil
 		}
 		instances = []string{id.InstanceID}
+		self = id.InstanceID
 	}
 	m, err := a.naclManager(ctx)
 	if err != nil {
@@ -97,25 +100,32 @@ func (a *app) prepareVPC(ctx context.Context, atk *policy.Attack, snap *policy.S
 	if err := m.FillSnapshot(ctx, targets, snap); err != nil {
 		return nil, err
 	}
-	return &vpcSide{m: m}, nil
+	return &vpcSide{m: m, self: self}, nil
 }
 
 // block enforces the VPC decisions and writes the rule numbers actually
 // used back into them. A deny that a lower-numbered allow rule would
-// bypass is a refusal (exit 3). v may be nil (no VPC side).
-func (v *vpcSide) block(ctx context.Context, ds []policy.Decision, atk policy.Attack) ([]policy.Block, error) {
+// bypass is a refusal (exit 3). Decisions the NACL had no room for
+// (awsnacl.ErrNoRoom: the range filled up between the decision and the
+// write) are not an error here: they come back in noRoom, by target, with
+// the reason, for fallBack. v may be nil (no VPC side).
+func (v *vpcSide) block(ctx context.Context, ds []policy.Decision, atk policy.Attack) (bs []policy.Block, noRoom map[netip.Prefix]error, err error) {
 	if v == nil {
 		for _, d := range ds {
 			if d.Scope == policy.ScopeVPC && d.Action == policy.ActionBlock {
-				return nil, fmt.Errorf("VPC block of %s: no network ACL backend for this invocation", d.Target)
+				return nil, nil, fmt.Errorf("VPC block of %s: no network ACL backend for this invocation", d.Target)
 			}
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
-	bs, err := v.m.Block(ctx, ds, awsnacl.Request{Origin: atk.Origin, Reason: atk.Reason, Severity: atk.Severity, Port: atk.Port})
+	bs, err = v.m.Block(ctx, ds, awsnacl.Request{Origin: atk.Origin, Reason: atk.Reason, Severity: atk.Severity, Port: atk.Port})
+	noRoom, err = splitNoRoom(err)
 	for i := range ds {
 		d := &ds[i]
 		if d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
+			continue
+		}
+		if _, failed := noRoom[d.Target]; failed {
 			continue
 		}
 		for _, b := range bs {
@@ -126,9 +136,104 @@ func (v *vpcSide) block(ctx context.Context, ds []policy.Decision, atk policy.At
 		}
 	}
 	if errors.Is(err, awsnacl.ErrShadowed) {
-		return bs, fmt.Errorf("%w: %w", err, errRefused)
+		return bs, noRoom, fmt.Errorf("%w: %w", err, errRefused)
 	}
-	return bs, err
+	return bs, noRoom, err
+}
+
+// splitNoRoom takes the per-target ErrNoRoom failures out of a Block
+// error and returns them by target, with what is left of the error.
+func splitNoRoom(err error) (map[netip.Prefix]error, error) {
+	if err == nil {
+		return nil, nil
+	}
+	var noRoom map[netip.Prefix]error
+	var rest []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var te *awsnacl.TargetError
+		if errors.As(e, &te) && errors.Is(e, awsnacl.ErrNoRoom) {
+			if noRoom == nil {
+				noRoom = map[netip.Prefix]error{}
+			}
+			noRoom[te.Target] = te.Err
+			return
+		}
+		rest = append(rest, e)
+	}
+	walk(err)
+	return noRoom, errors.Join(rest...)
+}
+
+// notBlocked is a target a command could not block, and why.
+type notBlocked struct {
+	Target netip.Prefix `json:"target"`
+	Reason string       `json:"reason"`
+}
+
+// local says whether host blocks for atk's targets belong on this
+// machine: every instance target is the instance banshee runs on (as IMDS
+// names it). When not, it says why.
+func (v *vpcSide) local(ctx context.Context, atk policy.Attack) (bool, string) {
+	var ids []string
+	for _, t := range atk.Targets {
+		if t.InstanceID != "" && !slices.Contains(ids, t.InstanceID) {
+			ids = append(ids, t.InstanceID)
+		}
+	}
+	if len(ids) == 0 {
+		return false, "no instance named (only a subnet), so no host to drop it on"
+	}
+	self := v.self
+	if self == "" {
+		id, err := whoAmI(ctx)
+		if err != nil {
+			return false, fmt.Sprintf("the target instance %s is not this machine (%v)", strings.Join(ids, ", "), err)
+		}
+		self, v.self = id.InstanceID, id.InstanceID
+	}
+	for _, id := range ids {
+		if id != self {
+			return false, fmt.Sprintf("instance %s is not this machine (%s); host blocks there need SSM", id, self)
+		}
+	}
+	return true, ""
+}
+
+// fallBack deals with the decisions the NACL had no room for, never
+// dropping one silently: when the targets are this machine they become
+// host blocks here (the policy's own fallback for a full NACL); otherwise
+// they come back as not blocked, with the reason.
+func (v *vpcSide) fallBack(ctx context.Context, ds []policy.Decision, atk policy.Attack, noRoom map[netip.Prefix]error) []notBlocked {
+	if len(noRoom) == 0 {
+		return nil
+	}
+	local, why := v.local(ctx, atk)
+	var out []notBlocked
+	for i := range ds {
+		d := &ds[i]
+		cause, ok := noRoom[d.Target]
+		if !ok || d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
+			continue
+		}
+		nacl := d.NACLID
+		d.NACLID, d.RuleNumber, d.Aggregate, d.Evicts = "", 0, nil, nil
+		if local {
+			d.Scope, d.SubnetID, d.Instances = policy.ScopeHost, "", nil
+			d.Reasons = append([]string{fmt.Sprintf("host: fallback, no room in %s at write time (%v)", nacl, cause)}, d.Reasons...)
+			continue
+		}
+		reason := fmt.Sprintf("no room in %s at write time (%v) and %s", nacl, cause, why)
+		d.Reasons = append([]string{"not blocked: " + reason}, d.Reasons...)
+		out = append(out, notBlocked{Target: d.Target, Reason: reason})
+	}
+	return out
 }
 
 // vpcTargets names the NACLs of unblock, list and sweep: --subnet and
