@@ -29,9 +29,12 @@ address or CIDR; - reads targets from standard input, one per line, # starts a
 comment): the scope (host or vpc), the action (block, skip or refuse) and the
 reasons. It changes nothing. It exits 3 when any target would be refused.
 
---snapshot FILE decides against a JSON snapshot of the world (security-group
-rules, network ACLs, active blocks, past offences; the fields of
-policy.Snapshot) to rehearse a policy change offline.`,
+Without --snapshot, plan reads the world from EC2 as block does when
+--instance or --subnet is given, --scope vpc is asked for, or it runs on an EC2
+instance: the targets' security groups, the VPC's CIDRs and the subnet's
+network ACL (read-only calls). --snapshot FILE decides against a JSON snapshot
+of the world instead (security-group rules, network ACLs, active blocks, past
+offences; the fields of policy.Snapshot) to rehearse a policy change offline.`,
 		Example: `  banshee plan 174.132.223.252 --port 110/tcp --instance i-0123 --subnet subnet-0aa
   banshee plan - --snapshot world.json -o json < threat-list.txt`,
 		Args: cobra.ArbitraryArgs,
@@ -51,6 +54,15 @@ policy.Snapshot) to rehearse a policy change offline.`,
 			snap, err := loadSnapshot(snapshotPath, time.Now(), os.Getenv)
 			if err != nil {
 				return err
+			}
+			if snapshotPath == "" {
+				// The world block would decide against: the targets,
+				// security groups, VPC CIDRs and NACLs from EC2 (vpc.go,
+				// reads only). Nothing when no instance or subnet is named
+				// and this is not an EC2 instance.
+				if _, err := a.prepareVPC(cmd.Context(), &atk, &snap); err != nil {
+					return err
+				}
 			}
 			ds := policy.New(cfg).Decide(atk, snap)
 			if err := a.emit(planOutput{Decisions: ds}, func(w io.Writer) { writeDecisions(w, ds) }); err != nil {
