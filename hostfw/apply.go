@@ -46,10 +46,7 @@ type Ruleset struct {
 // previous ruleset back unless Confirm came first. A failed test changes
 // nothing and names the offending line.
 func (f *Firewall) Apply(ctx context.Context, sets []Ruleset, confirmWithin time.Duration) (*Pending, error) {
-	if f.state == nil {
-		return nil, ErrNoStateDir
-	}
-	unlock, err := f.state.lock()
+	unlock, err := f.lockState()
 	if err != nil {
 		return nil, err
 	}
@@ -198,10 +195,7 @@ func (f *Firewall) withOwnChain(fam Family, text string) (string, error) {
 
 // Confirm keeps the applied ruleset: the pending rollback is cancelled.
 func (f *Firewall) Confirm() (*Pending, error) {
-	if f.state == nil {
-		return nil, ErrNoStateDir
-	}
-	unlock, err := f.state.lock()
+	unlock, err := f.lockState()
 	if err != nil {
 		return nil, err
 	}
@@ -223,10 +217,7 @@ func (f *Firewall) Confirm() (*Pending, error) {
 // With a token (the timer's call) it acts only if that very change is still
 // pending; a confirmed or superseded change is left alone.
 func (f *Firewall) Rollback(ctx context.Context, token string) (bool, error) {
-	if f.state == nil {
-		return false, ErrNoStateDir
-	}
-	unlock, err := f.state.lock()
+	unlock, err := f.lockState()
 	if err != nil {
 		return false, err
 	}

@@ -14,10 +14,7 @@ var ErrNoStateDir = errors.New("no state directory configured")
 // Save writes the kernel's current blocks to the state directory as the new
 // snapshot, with their absolute expiry, and empties the journal.
 func (f *Firewall) Save(ctx context.Context) (int, error) {
-	if f.state == nil {
-		return 0, ErrNoStateDir
-	}
-	unlock, err := f.state.lock()
+	unlock, err := f.lockState()
 	if err != nil {
 		return 0, err
 	}
@@ -42,10 +39,7 @@ type RestoreResult struct {
 // journaled block with its remaining TTL. It is what runs at boot.
 func (f *Firewall) Restore(ctx context.Context) (RestoreResult, error) {
 	var res RestoreResult
-	if f.state == nil {
-		return res, ErrNoStateDir
-	}
-	unlock, err := f.state.lock()
+	unlock, err := f.lockState()
 	if err != nil {
 		return res, err
 	}

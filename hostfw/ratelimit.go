@@ -140,10 +140,7 @@ func (f *Firewall) RemoveRateLimit(ctx context.Context, name string) (bool, erro
 }
 
 func (f *Firewall) changeRateLimits(ctx context.Context, change func([]RateLimit) ([]RateLimit, bool)) (bool, error) {
-	if f.state == nil {
-		return false, ErrNoStateDir
-	}
-	unlock, err := f.state.lock()
+	unlock, err := f.lockState()
 	if err != nil {
 		return false, err
 	}

@@ -44,6 +44,14 @@ func (s *store) mkdir() error {
 	return nil
 }
 
+// lockState locks the state directory for a change that needs it.
+func (f *Firewall) lockState() (func(), error) {
+	if f.state == nil {
+		return nil, ErrNoStateDir
+	}
+	return f.state.lock()
+}
+
 // lock takes an exclusive lock on the state directory, so two banshee
 // processes never interleave their changes.
 func (s *store) lock() (func(), error) {

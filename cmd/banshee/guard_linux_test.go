@@ -72,42 +72,6 @@ func inputPolicy(t *testing.T, ns *nstest.NS, tool string) string {
 	return strings.TrimPrefix(first, "-P INPUT ")
 }
 
-// pinVictimNeighbor gives the peer a permanent IPv6 neighbor entry for the
-// victim: a victim whose INPUT drops everything answers no neighbor
-// solicitation, so without it no IPv6 packet would leave the peer.
-func pinVictimNeighbor(t *testing.T, victim *nstest.NS, p *nstest.Peer) {
-	t.Helper()
-	ctx := context.Background()
-	dev := func(ns *nstest.NS, a netip.Addr) string {
-		out, err := ns.Run(ctx, "ip", "-o", "-6", "addr", "show", "to", a.String()+"/128")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := strings.Fields(out)
-		if len(f) < 2 {
-			t.Fatalf("no device with %v in %s: %q", a, ns.Name, out)
-		}
-		return f[1]
-	}
-	out, err := victim.Run(ctx, "ip", "-o", "link", "show", "dev", dev(victim, p.VictimAddr6))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(out)
-	mac := ""
-	for i := range f {
-		if f[i] == "link/ether" && i+1 < len(f) {
-			mac = f[i+1]
-		}
-	}
-	if mac == "" {
-		t.Fatalf("no MAC in %q", out)
-	}
-	if _, err := p.Run(ctx, "ip", "-6", "neigh", "replace", p.VictimAddr6.String(), "lladdr", mac, "dev", dev(p.NS, p.Addr6), "nud", "permanent"); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func sendDatagram(t *testing.T, ns *nstest.NS, to netip.AddrPort, payload []byte) {
 	t.Helper()
 	err := ns.Do(func() error {
@@ -202,7 +166,7 @@ func testGuardEndToEnd(t *testing.T, backend string) {
 	}
 
 	dropAll()
-	pinVictimNeighbor(t, v, op)
+	op.PinVictimNeighbor(t)
 	if err := op.Dial(op.VictimAddr4, tcpPort, 300*time.Millisecond); err == nil {
 		t.Fatal("INPUT DROP does not drop: the test would prove nothing")
 	}

@@ -45,49 +45,11 @@ func dropAll(t *testing.T, ns *nstest.NS) {
 	}
 }
 
-// pinNeighbor gives the peer a permanent neighbor entry for the victim's
-// IPv6 address: with INPUT dropping everything, the victim answers no
-// neighbor solicitation, and without the entry nothing IPv6 would leave the
-// peer at all.
-func pinNeighbor(t *testing.T, victim *nstest.NS, p *nstest.Peer) {
-	t.Helper()
-	ctx := context.Background()
-	dev := func(ns *nstest.NS, a netip.Addr) string {
-		out, err := ns.Run(ctx, "ip", "-o", "-6", "addr", "show", "to", a.String()+"/128")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := strings.Fields(out)
-		if len(f) < 2 {
-			t.Fatalf("no device with %v in %s: %q", a, ns.Name, out)
-		}
-		return f[1]
-	}
-	vdev, pdev := dev(victim, p.VictimAddr6), dev(p.NS, p.Addr6)
-	out, err := victim.Run(ctx, "ip", "-o", "link", "show", "dev", vdev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(out)
-	mac := ""
-	for i := range f {
-		if f[i] == "link/ether" && i+1 < len(f) {
-			mac = f[i+1]
-		}
-	}
-	if mac == "" {
-		t.Fatalf("no MAC for %s: %q", vdev, out)
-	}
-	if _, err := p.Run(ctx, "ip", "-6", "neigh", "replace", p.VictimAddr6.String(), "lladdr", mac, "dev", pdev, "nud", "permanent"); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSocketSeesKnocksThatINPUTDrops(t *testing.T) {
 	n := nstest.New(t, "peer")
 	p := n.Peers["peer"]
 	dropAll(t, n.Victim)
-	pinNeighbor(t, n.Victim, p)
+	p.PinVictimNeighbor(t)
 
 	const port = 40123
 	var s *Socket

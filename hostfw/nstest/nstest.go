@@ -50,6 +50,8 @@ type Peer struct {
 	*NS
 	Addr4, Addr6             netip.Addr // the peer's addresses
 	VictimAddr4, VictimAddr6 netip.Addr // the victim's addresses on this link
+	Dev, VictimDev           string     // the veth ends in the peer and in the victim
+	victim                   *NS
 }
 
 // Net is a victim namespace and its peers.
@@ -72,8 +74,8 @@ func New(t testing.TB, peers ...string) *Net {
 	id := randHex(3)
 	n := &Net{Victim: newNS(t, "bsh-"+id+"-v"), Peers: map[string]*Peer{}}
 	for i, name := range peers {
-		p := &Peer{NS: newNS(t, fmt.Sprintf("bsh-%s-%d", id, i))}
 		vv, pv := fmt.Sprintf("bv%s%d", id, i), fmt.Sprintf("bp%s%d", id, i)
+		p := &Peer{NS: newNS(t, fmt.Sprintf("bsh-%s-%d", id, i)), Dev: pv, VictimDev: vv, victim: n.Victim}
 		run(t, "ip", "link", "add", vv, "netns", n.Victim.Name, "type", "veth", "peer", "name", pv, "netns", p.Name)
 		sub := 10 + i
 		p.VictimAddr4 = netip.MustParseAddr(fmt.Sprintf("10.99.%d.1", sub))
@@ -158,34 +160,22 @@ func (n *NS) Run(ctx context.Context, prog string, args ...string) (string, erro
 // the test ends.
 func (n *NS) Listen(t testing.TB, port int) {
 	t.Helper()
-	var ln net.Listener
-	err := n.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", fmt.Sprintf("[::]:%d", port))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listening in %s: %v", n.Name, err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "ok\n")
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	n.serve(t, port, func(c net.Conn) { _, _ = io.WriteString(c, "ok\n") })
 }
 
 // ListenEcho starts a TCP echo server on port in the namespace, for tests
 // that keep a session open. It stops when the test ends.
 func (n *NS) ListenEcho(t testing.TB, port int) {
+	t.Helper()
+	n.serve(t, port, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		_, _ = io.Copy(c, c)
+	})
+}
+
+// serve accepts connections on port in the namespace and runs handle on
+// each (which closes afterwards) until the test ends.
+func (n *NS) serve(t testing.TB, port int, handle func(net.Conn)) {
 	t.Helper()
 	var ln net.Listener
 	err := n.Do(func() error {
@@ -209,12 +199,36 @@ func (n *NS) ListenEcho(t testing.TB, port int) {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(time.Minute))
-				_, _ = io.Copy(c, c)
+				handle(c)
 			}()
 		}
 	}()
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+}
+
+// PinVictimNeighbor gives the peer a permanent IPv6 neighbor entry for the
+// victim: a victim whose INPUT drops everything answers no neighbor
+// solicitation, so without it no IPv6 packet would leave the peer.
+func (p *Peer) PinVictimNeighbor(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := p.victim.Run(ctx, "ip", "-o", "link", "show", "dev", p.VictimDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := ""
+	f := strings.Fields(out)
+	for i := range f {
+		if f[i] == "link/ether" && i+1 < len(f) {
+			mac = f[i+1]
+		}
+	}
+	if mac == "" {
+		t.Fatalf("no MAC for %s in %q", p.VictimDev, out)
+	}
+	if _, err := p.Run(ctx, "ip", "-6", "neigh", "replace", p.VictimAddr6.String(), "lladdr", mac, "dev", p.Dev, "nud", "permanent"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Dial opens a TCP connection from the namespace to addr:port and reads the
