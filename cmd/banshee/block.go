@@ -88,6 +88,7 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 	}
 	// A full NACL at write time: host blocks here, or reported below.
 	out.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
+	vpc.onThisHost(ctx, ds)
 	res, err := blockHostFn(a, ctx, ds, atk)
 	if err != nil {
 		return err

@@ -149,6 +149,16 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 		t.Errorf("203.0.113.51 in the NACL too: %v", w.denies(t))
 	}
 
+	// A plain host decision on the instance itself lands on this host.
+	out, errs, code = runAWS(t, "block", "203.0.113.53", "--port", "22/tcp", "-o", "json")
+	bo = blockOutput{}
+	if err := json.Unmarshal([]byte(out), &bo); code != 0 || err != nil || len(bo.Decisions) != 1 || bo.Decisions[0].Scope != policy.ScopeHost {
+		t.Errorf("block on the instance: exit %d (%s) %q", code, errs, out)
+	}
+	if _, ok := host.entries["203.0.113.53/32"]; !ok {
+		t.Errorf("host entries %v: want 203.0.113.53", host.entries)
+	}
+
 	// Another instance than this one: not blocked, exit 1.
 	arm()
 	_, errs, code = runAWS(t, "block", "203.0.113.52", "--scope", "vpc", "--instance", oid)

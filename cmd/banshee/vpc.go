@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/policy"
@@ -64,6 +65,11 @@ func (a *app) naclManager(ctx context.Context) (*awsnacl.Manager, error) {
 // it runs on when that is on EC2; off EC2 with scope auto it returns nil
 // (host scope only), with scope vpc it is a usage error.
 func (a *app) prepareVPC(ctx context.Context, atk *policy.Attack, snap *policy.Snapshot) (*vpcSide, error) {
+	return prepareVPCWith(ctx, a.naclManager, atk, snap)
+}
+
+// prepareVPCWith is prepareVPC with the Manager built by newManager.
+func prepareVPCWith(ctx context.Context, newManager func(context.Context) (*awsnacl.Manager, error), atk *policy.Attack, snap *policy.Snapshot) (*vpcSide, error) {
 	if atk.Scope == policy.ScopeHost && len(atk.Targets) == 0 {
 		return nil, nil
 	}
@@ -88,7 +94,7 @@ func (a *app) prepareVPC(ctx context.Context, atk *policy.Attack, snap *policy.S
 		instances = []string{id.InstanceID}
 		self = id.InstanceID
 	}
-	m, err := a.naclManager(ctx)
+	m, err := newManager(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +210,32 @@ func (v *vpcSide) local(ctx context.Context, atk policy.Attack) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// onThisHost clears the instance list of host decisions that name only
+// the instance banshee runs on: those blocks belong in this machine's
+// firewall, not behind SSM. Others are left for blockHost to refuse.
+func (v *vpcSide) onThisHost(ctx context.Context, ds []policy.Decision) {
+	if v == nil {
+		return
+	}
+	for i := range ds {
+		d := &ds[i]
+		if d.Scope != policy.ScopeHost || d.Action != policy.ActionBlock || len(d.Instances) == 0 {
+			continue
+		}
+		if local, _ := v.local(ctx, policy.Attack{Targets: instanceTargets(d.Instances)}); local {
+			d.Instances = nil
+		}
+	}
+}
+
+func instanceTargets(ids []string) []policy.Target {
+	out := make([]policy.Target, len(ids))
+	for i, id := range ids {
+		out[i] = policy.Target{InstanceID: id}
+	}
+	return out
 }
 
 // fallBack deals with the decisions the NACL had no room for, never
@@ -361,4 +393,82 @@ func (a *app) listScopes(ctx context.Context, scope string, subnets, nacls []str
 		out = append(out, bs...)
 	}
 	return out, nil
+}
+
+// ec2Edge is watch's way to the subnet edge: the instance watch runs on,
+// as IMDS names it, and the SDK configuration, loaded once. Each use
+// builds its own awsnacl Manager, so nothing read is cached beyond one
+// enforcement.
+type ec2Edge struct {
+	self   string
+	awsCfg aws.Config
+}
+
+// newEC2Edge returns the edge when AWS can be used from here: on EC2
+// (IMDS names this instance) with a region from the SDK's chain or IMDS.
+// Credentials are only tried by the first call.
+func newEC2Edge(ctx context.Context) (*ec2Edge, error) {
+	id, err := whoAmI(ctx)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = id.Region
+	}
+	if awsCfg.Region == "" {
+		return nil, errors.New("no AWS region (set AWS_REGION)")
+	}
+	return &ec2Edge{self: id.InstanceID, awsCfg: awsCfg}, nil
+}
+
+func (e *ec2Edge) manager(cfg policy.NACLConfig) func(context.Context) (*awsnacl.Manager, error) {
+	return func(context.Context) (*awsnacl.Manager, error) { return awsnacl.NewFromConfig(e.awsCfg, cfg), nil }
+}
+
+// world reads what watch's own decisions need to see VPC scope coming:
+// this instance as the attacks' target (subnet, VPC, addresses), its
+// subnet's network ACL and the VPC's CIDRs (read-only calls).
+func (e *ec2Edge) world(ctx context.Context, cfg policy.NACLConfig) ([]policy.Target, policy.Snapshot, error) {
+	atk := policy.Attack{Targets: []policy.Target{{InstanceID: e.self}}}
+	var snap policy.Snapshot
+	if _, err := prepareVPCWith(ctx, e.manager(cfg), &atk, &snap); err != nil {
+		return nil, policy.Snapshot{}, err
+	}
+	return atk.Targets, snap, nil
+}
+
+// enforce is block's path (prepareVPC, Decide, vpcSide.block) for an
+// attack on this instance: it reads the world fresh, decides with eng
+// against it and enforces the VPC decisions. It returns every decision:
+// VPC blocks it enforced, and host blocks for the caller, including the
+// fallback of any VPC block that found no room or failed (with the
+// failure in err). With no decisions, nothing was decided (AWS failed
+// before) and err says why.
+func (e *ec2Edge) enforce(ctx context.Context, eng *policy.Engine, atk policy.Attack, snap policy.Snapshot) ([]policy.Decision, error) {
+	atk.Targets = []policy.Target{{InstanceID: e.self}}
+	side, err := prepareVPCWith(ctx, e.manager(eng.Config().NACL), &atk, &snap)
+	if err != nil {
+		return nil, err
+	}
+	side.self = e.self
+	ds := eng.Decide(atk, snap)
+	bs, noRoom, err := side.block(ctx, ds, atk)
+	side.fallBack(ctx, ds, atk, noRoom)
+	if err != nil {
+		for i := range ds {
+			d := &ds[i]
+			if d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock || slices.ContainsFunc(bs, func(b policy.Block) bool {
+				return b.Target.Bits() <= d.Target.Bits() && b.Target.Contains(d.Target.Addr())
+			}) {
+				continue
+			}
+			d.Scope, d.SubnetID, d.NACLID, d.RuleNumber, d.Aggregate, d.Evicts, d.Instances = policy.ScopeHost, "", "", 0, nil, nil, nil
+			d.Reasons = append([]string{"host: fallback, the VPC block failed"}, d.Reasons...)
+		}
+	}
+	return ds, err
 }

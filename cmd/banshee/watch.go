@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -43,9 +44,41 @@ type hostBlocker interface {
 	List(ctx context.Context) ([]hostfw.Entry, error)
 }
 
+// subnetEdge is what watch needs to block at the subnet edge (*ec2Edge in
+// vpc.go): block's VPC path for attacks on this instance.
+type subnetEdge interface {
+	world(ctx context.Context, cfg policy.NACLConfig) ([]policy.Target, policy.Snapshot, error)
+	enforce(ctx context.Context, eng *policy.Engine, atk policy.Attack, snap policy.Snapshot) ([]policy.Decision, error)
+}
+
+// edgeWorld is what watch's own decisions know of EC2: this instance as
+// the target, its subnet's NACL and the VPC's CIDRs. Security groups are
+// left out on purpose: a source that fails in our logs got through them.
+type edgeWorld struct {
+	targets []policy.Target
+	nacls   map[string]policy.NACL
+	cidrs   []netip.Prefix
+}
+
+// watchJob is one block for the enforcer: a host entry, or (vpc set) an
+// attack the policy scoped vpc, enforced through the edge with entry as
+// its fallback.
+type watchJob struct {
+	entry hostfw.Entry
+	vpc   *policy.Attack
+	eng   *policy.Engine
+	known policy.Snapshot // what watch knew: host blocks and past offences of the source
+}
+
+// watchWorldEvery is how often watch reads its EC2 world again (and,
+// while AWS fails, tries again).
+var watchWorldEvery = 30 * time.Minute
+
 // watcher is the daemon's core: lines → detectors → windows → policy →
-// host firewall. handleLine runs on one goroutine; enforcement runs on
-// another so that a slow firewall call never stalls reading.
+// host firewall, or the subnet edge when the policy scopes an attack vpc
+// and AWS is reachable. handleLine runs on one goroutine; enforcement
+// runs on another so that a slow firewall or EC2 call never stalls
+// reading.
 type watcher struct {
 	stateDir string
 	log      io.Writer
@@ -62,8 +95,11 @@ type watcher struct {
 	mu       sync.Mutex
 	bans     map[netip.Prefix]time.Time // known host blocks → expiry (zero: permanent)
 	offences []policy.Offence
+	edge     subnetEdge // nil: no VPC scope, every block on this host
+	world    *edgeWorld // nil until read
+	edgeErr  string     // the last edge failure logged (each reason once)
 
-	queue chan hostfw.Entry
+	queue chan watchJob
 	done  chan struct{} // closed when the enforcer has finished
 }
 
@@ -76,7 +112,7 @@ func newWatcher(cfg policy.Config, host hostBlocker, stats *watchStats, stateDir
 		stateDir: stateDir, log: log, now: now, stats: stats, host: host,
 		cfg: cfg, eng: policy.New(cfg), m: m, tr: detect.NewTracker(m.Detectors(), maxSources),
 		bans:  map[netip.Prefix]time.Time{},
-		queue: make(chan hostfw.Entry, 4096),
+		queue: make(chan watchJob, 4096),
 		done:  make(chan struct{}),
 	}
 	if err := w.loadOffences(); err != nil {
@@ -151,6 +187,12 @@ func (w *watcher) handleLine(b []byte) {
 			snap.Offences = append(snap.Offences, o)
 		}
 	}
+	edge := w.edge
+	if ew := w.world; ew != nil && edge != nil {
+		// This instance in its subnet: the policy can scope the attack
+		// vpc; the enforcer decides again against a fresh read.
+		atk.Targets, snap.NACLs, snap.VPCCIDRs = ew.targets, ew.nacls, ew.cidrs
+	}
 	w.mu.Unlock()
 	for _, d := range w.eng.Decide(atk, snap) {
 		w.stats.decision(string(d.Scope), string(d.Action))
@@ -158,8 +200,6 @@ func (w *watcher) handleLine(b []byte) {
 		if d.Action != policy.ActionBlock {
 			continue
 		}
-		// VPC scope needs the NACL backend, which watch does not drive yet:
-		// the host block is the fallback the policy names for it.
 		w.mu.Lock()
 		if d.TTL > 0 {
 			w.bans[d.Target] = now.Add(d.TTL)
@@ -169,48 +209,259 @@ func (w *watcher) handleLine(b []byte) {
 		w.offences = append(w.offences, policy.Offence{Source: d.Target, At: now.UTC()})
 		w.stats.setActiveBans(len(w.bans))
 		w.mu.Unlock()
-		w.queue <- hostfw.Entry{Prefix: d.Target, TTL: d.TTL, Reason: atk.Reason, Origin: string(policy.OriginWatch)}
+		job := watchJob{entry: hostfw.Entry{Prefix: d.Target, TTL: d.TTL, Reason: atk.Reason, Origin: string(policy.OriginWatch)}}
+		if d.Scope == policy.ScopeVPC && edge != nil {
+			one := atk
+			one.Sources, one.Targets = []netip.Prefix{d.Target}, nil
+			job.vpc, job.eng = &one, w.eng
+			job.known = policy.Snapshot{Blocks: snap.Blocks, Offences: snap.Offences}
+		}
+		w.queue <- job
 	}
 }
 
-// enforce applies queued host blocks, batching what has piled up, until
-// the queue is closed.
+// enforce applies queued blocks, batching what has piled up, until the
+// queue is closed: attacks scoped vpc through the edge first (their host
+// fallbacks join the batch), then one host firewall call.
 func (w *watcher) enforce(ctx context.Context) {
 	defer close(w.done)
-	for e := range w.queue {
-		batch := []hostfw.Entry{e}
+	for job := range w.queue {
+		batch := []watchJob{job}
 	drain:
 		for len(batch) < 1024 {
 			select {
-			case e2, ok := <-w.queue:
+			case j2, ok := <-w.queue:
 				if !ok {
 					break drain
 				}
-				batch = append(batch, e2)
+				batch = append(batch, j2)
 			default:
 				break drain
 			}
 		}
-		if _, err := w.host.Block(ctx, batch); err != nil {
-			err = fmt.Errorf("blocking %d source(s) on this host: %w", len(batch), err)
-			w.stats.enforceError(err)
-			w.logf("error: %v", err)
-			// forget them, so the next trip tries again
-			w.mu.Lock()
-			for _, b := range batch {
-				delete(w.bans, b.Prefix)
+		var host []hostfw.Entry
+		var edgeJobs []watchJob
+		for _, j := range batch {
+			if j.vpc != nil {
+				edgeJobs = append(edgeJobs, j)
+			} else {
+				host = append(host, j.entry)
 			}
-			w.mu.Unlock()
-			continue
 		}
-		names := make([]string, len(batch))
-		for i, b := range batch {
-			names[i] = b.Prefix.String()
+		host = append(host, w.enforceEdge(ctx, edgeJobs)...)
+		if len(host) > 0 {
+			w.enforceHost(ctx, host)
 		}
-		w.logf("blocked on this host: %s", strings.Join(names, " "))
 		if err := w.saveOffences(); err != nil {
 			w.stats.enforceError(err)
 			w.logf("error: %v", err)
+		}
+	}
+}
+
+// enforceHost blocks entries on this host; on failure it forgets them, so
+// the next trip tries again.
+func (w *watcher) enforceHost(ctx context.Context, batch []hostfw.Entry) {
+	if _, err := w.host.Block(ctx, batch); err != nil {
+		err = fmt.Errorf("blocking %d source(s) on this host: %w", len(batch), err)
+		w.stats.enforceError(err)
+		w.logf("error: %v", err)
+		w.mu.Lock()
+		for _, b := range batch {
+			delete(w.bans, b.Prefix)
+		}
+		w.mu.Unlock()
+		return
+	}
+	names := make([]string, len(batch))
+	for i, b := range batch {
+		names[i] = b.Prefix.String()
+	}
+	w.logf("blocked on this host: %s", strings.Join(names, " "))
+}
+
+// enforceEdge runs the attacks scoped vpc through the edge, grouped by
+// engine, detector port and kind into one attack each (so many sources
+// cost one read of the world and may aggregate), and returns the host
+// blocks that remain: the policy's host decisions against the fresh
+// world, the fallback of VPC blocks that found no room or failed, and,
+// when AWS cannot be reached at all, every job's own host entry.
+func (w *watcher) enforceEdge(ctx context.Context, jobs []watchJob) []hostfw.Entry {
+	w.mu.Lock()
+	edge := w.edge
+	w.mu.Unlock()
+	if len(jobs) == 0 || edge == nil {
+		var host []hostfw.Entry
+		for _, j := range jobs {
+			host = append(host, j.entry)
+		}
+		return host
+	}
+	type key struct {
+		eng  *policy.Engine
+		port policy.Port
+		kind policy.Kind
+	}
+	groups := map[key][]watchJob{}
+	var order []key
+	for _, j := range jobs {
+		k := key{j.eng, j.vpc.Port, j.vpc.Kind}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], j)
+	}
+	var host []hostfw.Entry
+	for _, k := range order {
+		js := groups[k]
+		atk := *js[0].vpc
+		atk.Sources = nil
+		snap := policy.Snapshot{Now: w.now().UTC()}
+		for _, j := range js {
+			snap.Blocks = append(snap.Blocks, j.known.Blocks...)
+			snap.Offences = append(snap.Offences, j.known.Offences...)
+			atk.Sources = append(atk.Sources, j.vpc.Sources...)
+			atk.Rate = min(atk.Rate, j.vpc.Rate)
+			atk.Evidence = max(atk.Evidence, j.vpc.Evidence)
+		}
+		if len(js) > 1 {
+			atk.Reason = fmt.Sprintf("%s (and %d more sources)", atk.Reason, len(js)-1)
+		}
+		ds, err := edge.enforce(ctx, k.eng, atk, snap)
+		if len(ds) == 0 {
+			w.edgeFailed(fmt.Errorf("VPC scope unavailable, blocking %d source(s) on this host instead: %w", len(js), err))
+			for _, j := range js {
+				host = append(host, j.entry)
+			}
+			continue
+		}
+		if err != nil {
+			w.edgeFailed(fmt.Errorf("VPC block failed, falling back to this host: %w", err))
+		} else {
+			w.edgeOK()
+		}
+		entry := map[netip.Prefix]hostfw.Entry{}
+		for _, j := range js {
+			entry[j.entry.Prefix] = j.entry
+		}
+		for _, d := range ds {
+			switch {
+			case d.Action == policy.ActionBlock && d.Scope == policy.ScopeVPC:
+				w.logf("blocked at the subnet edge: %s in %s rule %d until %s", d.Target, d.NACLID, d.RuleNumber, d.ExpiresAt.UTC().Format(time.RFC3339))
+				w.noteEdgeBlock(d)
+			case d.Action == policy.ActionBlock && d.Scope == policy.ScopeHost:
+				e := entry[d.Target]
+				e.Prefix, e.TTL = d.Target, d.TTL
+				host = append(host, e)
+			default:
+				w.logf("%s: %s %s against the fresh EC2 read; %s", d.Target, d.Scope, d.Action, strings.Join(d.Reasons, "; "))
+				w.mu.Lock()
+				delete(w.bans, d.Target)
+				w.mu.Unlock()
+			}
+		}
+	}
+	return host
+}
+
+// edgeFailed counts an edge failure and logs it once per reason.
+func (w *watcher) edgeFailed(err error) {
+	w.stats.enforceError(err)
+	w.mu.Lock()
+	first := w.edgeErr != err.Error()
+	w.edgeErr = err.Error()
+	w.mu.Unlock()
+	if first {
+		w.logf("error: %v", err)
+	}
+}
+
+func (w *watcher) edgeOK() {
+	w.mu.Lock()
+	w.edgeErr = ""
+	w.mu.Unlock()
+}
+
+// noteEdgeBlock adds an enforced VPC block to the known NACL, so that the
+// next trip of the same source is seen as already denied there.
+func (w *watcher) noteEdgeBlock(d policy.Decision) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.world == nil {
+		return
+	}
+	cidr := d.Target
+	if d.Aggregate != nil {
+		cidr = *d.Aggregate
+	}
+	nacls := maps.Clone(w.world.nacls)
+	for sn, n := range nacls {
+		if n.ID != d.NACLID {
+			continue
+		}
+		n.Entries = slices.DeleteFunc(slices.Clone(n.Entries), func(e policy.NACLEntry) bool { return e.RuleNumber == d.RuleNumber && !e.Egress })
+		n.Entries = append(n.Entries, policy.NACLEntry{RuleNumber: d.RuleNumber, CIDR: cidr, ExpiresAt: d.ExpiresAt, Origin: policy.OriginWatch})
+		nacls[sn] = n
+	}
+	w.world = &edgeWorld{targets: w.world.targets, nacls: nacls, cidrs: w.world.cidrs}
+}
+
+// findEdge makes the edge when AWS can be used from here (on EC2, with a
+// region) and reads the world once; when it cannot, it says why once and
+// every block stays on this host. newEdge is newEC2Edge outside tests.
+func (w *watcher) findEdge(ctx context.Context, newEdge func(context.Context) (*ec2Edge, error)) bool {
+	e, err := newEdge(ctx)
+	if err != nil {
+		w.logf("VPC scope off (%v): every block is enforced on this host", err)
+		return false
+	}
+	w.mu.Lock()
+	w.edge = e
+	w.mu.Unlock()
+	return true
+}
+
+// readWorld reads the edge's world once; a failure is logged once per
+// reason and leaves the last world (or none: host scope only) in place.
+func (w *watcher) readWorld(ctx context.Context, cfg policy.NACLConfig) error {
+	w.mu.Lock()
+	edge := w.edge
+	w.mu.Unlock()
+	if edge == nil {
+		return nil
+	}
+	targets, snap, err := edge.world(ctx, cfg)
+	if err != nil {
+		err = fmt.Errorf("reading this instance's EC2 world (VPC scope waits for it; blocks go to this host meanwhile): %w", err)
+		w.edgeFailed(err)
+		return err
+	}
+	w.mu.Lock()
+	first := w.world == nil
+	w.world = &edgeWorld{targets: targets, nacls: snap.NACLs, cidrs: snap.VPCCIDRs}
+	w.edgeErr = ""
+	w.mu.Unlock()
+	if first && len(targets) > 0 {
+		ids := make([]string, 0, len(snap.NACLs))
+		for _, n := range snap.NACLs {
+			ids = append(ids, n.ID)
+		}
+		w.logf("VPC scope on: %s in %s (network ACL %s)", targets[0].InstanceID, targets[0].SubnetID, strings.Join(ids, ", "))
+	}
+	return nil
+}
+
+// keepWorld reads the world now and then every watchWorldEvery until ctx
+// ends.
+func (w *watcher) keepWorld(ctx context.Context, cfg policy.NACLConfig) {
+	t := time.NewTicker(watchWorldEvery)
+	defer t.Stop()
+	for {
+		_ = w.readWorld(ctx, cfg)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
@@ -227,7 +478,10 @@ func (w *watcher) reload(cfg policy.Config) error {
 	} else {
 		w.tr = detect.NewTracker(m.Detectors(), 0)
 	}
+	// The enforcer reads cfg (saveOffences) under mu.
+	w.mu.Lock()
 	w.cfg, w.eng, w.m = cfg, policy.New(cfg), m
+	w.mu.Unlock()
 	w.stats.reload()
 	return nil
 }
@@ -287,6 +541,14 @@ systemd journal (--journal) or standard input (--log -), runs every line through
 the detectors, and when a source fails max_retry times within find_time asks
 the policy (origin watch) and blocks it on this host. The allowlist and the
 other protections of the policy always apply.
+
+On an EC2 instance with a region and credentials (the instance role), watch
+also knows its subnet's network ACL and the VPC's CIDRs, so the policy can
+scope an attack vpc (a flood at or above policy.flood_rate, say): that block
+goes to the network ACL through the same path as block --scope vpc, with
+metadata origin watch, decided again against a fresh EC2 read. Off EC2, or
+when EC2 fails or the ACL has no room, watch blocks on this host instead and
+logs the reason once.
 
 Blocks live in the kernel and the state directory and survive restarts;
 failure counters start afresh. SIGHUP reloads the config (detectors,
@@ -439,6 +701,13 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 	go func() { running.Wait(); close(allDone) }()
 
 	go w.enforce(context.WithoutCancel(ctx))
+	// VPC scope through awsnacl when this is an EC2 instance with a region
+	// and credentials; found (or not) without holding up reading.
+	go func() {
+		if w.findEdge(rctx, newEC2Edge) {
+			w.keepWorld(rctx, cfg.NACL)
+		}
+	}()
 	ready.Wait()
 	w.logf("ready: reading %s", strings.Join(sources, ", "))
 
