@@ -187,11 +187,14 @@ func TestConfigParameterAppliesOverrides(t *testing.T) {
 	}
 }
 
-// preconditionRefs returns the references of a resource's lifecycle
-// preconditions.
+// preconditionRefs returns the references of the lifecycle preconditions of
+// a resource ("type.name") or a data source ("data.type.name").
 func preconditionRefs(t *testing.T, m *tfModule, resource string) []string {
 	t.Helper()
 	b, ok := m.resources[resource]
+	if name, isData := strings.CutPrefix(resource, "data."); isData {
+		b, ok = m.data[name]
+	}
 	if !ok {
 		t.Fatalf("no %s", resource)
 	}
@@ -432,6 +435,7 @@ var validationCases = map[string]struct{ good, bad []string }{
 	"static_blocklist_rule_range":    {good: []string{`{ min = 20, max = 49 }`}, bad: []string{`{ min = 0, max = 9 }`, `{ min = 50, max = 49 }`, `{ min = 1, max = 40000 }`}},
 	"admin_cidrs":                    {good: []string{`[]`, `["198.51.100.0/24", "2001:db8::/48"]`}, bad: []string{`["0.0.0.0/0"]`, `["::/0"]`, `["office"]`}},
 	"ssh_port":                       {good: []string{`22`, `2222`}, bad: []string{`0`, `65536`, `22.5`}},
+	"instance_role_names":            {good: []string{`[]`, `["banshee-web", "app+ops=x,y.z@team_1"]`}, bad: []string{`["arn:aws:iam::123456789012:role/web"]`, `["web", "web"]`, `[""]`, `["a b"]`, `["abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde"]`}},
 }
 
 func TestVariableValidations(t *testing.T) {

@@ -43,6 +43,25 @@ var runtimeActions = map[string]string{
 // repository root.
 const lambdaPackage = "cmd/banshee-lambda"
 
+// instancePackage is the main package of the banshee binary that runs on
+// the instances (banshee watch and the CLI), relative to the repository
+// root. Its actions are derived for the instance policy (iam_instance.tf).
+const instancePackage = "cmd/banshee"
+
+// instanceAWSPackage is the package through which the banshee binary calls
+// AWS: awsnacl, for blocks at VPC scope. The instance policy grants what
+// awsnacl and the packages it imports call, and the derivation from
+// instancePackage must find nothing else. When this was written the
+// binary's closure was cmd/banshee, awsnacl, hostfw, hostfw/guard, policy,
+// policy/detect and policy/detect/tail, and only awsnacl called AWS: the
+// binary reads no SSM parameter (its configuration is a local file, --config)
+// and no CloudWatch Logs (it tails the local auth log), and never runs SSM
+// commands (it is what those commands run). A call outside awsnacl fails
+// the test, so that someone decides whether every instance running banshee
+// should hold that permission and records the reason here, rather than the
+// instance role growing by default.
+const instanceAWSPackage = "awsnacl"
+
 // derivedActions maps an IAM action to the places in the code that use it.
 type derivedActions map[string][]string
 
@@ -203,6 +222,39 @@ func TestDeriveActionsFixture(t *testing.T) {
 		t.Errorf("walked packages %v, want %v", pkgs, wantPkgs)
 	}
 
+	// The instance binary: its own call plus everything awsnacl reaches
+	// (here awsnacl imports hostfw/remote, so its SSM and logs calls count).
+	inst, instPkgs, err := deriveActions(root, "github.com/banshee-project/banshee", instancePackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaNACL, _, err := deriveActions(root, "github.com/banshee-project/banshee", instanceAWSPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInst := []string{
+		"cloudwatch:PutMetricData", // the main package's own call
+		"ec2:CreateNetworkAclEntry",
+		"ec2:DescribeNetworkAcls",
+		"ec2:DescribeSecurityGroups",
+		"logs:DescribeMetricFilters", // through awsnacl → hostfw/remote
+		"logs:FilterLogEvents",
+		"ssm:SendCommand",
+	}
+	if g := sortedKeys(inst); strings.Join(g, " ") != strings.Join(wantInst, " ") {
+		t.Errorf("derived from %s %v\nwant %v", instancePackage, g, wantInst)
+	}
+	if g := actionsOutside(inst, viaNACL); strings.Join(g, " ") != "cloudwatch:PutMetricData" {
+		t.Errorf("actions outside %s: %v, want [cloudwatch:PutMetricData] (the fixture's main package calls it itself)", instanceAWSPackage, g)
+	}
+	if g := actionsOutside(viaNACL, inst); len(g) != 0 {
+		t.Errorf("actions of %s not reached from %s: %v", instanceAWSPackage, instancePackage, g)
+	}
+	wantInstPkgs := []string{"awsnacl", "cmd/banshee", "hostfw/remote", "policy"}
+	if strings.Join(instPkgs, " ") != strings.Join(wantInstPkgs, " ") {
+		t.Errorf("walked packages from %s %v, want %v", instancePackage, instPkgs, wantInstPkgs)
+	}
+
 	_, _, err = deriveActions(filepath.Join("testdata", "iamderive-unknown"), "github.com/banshee-project/banshee", lambdaPackage)
 	if err == nil || !strings.Contains(err.Error(), "service/sts") {
 		t.Errorf("a service without IAM prefix: err = %v, want one naming service/sts", err)
@@ -344,19 +396,76 @@ func TestIAMPolicyGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 		want[action] = why
 	}
 
-	m := loadModule(t, ".")
-	granted := map[string]bool{}
-	for _, st := range policyStatements(t, m, "function") {
-		for _, a := range st.actions {
-			granted[a] = true
-		}
-	}
-	missing, unused := iamMismatches(want, granted)
+	missing, unused := iamMismatches(want, grantedActions(t, loadModule(t, "."), "function"))
 	for _, action := range missing {
 		t.Errorf("missing permission %s (%s): grant it in iam.tf, scoped as tightly as AWS allows", action, want[action])
 	}
 	for _, action := range unused {
 		t.Errorf("unused permission %s: nothing in the function's code (%v) calls it; remove it from iam.tf", action, pkgs)
+	}
+}
+
+// actionsOutside returns the actions of all that within does not have,
+// sorted.
+func actionsOutside(all, within derivedActions) []string {
+	var out []string
+	for _, action := range sortedKeys(all) {
+		if _, ok := within[action]; !ok {
+			out = append(out, action)
+		}
+	}
+	return out
+}
+
+// grantedActions returns every action the statements of a policy document
+// grant.
+func grantedActions(t *testing.T, m *tfModule, doc string) map[string]bool {
+	t.Helper()
+	granted := map[string]bool{}
+	for _, st := range policyStatements(t, m, doc) {
+		for _, a := range st.actions {
+			granted[a] = true
+		}
+	}
+	return granted
+}
+
+func TestIAMInstancePolicyGrantsExactlyWhatTheBinaryCalls(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := modulePath(t, filepath.Join(root, "go.mod"))
+	derived, pkgs, err := deriveActions(root, mod, instancePackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaNACL, naclPkgs, err := deriveActions(root, mod, instanceAWSPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("packages of the banshee binary: %v; of %s: %v", pkgs, instanceAWSPackage, naclPkgs)
+	t.Logf("actions of the banshee binary: %v", sortedKeys(derived))
+	if !contains(pkgs, instanceAWSPackage) {
+		t.Errorf("%s no longer imports %s (walked %v): the instance policy has nothing to cover; rethink iam_instance.tf", instancePackage, instanceAWSPackage, pkgs)
+	}
+	if len(viaNACL) == 0 {
+		t.Fatalf("no AWS action derived from %s: the derivation is broken", instanceAWSPackage)
+	}
+	for _, action := range actionsOutside(derived, viaNACL) {
+		t.Errorf("%s calls %s at %s, outside %s: decide whether every instance running banshee should hold it; if so, grant it in iam_instance.tf and record why at instanceAWSPackage", instancePackage, action, strings.Join(derived[action], ", "), instanceAWSPackage)
+	}
+
+	want := map[string]string{}
+	for action, where := range derived {
+		want[action] = "called at " + strings.Join(where, ", ")
+	}
+	missing, unused := iamMismatches(want, grantedActions(t, loadModule(t, "."), "instance"))
+	for _, action := range missing {
+		t.Errorf("missing permission %s (%s): grant it in iam_instance.tf, scoped as tightly as AWS allows", action, want[action])
+	}
+	for _, action := range unused {
+		t.Errorf("unused permission %s: nothing in the banshee binary (%v) calls it; remove it from iam_instance.tf", action, pkgs)
 	}
 }
 
@@ -491,16 +600,18 @@ func TestIAMPoliciesHaveNoWildcards(t *testing.T) {
 	}
 }
 
-// scopeRule says how a sensitive action of the function must be scoped: its
-// statement's resources must refer to one of refs, or the statement must
-// carry a condition on one of conditions.
+// scopeRule says how a sensitive action must be scoped: its statement's
+// resources must refer to one of refs, or the statement must carry a
+// condition on one of conditions.
 type scopeRule struct {
 	refs       []string
 	conditions []string
 	why        string
 }
 
-var functionScopes = map[string]scopeRule{
+// actionScopes are the scope rules of every policy of the module that
+// grants these actions (the function's and the instances').
+var actionScopes = map[string]scopeRule{
 	"ec2:CreateNetworkAclEntry":  {refs: []string{"local.managed_network_acl_arns"}, why: "entries only of the managed network ACLs"},
 	"ec2:DeleteNetworkAclEntry":  {refs: []string{"local.managed_network_acl_arns"}, why: "entries only of the managed network ACLs"},
 	"ec2:ReplaceNetworkAclEntry": {refs: []string{"local.managed_network_acl_arns"}, why: "entries only of the managed network ACLs"},
@@ -516,10 +627,18 @@ var functionScopes = map[string]scopeRule{
 	"logs:PutLogEvents":          {refs: []string{"aws_cloudwatch_log_group.function"}, why: "the function's own log group only"},
 }
 
-func TestIAMFunctionPolicyScopes(t *testing.T) {
-	m := loadModule(t, ".")
-	var sendCommandOnInstances, sendCommandOnDocument bool
-	for _, st := range policyStatements(t, m, "function") {
+// scopeHit says how the statements of a policy scoped one action: whether
+// some statement did by a resource reference, whether some did by a
+// condition.
+type scopeHit struct{ ref, cond bool }
+
+// checkScopes fails the test for every action of the policy document doc
+// that its statement does not scope as rules say, and for every mutating
+// action without a rule. It returns how each ruled action was scoped.
+func checkScopes(t *testing.T, m *tfModule, doc string, rules map[string]scopeRule) map[string]scopeHit {
+	t.Helper()
+	hits := map[string]scopeHit{}
+	for _, st := range policyStatements(t, m, doc) {
 		var refs []string
 		if ra, ok := st.body.Attributes["resources"]; ok {
 			for _, tr := range ra.Expr.Variables() {
@@ -543,10 +662,10 @@ func TestIAMFunctionPolicyScopes(t *testing.T) {
 			}
 		}
 		for _, action := range st.actions {
-			rule, ok := functionScopes[action]
+			rule, ok := rules[action]
 			if !ok {
 				if isMutating(action) {
-					t.Errorf("%s: mutating action %s has no scope rule in functionScopes; add one", st.body.SrcRange, action)
+					t.Errorf("%s: mutating action %s of data.aws_iam_policy_document.%s has no scope rule in actionScopes; add one", st.body.SrcRange, action, doc)
 				}
 				continue
 			}
@@ -565,27 +684,159 @@ func TestIAMFunctionPolicyScopes(t *testing.T) {
 					}
 				}
 			}
-			if action == "ssm:SendCommand" {
-				sendCommandOnDocument = sendCommandOnDocument || okRef
-				sendCommandOnInstances = sendCommandOnInstances || okCond
-			}
+			h := hits[action]
+			hits[action] = scopeHit{ref: h.ref || okRef, cond: h.cond || okCond}
 			if !okRef && !okCond {
 				t.Errorf("%s: %s must be scoped to %s (resources referring to %v or a condition on %v); resources refer to %v", st.body.SrcRange, action, rule.why, rule.refs, rule.conditions, refs)
 			}
 		}
 	}
-	if !sendCommandOnDocument || !sendCommandOnInstances {
-		t.Errorf("ssm:SendCommand needs one statement on the document and one on instances with an ssm:resourceTag condition (document %v, instances %v)", sendCommandOnDocument, sendCommandOnInstances)
+	return hits
+}
+
+func TestIAMFunctionPolicyScopes(t *testing.T) {
+	hits := checkScopes(t, loadModule(t, "."), "function", actionScopes)
+	if h := hits["ssm:SendCommand"]; !h.ref || !h.cond {
+		t.Errorf("ssm:SendCommand needs one statement on the document and one on instances with an ssm:resourceTag condition (document %v, instances %v)", h.ref, h.cond)
 	}
 }
 
-func TestIAMFunctionRoleHasOnlyItsPolicy(t *testing.T) {
+func TestIAMInstancePolicyScopes(t *testing.T) {
+	if hits := checkScopes(t, loadModule(t, "."), "instance", actionScopes); len(hits) == 0 {
+		t.Error("the instance policy grants no action that needs a scope: it cannot change a network ACL")
+	}
+}
+
+// networkACLActions are the actions that change a network ACL; they must
+// name the managed ACLs, or, when none are given, carry the ec2:Vpc
+// condition.
+var networkACLActions = []string{
+	"ec2:CreateNetworkAclEntry",
+	"ec2:CreateTags",
+	"ec2:DeleteNetworkAclEntry",
+	"ec2:DeleteTags",
+	"ec2:ReplaceNetworkAclEntry",
+}
+
+// vpcConditions returns how many ec2:Vpc conditions on local.vpc_arn a
+// statement carries once the module is evaluated with e's variables.
+func vpcConditions(t *testing.T, e *evaluator, st policyStatement) int {
+	t.Helper()
+	isVPC := func(body *hclsyntax.Body) bool {
+		v, diags := body.Attributes["variable"].Expr.Value(nil)
+		if diags.HasErrors() || v.Type() != cty.String || v.AsString() != "ec2:Vpc" {
+			return false
+		}
+		if tv, diags := body.Attributes["test"].Expr.Value(nil); diags.HasErrors() || tv.AsString() != "ArnEquals" {
+			t.Errorf("%s: the ec2:Vpc condition must test ArnEquals", body.SrcRange)
+		}
+		return true
+	}
+	var n int
+	for _, cb := range st.body.Blocks {
+		switch {
+		case cb.Type == "condition" && isVPC(cb.Body):
+			if refs := traversalsOf(cb.Body.Attributes["values"].Expr); refs != "local.vpc_arn" {
+				t.Errorf("%s: the ec2:Vpc condition's values refer to %q, want local.vpc_arn", cb.DefRange(), refs)
+			}
+			n++
+		case cb.Type == "dynamic" && cb.Labels[0] == "condition":
+			for _, content := range cb.Body.Blocks {
+				if content.Type != "content" || !isVPC(content.Body) {
+					continue
+				}
+				fe := cb.Body.Attributes["for_each"].Expr
+				if refs := traversalsOf(fe); !strings.Contains(refs, "local.vpc_arn") {
+					t.Errorf("%s: the ec2:Vpc condition iterates over %q, want local.vpc_arn", cb.DefRange(), refs)
+				}
+				v, err := e.eval(fe)
+				if err != nil || !v.IsKnown() || !v.CanIterateElements() {
+					t.Errorf("%s: for_each of the ec2:Vpc condition is not a known collection: %v %#v", cb.DefRange(), err, v)
+					continue
+				}
+				n += v.LengthInt()
+			}
+		}
+	}
+	return n
+}
+
+func TestIAMNetworkACLChangesStayInTheManagedACLs(t *testing.T) {
+	m := loadModule(t, ".")
+	for _, doc := range []string{"function", "instance"} {
+		var statements int
+		for _, st := range policyStatements(t, m, doc) {
+			var changes bool
+			for _, a := range st.actions {
+				changes = changes || contains(networkACLActions, a)
+			}
+			if !changes {
+				continue
+			}
+			statements++
+			for _, c := range []struct {
+				ids        string
+				resources  int
+				conditions int
+				what       string
+			}{
+				{`[]`, 1, 1, "every ACL of the VPC: one wildcard ARN narrowed by the ec2:Vpc condition"},
+				{`["acl-0123abcd", "acl-0123abce"]`, 2, 0, "the given ACLs: one ARN each, no condition needed"},
+			} {
+				e, err := m.newEvaluator(withVPC(map[string]cty.Value{"network_acl_ids": hclValue(t, c.ids)}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, err := e.eval(st.body.Attributes["resources"].Expr)
+				if err != nil || !v.IsKnown() || !v.CanIterateElements() {
+					t.Errorf("%s: resources are not a known list: %v %#v", st.body.SrcRange, err, v)
+					continue
+				}
+				if got := v.LengthInt(); got != c.resources {
+					t.Errorf("%s: data.aws_iam_policy_document.%s with network_acl_ids = %s names %d resources, want %d (%s)", st.body.SrcRange, doc, c.ids, got, c.resources, c.what)
+				}
+				if got := vpcConditions(t, e, st); got != c.conditions {
+					t.Errorf("%s: data.aws_iam_policy_document.%s with network_acl_ids = %s has %d ec2:Vpc conditions, want %d (%s)", st.body.SrcRange, doc, c.ids, got, c.conditions, c.what)
+				}
+			}
+		}
+		if statements == 0 {
+			t.Errorf("data.aws_iam_policy_document.%s changes no network ACL", doc)
+		}
+	}
+}
+
+// TestIAMGrantsOnlyThroughCheckedDocuments: the function's role gets its
+// inline policy and nothing else; the one managed policy is the instances',
+// built from its checked document and attached only to the roles named in
+// instance_role_names.
+func TestIAMGrantsOnlyThroughCheckedDocuments(t *testing.T) {
 	m := loadModule(t, ".")
 	for key, b := range m.resources {
 		typ, _, _ := strings.Cut(key, ".")
 		switch typ {
-		case "aws_iam_role_policy_attachment", "aws_iam_policy_attachment", "aws_iam_policy":
-			t.Errorf("%s: %s: the module grants only through inline policy documents the tests check", b.DefRange(), key)
+		case "aws_iam_policy":
+			if key != "aws_iam_policy.instance" {
+				t.Errorf("%s: %s: the module's one managed policy is aws_iam_policy.instance", b.DefRange(), key)
+			} else if got := traversalsOf(b.Body.Attributes["policy"].Expr); got != "data.aws_iam_policy_document.instance.json" {
+				t.Errorf("%s: the instance policy is %s, want data.aws_iam_policy_document.instance.json", b.DefRange(), got)
+			}
+		case "aws_iam_role_policy_attachment":
+			if key != "aws_iam_role_policy_attachment.instance" {
+				t.Errorf("%s: %s: the module attaches only the instance policy", b.DefRange(), key)
+				continue
+			}
+			if got := traversalsOf(b.Body.Attributes["policy_arn"].Expr); got != "aws_iam_policy.instance[0].arn" {
+				t.Errorf("%s: attaches %s, want aws_iam_policy.instance[0].arn", b.DefRange(), m.sourceText(b.Body.Attributes["policy_arn"].Expr.Range()))
+			}
+			if got := traversalsOf(b.Body.Attributes["role"].Expr); got != "each.value" {
+				t.Errorf("%s: attaches to %s, want each.value of the instance_role_names", b.DefRange(), m.sourceText(b.Body.Attributes["role"].Expr.Range()))
+			}
+			if got := traversalsOf(b.Body.Attributes["for_each"].Expr); !strings.Contains(got, "var.instance_role_names") {
+				t.Errorf("%s: iterates over %s, want var.instance_role_names", b.DefRange(), got)
+			}
+		case "aws_iam_policy_attachment":
+			t.Errorf("%s: %s: aws_iam_policy_attachment owns every attachment of its policy account-wide; use aws_iam_role_policy_attachment", b.DefRange(), key)
 		case "aws_iam_role":
 			for _, forbidden := range []string{"managed_policy_arns", "inline_policy"} {
 				if _, ok := b.Body.Attributes[forbidden]; ok {
@@ -619,4 +870,54 @@ func traversalsOf(expr hclsyntax.Expression) string {
 		parts = append(parts, traversalString(tr))
 	}
 	return strings.Join(parts, " ")
+}
+
+func TestIAMInstancePolicyAttachments(t *testing.T) {
+	m := loadModule(t, ".")
+	if refs := preconditionRefs(t, m, "data.aws_iam_policy_document.instance"); !contains(refs, "local.instance_role_names_attachable") {
+		t.Errorf("data.aws_iam_policy_document.instance preconditions %v do not check local.instance_role_names_attachable", refs)
+	}
+	policy, ok := m.resources["aws_iam_policy.instance"]
+	if !ok {
+		t.Fatal("no aws_iam_policy.instance")
+	}
+	attachment, ok := m.resources["aws_iam_role_policy_attachment.instance"]
+	if !ok {
+		t.Fatal("no aws_iam_role_policy_attachment.instance")
+	}
+	for _, c := range []struct {
+		create, roles string
+		policies      int
+		attachments   int
+		attachable    bool
+	}{
+		{`true`, `[]`, 1, 0, true},
+		{`true`, `["web", "bastion"]`, 1, 2, true},
+		{`false`, `[]`, 0, 0, true},
+		{`false`, `["web"]`, 0, 0, false},
+	} {
+		values := map[string]cty.Value{"create_instance_policy": hclValue(t, c.create), "instance_role_names": hclValue(t, c.roles)}
+		what := fmt.Sprintf("create_instance_policy = %s, instance_role_names = %s", c.create, c.roles)
+		if got := evalLocal(t, m, "instance_role_names_attachable", values).True(); got != c.attachable {
+			t.Errorf("%s: instance_role_names_attachable = %v, want %v", what, got, c.attachable)
+		}
+		e, err := m.newEvaluator(withVPC(values))
+		if err != nil {
+			t.Fatal(err)
+		}
+		count, err := e.eval(policy.Body.Attributes["count"].Expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := count.AsBigFloat().Int64(); int(n) != c.policies {
+			t.Errorf("%s: %d instance policies, want %d", what, n, c.policies)
+		}
+		each, err := e.eval(attachment.Body.Attributes["for_each"].Expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !each.IsWhollyKnown() || each.LengthInt() != c.attachments {
+			t.Errorf("%s: attachments for_each = %#v, want %d roles", what, each, c.attachments)
+		}
+	}
 }

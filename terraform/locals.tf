@@ -111,5 +111,13 @@ locals {
     BANSHEE_INSTANCE_TAG     = "${var.instance_tag.key}=${var.instance_tag.value}"
   }
 
+  ##############################################################################
+  # The instances' policy
+  ##############################################################################
+
+  # Roles to attach the instance policy to are named only when the policy is
+  # created (a precondition on its document says so).
+  instance_role_names_attachable = var.create_instance_policy || length(var.instance_role_names) == 0
+
   tags = merge(var.tags, { "banshee:installation" = var.name })
 }

@@ -18,6 +18,11 @@ output "function_role_name" {
   value       = aws_iam_role.function.name
 }
 
+output "instance_policy_arn" {
+  description = "ARN of the IAM policy for the roles of the instances that run banshee (attach it to roles not named in instance_role_names), or null without create_instance_policy."
+  value       = one(aws_iam_policy.instance[*].arn)
+}
+
 output "function_log_group_name" {
   description = "Log group of the function."
   value       = aws_cloudwatch_log_group.function.name

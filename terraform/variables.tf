@@ -274,6 +274,27 @@ variable "host_banshee_path" {
 }
 
 ################################################################################
+# Instances running banshee (the daemon and the CLI block at VPC scope)
+################################################################################
+
+variable "create_instance_policy" {
+  description = "Whether to create the IAM policy that lets banshee on an instance (banshee watch, the banshee CLI) block at VPC scope: the EC2 reads it needs and changes of the managed network ACLs' entries and tags only. Host blocks need no AWS permission."
+  type        = bool
+  default     = true
+}
+
+variable "instance_role_names" {
+  description = "Names (not ARNs) of the IAM roles of the instances that run banshee, to attach the instance policy to. Needs create_instance_policy. The names must be known at plan time: literals, or the names given to roles in the same configuration."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for name in var.instance_role_names : can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", name))]) && length(distinct(var.instance_role_names)) == length(var.instance_role_names)
+    error_message = "Each instance role name must be an IAM role name (1-64 letters, digits and + = , . @ _ -, not an ARN), and none may repeat."
+  }
+}
+
+################################################################################
 # Policy configuration (SSM parameter read by the function, the CLI and the daemon)
 ################################################################################
 

@@ -87,8 +87,8 @@ resource "aws_route_table_association" "public" {
 # The protected instance
 ################################################################################
 
-# Outbound HTTPS for the SSM agent, the CloudWatch agent and dnf; inbound
-# SSH comes only through the module's admin security group.
+# Outbound HTTPS for the SSM agent, the CloudWatch agent, dnf and banshee's
+# EC2 calls; inbound SSH comes only through the module's admin security group.
 resource "aws_security_group" "egress" {
   name_prefix = "${local.name}-egress-"
   description = "Outbound traffic of the example instance"
@@ -212,6 +212,10 @@ module "banshee" {
 
   create_admin_security_group = true
   admin_cidrs                 = var.admin_cidrs
+
+  # banshee watch on the instance blocks at VPC scope with the instance's
+  # own role.
+  instance_role_names = [aws_iam_role.instance.name]
 
   config_overrides = {
     policy = {

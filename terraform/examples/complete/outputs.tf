@@ -22,3 +22,8 @@ output "static_blocklist_rule_numbers" {
   description = "Rule numbers of the static blocklist in the VPC's default network ACL."
   value       = module.banshee.static_blocklist_rule_numbers
 }
+
+output "instance_policy_arn" {
+  description = "IAM policy that lets banshee on the instance block at VPC scope, attached to the instance's role."
+  value       = module.banshee.instance_policy_arn
+}

@@ -10,4 +10,6 @@ module "banshee" {
   allowlist           = var.allowlist
 
   alarm_trigger = "alarm_action"
+
+  instance_role_names = var.instance_role_names
 }

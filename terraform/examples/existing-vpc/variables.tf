@@ -23,3 +23,9 @@ variable "allowlist" {
   type        = list(string)
   default     = []
 }
+
+variable "instance_role_names" {
+  description = "IAM roles of the instances that run banshee watch, which then block at VPC scope too."
+  type        = list(string)
+  default     = []
+}
