@@ -64,6 +64,9 @@ type Firewall struct {
 	rateLimits       []RateLimit
 	rateLimitsLoaded bool
 
+	// bulk is an "ipset restore" started ahead by PrepareBulk.
+	bulk *bulkRestore
+
 	// ensured remembers when Ensure last found a family in place, so a
 	// long-running caller (watch) does not probe iptables on every block.
 	ensured map[Family]time.Time
@@ -469,29 +472,76 @@ func (f *Firewall) add(ctx context.Context, entries []Entry) (BlockResult, error
 		}
 		return res, nil
 	}
-	// The input is generated while ipset reads it.
-	pr, pw := io.Pipe()
-	go func() {
-		const chunk = 64 << 10
-		buf := make([]byte, 0, chunk+512)
-		for _, e := range entries {
-			buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
-			if len(buf) >= chunk {
-				if _, err := pw.Write(buf); err != nil {
-					return // the reader failed; run reports why
-				}
-				buf = buf[:0]
-			}
+	b := f.bulk
+	f.bulk = nil
+	if b == nil {
+		var err error
+		if b, err = f.startBulk(ctx); err != nil {
+			return res, err
 		}
-		_, _ = pw.Write(buf)
-		pw.Close()
-	}()
-	_, err := f.r.run(ctx, pr, f.t.ipset, "-exist", "restore")
-	pr.Close() // unblocks the writer if ipset stopped reading
-	if err != nil {
+	}
+	// The input is generated while ipset reads it.
+	const chunk = 64 << 10
+	buf := make([]byte, 0, chunk+512)
+	var werr error
+	for _, e := range entries {
+		buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
+		if len(buf) >= chunk {
+			if _, werr = b.in.Write(buf); werr != nil {
+				break // ipset stopped reading; wait says why
+			}
+			buf = buf[:0]
+		}
+	}
+	if werr == nil {
+		_, werr = b.in.Write(buf)
+	}
+	b.in.Close()
+	if err := b.wait(); err != nil {
 		return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
 	}
+	if werr != nil {
+		return res, fmt.Errorf("adding %d entries: writing to ipset: %w", len(entries), werr)
+	}
 	return res, nil
+}
+
+// bulkRestore is a running "ipset -exist restore" waiting for its input.
+type bulkRestore struct {
+	in   io.WriteCloser
+	wait func() error
+}
+
+func (f *Firewall) startBulk(ctx context.Context) (*bulkRestore, error) {
+	in, wait, err := f.r.start(ctx, f.t.ipset, "-exist", "restore")
+	if err != nil {
+		return nil, fmt.Errorf("starting ipset restore: %w", classify(err))
+	}
+	return &bulkRestore{in: in, wait: wait}, nil
+}
+
+// PrepareBulk starts "ipset restore" ahead for a caller about to block
+// more than a few entries, so the process starts while the caller decides.
+// It changes nothing: Release ends an unused one with empty input.
+func (f *Firewall) PrepareBulk(ctx context.Context, n int) error {
+	if n <= probeLimit || f.bulk != nil {
+		return nil
+	}
+	b, err := f.startBulk(ctx)
+	if err != nil {
+		return err
+	}
+	f.bulk = b
+	return nil
+}
+
+// Release ends what PrepareBulk started and Block did not use.
+func (f *Firewall) Release() {
+	if f.bulk != nil {
+		f.bulk.in.Close()
+		_ = f.bulk.wait()
+		f.bulk = nil
+	}
 }
 
 // Unblock removes prefixes from the sets. It returns the prefixes that were

@@ -482,7 +482,7 @@ func (r *run) ttl(repeat int) (ttl time.Duration, capped bool) {
 
 func (r *run) decide(i int) Decision {
 	src := r.srcs[i]
-	d := Decision{Target: src, Scope: ScopeNone, Action: ActionRefuse, Reasons: make([]string, 0, 6)}
+	d := Decision{Target: src, Scope: ScopeNone, Action: ActionRefuse, Reasons: make([]string, 0, 2)}
 	d.Repeat = r.repeats[i]
 	var capped bool
 	d.TTL, capped = r.ttl(d.Repeat)
@@ -568,7 +568,7 @@ func (r *run) decide(i int) Decision {
 
 	// Rule 4: VPC triggers.
 	subnets, reach := v.subnets, v.reach
-	triggers := make([]string, 0, len(v.reachTriggers)+4)
+	var triggers []string // most decisions have none: no allocation then
 	triggers = append(triggers, v.reachTriggers...)
 	if r.cfg.FloodRate > 0 && r.a.Rate >= r.cfg.FloodRate {
 		triggers = append(triggers, fmt.Sprintf("vpc: rate %g/s at or above the flood threshold %g/s", r.a.Rate, r.cfg.FloodRate))
@@ -605,7 +605,11 @@ func (r *run) decide(i int) Decision {
 		}
 		d.Scope, d.Action = ScopeHost, ActionBlock
 		d.Instances = hostInst
-		d.Reasons = slices.Insert(d.Reasons, 0, append([]string{lead}, hostNotes...)...)
+		if len(hostNotes) == 0 {
+			d.Reasons = slices.Insert(d.Reasons, 0, lead)
+		} else {
+			d.Reasons = slices.Insert(d.Reasons, 0, append([]string{lead}, hostNotes...)...)
+		}
 		return d
 	}
 
@@ -614,14 +618,14 @@ func (r *run) decide(i int) Decision {
 		if nid, rule := r.edgeDenies(src, admitted, expires); nid != "" {
 			return skip("already denied at the subnet edge by %s rule %d (%s)", nid, rule.RuleNumber, untilText(rule.ExpiresAt))
 		}
-		lead := "host: "
+		var lead string
 		switch {
 		case r.a.Scope == ScopeHost:
-			lead += "--scope host requested"
+			lead = "host: --scope host requested"
 		case len(r.targets) == 0:
-			lead += "no instance named; dropped on this host"
+			lead = "host: no instance named; dropped on this host"
 		default:
-			lead += r.noTriggerText(subnets, reach)
+			lead = "host: " + r.noTriggerText(subnets, reach)
 		}
 		return hostDecision(lead)
 	}

@@ -68,7 +68,7 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 	if err != nil {
 		return err
 	}
-	a.startHostProbe(ctx, targets) // read-only; overlaps the decision
+	defer a.startHostProbe(ctx, targets)() // read-only; overlaps the decision
 	snap := policy.Snapshot{Now: time.Now().UTC(), Callers: a.protectedPeers()}
 	vpc, err := a.prepareVPC(ctx, &atk, &snap) // vpc.go: targets and snapshot from EC2
 	if err != nil {

@@ -69,8 +69,15 @@ func (a *app) blockHost(ctx context.Context, ds []policy.Decision, atk policy.At
 }
 
 // startHostProbe runs probeHost for targets and keeps it for blockHost.
-func (a *app) startHostProbe(ctx context.Context, targets []netip.Prefix) {
+// The returned function releases what the probe prepared and Block did not
+// use; call it when the command is done.
+func (a *app) startHostProbe(ctx context.Context, targets []netip.Prefix) (release func()) {
 	a.hostProbe = a.probeHost(ctx, targets)
+	return func() {
+		if fw, err := a.hostProbe(); err == nil {
+			fw.Release()
+		}
+	}
 }
 
 // probeHost starts the read-only check of the host firewall's hooks for
@@ -94,6 +101,9 @@ func (a *app) probeHost(ctx context.Context, targets []netip.Prefix) func() (*ho
 				fw.Probe(ctx, fam)
 			}
 		}
+		// A bulk list: ipset starts now; Block feeds it. If starting
+		// fails here, Block starts its own and reports the error.
+		_ = fw.PrepareBulk(ctx, len(targets))
 	}()
 	return func() (*hostfw.Firewall, error) { <-done; return fw, nil }
 }
