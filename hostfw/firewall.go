@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -357,6 +358,7 @@ func offendingLine(err error, payload string) string {
 type BlockResult struct {
 	Added     int
 	Refreshed []netip.Prefix // already present: TTL and comment refreshed
+	Clamped   []netip.Prefix // TTL cut to MaxTimeout, the kernel's limit
 }
 
 // probeLimit is how many entries Block checks one by one for "refreshed";
@@ -378,10 +380,19 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 		if err := CheckText("reason", e.Reason); err != nil {
 			return res, err
 		}
-		if e.TTL > MaxTimeout {
-			return res, fmt.Errorf("ttl %s for %s: the kernel keeps host blocks at most %s", e.TTL, e.Prefix, MaxTimeout)
-		}
 		fams[FamilyOf(e.Prefix)] = true
+	}
+	// ipset keeps an entry at most MaxTimeout: longer blocks are cut to it
+	// (and journaled as cut, so restore agrees with the kernel).
+	var clamped []netip.Prefix
+	for i := range entries {
+		if entries[i].TTL > MaxTimeout {
+			if len(clamped) == 0 {
+				entries = slices.Clone(entries)
+			}
+			entries[i].TTL = MaxTimeout
+			clamped = append(clamped, entries[i].Prefix)
+		}
 	}
 	unlock, err := f.state.lock()
 	if err != nil {
@@ -436,6 +447,7 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 		return res, fmt.Errorf("blocked in the kernel, but journaling for restore failed: %w", j.err)
 	}
 	res.Added = len(entries) - len(res.Refreshed)
+	res.Clamped = clamped
 	return res, nil
 }
 

@@ -124,6 +124,21 @@ func TestBlockIsIdempotentAndRefreshes(t *testing.T) {
 		if c := strings.Count(string(out), "--match-set banshee4"); c != 1 {
 			return fmt.Errorf("%d set rules, want 1:\n%s", c, out)
 		}
+		// Longer than ipset keeps an entry: cut to the kernel's limit, said so.
+		long := netip.MustParsePrefix("198.51.100.77/32")
+		res, err = fw.Block(ctx, []Entry{{Prefix: long, TTL: 30 * 24 * time.Hour}})
+		if err != nil || len(res.Clamped) != 1 || res.Clamped[0] != long {
+			return fmt.Errorf("30-day block: %+v %v, want it clamped", res, err)
+		}
+		es, err = fw.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if e.Prefix == long && (e.TTL > MaxTimeout || e.TTL < MaxTimeout-time.Minute) {
+				return fmt.Errorf("clamped entry has TTL %s in the kernel", e.TTL)
+			}
+		}
 		absent, err := fw.Unblock(ctx, []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")})
 		if err != nil || len(absent) != 1 {
 			return fmt.Errorf("unblock of unknown: absent=%v err=%v", absent, err)

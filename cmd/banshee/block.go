@@ -94,6 +94,7 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 		return err
 	}
 	out.Added, out.Refreshed = res.Added, len(res.Refreshed)
+	clampHostTTL(out.Decisions, res.Clamped)
 	refreshed := map[string]bool{}
 	for _, p := range res.Refreshed {
 		refreshed[p.String()] = true

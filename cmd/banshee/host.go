@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
@@ -125,4 +126,26 @@ func hostBlocks(ctx context.Context, fw *hostfw.Firewall) ([]policy.Block, error
 		})
 	}
 	return out, nil
+}
+
+// clampHostTTL makes the decisions of host blocks whose TTL the kernel cut
+// (ipset keeps an entry at most hostfw.MaxTimeout) say so.
+func clampHostTTL(ds []policy.Decision, clamped []netip.Prefix) {
+	if len(clamped) == 0 {
+		return
+	}
+	cut := map[netip.Prefix]bool{}
+	for _, p := range clamped {
+		cut[p] = true
+	}
+	for i := range ds {
+		d := &ds[i]
+		if d.Scope != policy.ScopeHost || !cut[d.Target] {
+			continue
+		}
+		d.ExpiresAt = d.ExpiresAt.Add(hostfw.MaxTimeout - d.TTL)
+		d.TTL = hostfw.MaxTimeout
+		d.TTLSeconds = int64(hostfw.MaxTimeout / time.Second)
+		d.Reasons = append(d.Reasons, fmt.Sprintf("host: TTL cut to %s, the longest the kernel keeps an ipset entry", shortDuration(hostfw.MaxTimeout)))
+	}
 }
