@@ -1,5 +1,3 @@
-// Command banshee blocks attacking IP addresses on AWS EC2 at the right
-// layer: a host firewall DROP or a VPC network ACL deny.
 package main
 
 import (
