@@ -53,6 +53,10 @@ address family, and warns about anything that keeps blocks from working
 					if len(f.Hooks) > 0 {
 						hooks = strings.Join(f.Hooks, ", ")
 					}
+					if !f.SetOK && !f.Chain {
+						fmt.Fprintf(w, "%s: not set up yet (the first %s block creates set %s and the chain)\n", f.Family, f.Family, f.Set)
+						continue
+					}
 					fmt.Fprintf(w, "%s: set %s %s, %d entries; chain %s; hooked from %s\n",
 						f.Family, f.Set, present(f.SetOK), f.Entries, present(f.Chain), hooks)
 				}
