@@ -92,6 +92,12 @@ type watcher struct {
 	m   *detect.Matcher
 	tr  *detect.Tracker
 
+	// callers returns the addresses no block may cut off: the SSH peers
+	// of this host (refreshed at most every callersTTL).
+	callers    func() []netip.Addr
+	callersAt  time.Time
+	callersVal []netip.Addr
+
 	mu       sync.Mutex
 	bans     map[netip.Prefix]time.Time // known host blocks → expiry (zero: permanent)
 	offences []policy.Offence
@@ -110,6 +116,13 @@ func newWatcher(cfg policy.Config, host hostBlocker, stats *watchStats, stateDir
 	}
 	w := &watcher{
 		stateDir: stateDir, log: log, now: now, stats: stats, host: host,
+		callers: func() []netip.Addr {
+			peers, err := hostfw.SSHPeers(sshPorts)
+			if err != nil {
+				fmt.Fprintf(log, "banshee watch: cannot read this host's SSH sessions: %v\n", err)
+			}
+			return peers
+		},
 		cfg: cfg, eng: policy.New(cfg), m: m, tr: detect.NewTracker(m.Detectors(), maxSources),
 		bans:  map[netip.Prefix]time.Time{},
 		queue: make(chan watchJob, 4096),
@@ -119,6 +132,21 @@ func newWatcher(cfg policy.Config, host hostBlocker, stats *watchStats, stateDir
 		return nil, err
 	}
 	return w, nil
+}
+
+// callersTTL is how long watch trusts its list of SSH peers.
+const callersTTL = 2 * time.Second
+
+// protected returns the SSH peers of this host, so an operator whose
+// session shares an address with failing logins is never cut off.
+func (w *watcher) protected(now time.Time) []netip.Addr {
+	if w.callers == nil {
+		return nil
+	}
+	if w.callersAt.IsZero() || now.Sub(w.callersAt) > callersTTL || now.Before(w.callersAt) {
+		w.callersVal, w.callersAt = w.callers(), now
+	}
+	return w.callersVal
 }
 
 func (w *watcher) logf(format string, args ...any) {
@@ -177,7 +205,7 @@ func (w *watcher) handleLine(b []byte) {
 	}
 	atk := detect.Attack(det, trip)
 	src := atk.Sources[0]
-	snap := policy.Snapshot{Now: now.UTC()}
+	snap := policy.Snapshot{Now: now.UTC(), Callers: w.protected(now)}
 	w.mu.Lock()
 	if exp, ok := w.bans[src]; ok && (exp.IsZero() || exp.After(now)) {
 		snap.Blocks = []policy.Block{{Target: src, Scope: policy.ScopeHost, ExpiresAt: exp}}
@@ -214,7 +242,7 @@ func (w *watcher) handleLine(b []byte) {
 			one := atk
 			one.Sources, one.Targets = []netip.Prefix{d.Target}, nil
 			job.vpc, job.eng = &one, w.eng
-			job.known = policy.Snapshot{Blocks: snap.Blocks, Offences: snap.Offences}
+			job.known = policy.Snapshot{Blocks: snap.Blocks, Offences: snap.Offences, Callers: snap.Callers}
 		}
 		w.queue <- job
 	}
@@ -316,7 +344,7 @@ func (w *watcher) enforceEdge(ctx context.Context, jobs []watchJob) []hostfw.Ent
 		js := groups[k]
 		atk := *js[0].vpc
 		atk.Sources = nil
-		snap := policy.Snapshot{Now: w.now().UTC()}
+		snap := policy.Snapshot{Now: w.now().UTC(), Callers: js[0].known.Callers}
 		for _, j := range js {
 			snap.Blocks = append(snap.Blocks, j.known.Blocks...)
 			snap.Offences = append(snap.Offences, j.known.Offences...)

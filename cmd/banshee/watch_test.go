@@ -145,6 +145,7 @@ func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *fakeHost, cl
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.callers = func() []netip.Addr { return nil } // no SSH sessions on the fake host
 	if err := w.syncBans(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +230,27 @@ func TestWatchAllowlistAndProtected(t *testing.T) {
 	st := env.w.stats.snapshot(env.clock.now())
 	if st.Decisions["none/refuse"] != 6 || st.Decisions["host/block"] != 0 {
 		t.Errorf("decisions %v", st.Decisions)
+	}
+}
+
+// An operator's open SSH session shares its address with failing logins
+// (a typo in a second terminal): watch never blocks that address.
+func TestWatchNeverBlocksAnSSHPeer(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 3}"), "", nil, nil)
+	env.w.callers = func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("203.0.113.9")} }
+	for range 6 {
+		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.9")))
+		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.10")))
+	}
+	env.stop()
+	if _, ok := env.host.get("203.0.113.9/32"); ok {
+		t.Errorf("the operator's SSH peer was blocked; log:\n%s", env.log)
+	}
+	if _, ok := env.host.get("203.0.113.10/32"); !ok {
+		t.Errorf("the attacker next to it was not blocked; log:\n%s", env.log)
+	}
+	if !strings.Contains(env.log.String(), "caller") {
+		t.Errorf("the refusal does not say why; log:\n%s", env.log)
 	}
 }
 
