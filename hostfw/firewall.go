@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,9 +87,9 @@ func New(ctx context.Context, opts Options) (*Firewall, error) {
 
 func newFirewall(ctx context.Context, opts Options, r runner) (*Firewall, error) {
 	opts.defaults()
-	for what, s := range map[string]string{"chain": opts.Chain, "set": opts.SetV4 + opts.SetV6} {
-		if err := CheckText(what, s); err != nil || strings.ContainsAny(s, " \"'") {
-			return nil, fmt.Errorf("invalid %s name %q", what, s)
+	for _, n := range []struct{ what, name string }{{"chain", opts.Chain}, {"set", opts.SetV4}, {"set", opts.SetV6}} {
+		if !safeName.MatchString(n.name) {
+			return nil, fmt.Errorf("invalid %s name %q: want 1-31 letters, digits, _, . or -", n.what, n.name)
 		}
 	}
 	t, err := lookTools(ctx, r, opts.Backend)
@@ -147,7 +148,7 @@ func (f *Firewall) chainRules(fam Family) ([]Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]Rule{{"-m", "set", "--match-set", f.setName(fam), "src", "-j", "DROP"}}, rls...), nil
+	return append([]Rule{{"-m", "set", "--match-set", f.setName(fam), "src", "-m", "comment", "--comment", chainMarker, "-j", "DROP"}}, rls...), nil
 }
 
 // setHeader is what "ipset list -t" says about a set.
@@ -233,6 +234,38 @@ func (f *Firewall) ensure(ctx context.Context, fam Family) error {
 	return f.setup(ctx, fam, h)
 }
 
+// chainMarker is the comment of the first rule of banshee's chain: setup
+// only ever rebuilds a chain that carries it (or an empty one).
+const chainMarker = "banshee blocklist"
+
+var safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,31}$`)
+
+// checkOwnChain refuses to rebuild a chain of that name that some other
+// tool filled: rebuilding flushes it.
+func (f *Firewall) checkOwnChain(ipt iptablesAPI) error {
+	ok, err := ipt.ChainExists("filter", f.opts.Chain)
+	if err != nil {
+		return fmt.Errorf("looking for chain %s: %w", f.opts.Chain, classify(err))
+	}
+	if !ok {
+		return nil
+	}
+	rules, err := ipt.List("filter", f.opts.Chain)
+	if err != nil {
+		return fmt.Errorf("listing chain %s: %w", f.opts.Chain, classify(err))
+	}
+	for _, r := range rules {
+		if strings.HasPrefix(r, "-N ") || strings.HasPrefix(r, "-P ") {
+			continue
+		}
+		if strings.Contains(r, chainMarker) {
+			return nil
+		}
+		return fmt.Errorf("chain %s exists and is not banshee's (first rule %q): set host.chain to a name of banshee's own", f.opts.Chain, r)
+	}
+	return nil // empty: nobody's rules to lose
+}
+
 // ensureSet creates a family's set unless it exists.
 func (f *Firewall) ensureSet(ctx context.Context, fam Family) error {
 	h, err := f.header(ctx, fam)
@@ -260,6 +293,9 @@ func (f *Firewall) setup(ctx context.Context, fam Family, h setHeader) error {
 	}
 	ipt, err := f.iptables(fam)
 	if err != nil {
+		return err
+	}
+	if err := f.checkOwnChain(ipt); err != nil {
 		return err
 	}
 	rules, err := f.chainRules(fam)

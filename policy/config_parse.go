@@ -233,6 +233,20 @@ func DefaultJSON() []byte {
 	return append(b, '\n')
 }
 
+var (
+	chainName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,28}$`)
+	setName   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,31}$`)
+)
+
+// foreignChains are chains of the kernel and of other tools that
+// host.chain must never name: banshee flushes its own chain when it
+// rebuilds it.
+var foreignChains = []string{
+	"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING",
+	"DOCKER", "DOCKER-USER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2", "DOCKER-INGRESS",
+	"KUBE-FIREWALL", "KUBE-SERVICES", "KUBE-FORWARD", "UFW-BEFORE-INPUT", "UFW-USER-INPUT",
+}
+
 // Validate checks ranges that the types cannot express.
 func (c *Config) Validate() error {
 	if _, err := c.validate(); err != nil {
@@ -299,12 +313,14 @@ func (c *Config) validate() (string, *InputError) {
 		return bad("nacl.mutating_burst", n.MutatingBurst, "must not be negative")
 	case n.MutatingRate < 0:
 		return bad("nacl.mutating_rate", n.MutatingRate, "must not be negative")
-	case h.Chain == "" || len(h.Chain) > 28:
-		return bad("host.chain", h.Chain, "must be 1..28 characters (an iptables chain name)")
-	case h.SetV4 == "" || len(h.SetV4) > 31:
-		return bad("host.set_v4", h.SetV4, "must be 1..31 characters (an ipset name)")
-	case h.SetV6 == "" || len(h.SetV6) > 31 || h.SetV6 == h.SetV4:
-		return bad("host.set_v6", h.SetV6, "must be 1..31 characters and differ from host.set_v4")
+	case !chainName.MatchString(h.Chain):
+		return bad("host.chain", h.Chain, "must be 1..28 letters, digits, _ or - (an iptables chain name)")
+	case slices.Contains(foreignChains, strings.ToUpper(h.Chain)):
+		return bad("host.chain", h.Chain, "is a chain banshee does not own; name banshee's own chain (default BANSHEE)")
+	case !setName.MatchString(h.SetV4):
+		return bad("host.set_v4", h.SetV4, "must be 1..31 letters, digits, _, . or - (an ipset name)")
+	case !setName.MatchString(h.SetV6) || h.SetV6 == h.SetV4:
+		return bad("host.set_v6", h.SetV6, "must be 1..31 letters, digits, _, . or - and differ from host.set_v4")
 	case h.MaxEntries < 1:
 		return bad("host.max_entries", h.MaxEntries, "must be positive")
 	case w.MaxRetry < 0:

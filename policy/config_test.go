@@ -88,6 +88,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative threshold", "policy:\n  escalate_hosts: -1\n", 2, "-1", "must not be negative"},
 		{"detector without addr", "watch:\n  detectors:\n    - name: a\n      pattern: 'from (\\S+)'\n      port: 22/tcp\n", 4, `from (\S+)`, "named group"},
 		{"detector port", "watch:\n  detectors:\n    - name: a\n      pattern: '(?P<addr>\\S+)'\n      port: 22/sctp\n", 5, "22/sctp", "not a port"},
+		{"chain of the kernel", "host:\n  chain: INPUT\n", 2, "INPUT", "a chain banshee does not own"},
+		{"chain of docker", "host:\n  chain: docker-user\n", 2, "docker-user", "a chain banshee does not own"},
+		{"chain with a space", "host:\n  chain: \"a b\"\n", 2, "a b", "letters, digits"},
+		{"set with a space", "host:\n  set_v4: \"x y\"\n", 2, "x y", "host.set_v4 must be"},
 		{"syntax", "policy:\n  default_ttl: 1h\n bad: [\n", -1, "config", ""}, // yaml.v3 places it on line 2 or 3
 	} {
 		t.Run(tc.name, func(t *testing.T) {
