@@ -105,10 +105,15 @@ locals {
   # rule range, quota and everything else come from the configuration.
   ##############################################################################
 
+  # The network ACLs the function may change are those the IAM policy
+  # grants: the given ACLs, else those of the VPC. BANSHEE_NACL_IDS is empty
+  # when none are given; the function then keeps to the VPC.
   function_environment = {
     BANSHEE_CONFIG_PARAMETER = local.config_parameter_name
     BANSHEE_SSM_DOCUMENT     = aws_ssm_document.host_block.name
     BANSHEE_INSTANCE_TAG     = "${var.instance_tag.key}=${var.instance_tag.value}"
+    BANSHEE_NACL_IDS         = join(",", var.network_acl_ids)
+    BANSHEE_VPC_ID           = var.vpc_id
   }
 
   ##############################################################################

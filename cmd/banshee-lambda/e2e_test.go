@@ -29,6 +29,12 @@ type response struct {
 		Action  string   `json:"action"`
 		Reasons []string `json:"reasons"`
 	} `json:"decisions"`
+	Sweep *struct {
+		Removed []struct {
+			Target string `json:"target"`
+			NACLID string `json:"nacl_id"`
+		} `json:"removed"`
+	} `json:"sweep"`
 	Host []struct {
 		Sent []struct {
 			Duplicate bool `json:"duplicate"`
@@ -72,13 +78,14 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 	wantHost := command{Document: document, Params: map[string]string{"action": "block", "targets": "203.0.113.20/32 2001:db8::20/128", "ttl": "1h", "reason": "alarm ssh-bruteforce"}}
+	var denyB []string // what subnet B's ACL, not the function's, holds
 	checkState := func(step string, denies []string, cmds int) {
 		t.Helper()
 		if got := w.denies(t, w.subnetA); !slices.Equal(got, denies) {
 			t.Errorf("%s: subnet A denies %v, want %v", step, got, denies)
 		}
-		if got := w.denies(t, w.subnetB); len(got) != 0 {
-			t.Errorf("%s: subnet B denies %v, want none", step, got)
+		if got := w.denies(t, w.subnetB); !slices.Equal(got, denyB) {
+			t.Errorf("%s: subnet B denies %v, want %v", step, got, denyB)
 		}
 		cs := w.commands(t)
 		if len(cs) != cmds {
@@ -175,9 +182,22 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("manual vpc block: %q, want block/vpc (%+v)", got, r.Decisions)
 	}
 	checkState("manual vpc block", []string{"192.0.2.0/24", "203.0.113.10/32"}, 3)
+	// Subnet B's ACL is not the function's (BANSHEE_NACL_IDS names only
+	// subnet A's): a manual VPC block there is refused, and an expired
+	// banshee block that someone else wrote there survives the sweep.
+	r = decode(t, rt.invoke(t, []byte(`{"action":"block","targets":["192.0.2.77"],"subnet":"`+w.subnetB+`","scope":"vpc"}`)))
+	if got := r.action("192.0.2.77/32"); got != "refuse/none" {
+		t.Errorf("manual vpc block in an ACL the function does not manage: %q, want refuse/none (%+v)", got, r.Decisions)
+	}
+	w.foreignBlock(t, w.subnetB, "198.18.77.0/24", time.Second)
+	denyB = []string{"198.18.77.0/24"}
+	checkState("foreign block", []string{"192.0.2.0/24", "203.0.113.10/32"}, 3)
 	time.Sleep(2 * time.Second)
-	decode(t, rt.invoke(t, mustJSON(t, fixture(t, "scheduled-event.json"))))
+	r = decode(t, rt.invoke(t, mustJSON(t, fixture(t, "scheduled-event.json"))))
 	checkState("scheduled sweep", []string{"203.0.113.10/32"}, 3)
+	if r.Sweep == nil || len(r.Sweep.Removed) != 1 || r.Sweep.Removed[0].NACLID != w.naclA {
+		t.Errorf("scheduled sweep removed %+v, want only 192.0.2.0/24 from %s", r.Sweep, w.naclA)
+	}
 
 	// Manual unblock.
 	decode(t, rt.invoke(t, []byte(`{"action":"unblock","targets":["203.0.113.10"],"subnet":"`+w.subnetA+`"}`)))

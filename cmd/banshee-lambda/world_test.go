@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -20,7 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/awsnacl/mototest"
+	"github.com/banshee-project/banshee/policy"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
@@ -43,8 +46,11 @@ type world struct {
 	ec2       *ec2.Client
 	ssm       *ssm.Client
 	logs      *cloudwatchlogs.Client
+	vpc       string
 	subnetA   string
 	subnetB   string
+	naclA     string   // the VPC's default ACL, subnet A's: the one the function manages
+	naclB     string   // subnet B's own ACL: not the function's
 	inst      []string // i1, i2 in subnet A; i3 in subnet B
 	namespace string
 	metric    string
@@ -72,12 +78,15 @@ func newWorld(t testing.TB, offenders map[string]map[int]int) *world {
 	sb, err := w.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.30.2.0/24")})
 	must(err)
 	w.subnetA, w.subnetB = aws.ToString(sa.Subnet.SubnetId), aws.ToString(sb.Subnet.SubnetId)
+	w.vpc = aws.ToString(vpc.Vpc.VpcId)
 	// Subnet B gets a NACL of its own (both start on the VPC's default).
 	nacl, err := w.ec2.CreateNetworkAcl(ctx, &ec2.CreateNetworkAclInput{VpcId: vpc.Vpc.VpcId})
 	must(err)
 	cur, err := w.ec2.DescribeNetworkAcls(ctx, &ec2.DescribeNetworkAclsInput{Filters: []ec2types.Filter{{Name: aws.String("association.subnet-id"), Values: []string{w.subnetB}}}})
 	must(err)
+	w.naclB = aws.ToString(nacl.NetworkAcl.NetworkAclId)
 	for _, n := range cur.NetworkAcls {
+		w.naclA = aws.ToString(n.NetworkAclId)
 		for _, a := range n.Associations {
 			if aws.ToString(a.SubnetId) == w.subnetB {
 				_, err = w.ec2.ReplaceNetworkAclAssociation(ctx, &ec2.ReplaceNetworkAclAssociationInput{AssociationId: a.NetworkAclAssociationId, NetworkAclId: nacl.NetworkAcl.NetworkAclId})
@@ -166,6 +175,8 @@ func (w *world) env(endpoint string) map[string]string {
 	e["BANSHEE_CONFIG_PARAMETER"] = configParam
 	e["BANSHEE_SSM_DOCUMENT"] = document
 	e["BANSHEE_INSTANCE_TAG"] = instanceTag
+	e["BANSHEE_NACL_IDS"] = w.naclA
+	e["BANSHEE_VPC_ID"] = w.vpc
 	return e
 }
 
@@ -292,4 +303,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// foreignBlock writes a VPC block with banshee's metadata into a subnet's
+// ACL the way another banshee (the CLI, another installation) would.
+func (w *world) foreignBlock(t testing.TB, subnet, cidr string, ttl time.Duration) {
+	t.Helper()
+	m := awsnacl.NewFromConfig(mototest.Config(w.moto), policy.Default().NACL)
+	d := policy.Decision{Target: netip.MustParsePrefix(cidr), Scope: policy.ScopeVPC, Action: policy.ActionBlock, SubnetID: subnet, TTL: ttl}
+	if _, err := m.Block(context.Background(), []policy.Decision{d}, awsnacl.Request{Origin: policy.OriginCLI, Reason: "another installation"}); err != nil {
+		t.Fatalf("foreign block of %s in %s: %v", cidr, subnet, err)
+	}
 }

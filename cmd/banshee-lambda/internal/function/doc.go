@@ -6,6 +6,10 @@
 // scheduled event sweeps expired NACL blocks; a manual invoke blocks,
 // unblocks or plans.
 //
+// It changes only the network ACLs of its Scope (BANSHEE_NACL_IDS, else
+// the ACLs of BANSHEE_VPC_ID): a VPC decision for another ACL falls back to
+// host scope, and the scheduled sweep names exactly the managed ACLs.
+//
 // It must never act on anything but a transition into ALARM, never change
 // anything for an event it could not parse, never enforce a decision the
 // policy did not make, and never send the same host command twice for one

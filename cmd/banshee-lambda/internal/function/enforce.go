@@ -124,6 +124,7 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 	var all []decided
 	for _, atk := range attacks {
 		ds := engine.Decide(atk, snap)
+		f.confine(atk, snap, ds)
 		planned(&snap, atk, ds)
 		all = append(all, decided{atk, ds})
 		resp.Decisions = append(resp.Decisions, ds...)

@@ -41,10 +41,14 @@ type Finder interface {
 // Deps are the function's collaborators. NACLs and Finder are built per
 // invocation from the configuration in force.
 type Deps struct {
-	Config    func(ctx context.Context) (policy.Config, error)
-	NACLs     func(cfg policy.Config) NACLs
-	Finder    func(cfg policy.Config) (Finder, error)
-	Hosts     Hosts // nil: host scope is not available (no SSM document configured)
+	Config func(ctx context.Context) (policy.Config, error)
+	NACLs  func(cfg policy.Config) NACLs
+	Finder func(cfg policy.Config) (Finder, error)
+	Hosts  Hosts // nil: host scope is not available (no SSM document configured)
+	// Scope is the network ACLs the function may change; ACLs lists those
+	// of Scope.VPCID for the scheduled sweep.
+	Scope     Scope
+	ACLs      ACLLister
 	Log       *slog.Logger
 	Metrics   io.Writer // EMF lines
 	Now       func() time.Time
@@ -199,6 +203,7 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 			return err
 		}
 		resp.Decisions = policy.New(cfg).Decide(atk, snap)
+		f.confine(atk, snap, resp.Decisions)
 		return nil
 	}
 	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, reason, key, f.d.Now().Add(-time.Hour), resp)
@@ -223,6 +228,10 @@ func (f *Function) unblock(ctx context.Context, nacls NACLs, m *event.Manual, ke
 		}
 		if m.Scope != policy.ScopeHost {
 			for _, s := range subnets {
+				if err := f.managed(ctx, nacls, s); err != nil {
+					errs = append(errs, fmt.Errorf("manual unblock in %s: %w", s, err))
+					continue
+				}
 				bs, err := nacls.Unblock(ctx, s, m.Targets)
 				resp.Unblocked = append(resp.Unblocked, bs...)
 				if err != nil {
@@ -252,9 +261,16 @@ func (f *Function) sweep(ctx context.Context, s *event.Schedule, resp *Response)
 		return err
 	}
 	now := f.d.Now()
-	res, err := f.d.NACLs(cfg).Sweep(ctx, now)
+	ids, all, err := f.sweepIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("sweep expired blocks: %w", err)
+	}
+	res := awsnacl.SweepResult{Removed: []policy.Block{}}
+	if all || len(ids) > 0 {
+		res, err = f.d.NACLs(cfg).Sweep(ctx, now, ids...)
+	}
 	resp.Sweep = &res
-	f.d.Log.InfoContext(ctx, "swept expired NACL blocks", "rule", s.Rule, "removed", len(res.Removed), "adopted", len(res.Adopted), "stale_tags", res.StaleTags)
+	f.d.Log.InfoContext(ctx, "swept expired NACL blocks", "rule", s.Rule, "network_acls", ids, "removed", len(res.Removed), "adopted", len(res.Adopted), "stale_tags", res.StaleTags)
 	f.count(map[string]string{"Scope": string(policy.ScopeVPC)}, "Expired", float64(len(res.Removed)))
 	if err != nil {
 		return fmt.Errorf("sweep expired blocks: %w", err)

@@ -24,6 +24,8 @@ const (
 	EnvConfigParameter = "BANSHEE_CONFIG_PARAMETER" // SSM parameter with the config (JSON); unset: defaults
 	EnvSSMDocument     = "BANSHEE_SSM_DOCUMENT"     // SSM document for host blocks; unset: no host scope
 	EnvInstanceTag     = "BANSHEE_INSTANCE_TAG"     // key=value every targeted instance carries
+	EnvNACLIDs         = "BANSHEE_NACL_IDS"         // network ACL ids the function may change, comma-separated; unset: see EnvVPCID
+	EnvVPCID           = "BANSHEE_VPC_ID"           // the VPC whose network ACLs the function may change; neither set: the ACLs banshee's tags mark
 )
 
 // FromEnv wires the function from the environment and the SDK's default
@@ -37,6 +39,10 @@ func FromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (*F
 	if awsCfg.Region == "" {
 		return nil, fmt.Errorf("load AWS configuration: no region (AWS_REGION)")
 	}
+	scope, err := ParseScope(getenv(EnvNACLIDs), getenv(EnvVPCID))
+	if err != nil {
+		return nil, err
+	}
 	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ssmc := ssm.NewFromConfig(awsCfg)
 	ec2c := ec2.NewFromConfig(awsCfg)
@@ -49,6 +55,8 @@ func FromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (*F
 		Finder: func(cfg policy.Config) (Finder, error) {
 			return offenders.New(logs, ec2c, cfg.Watch, offenders.DefaultLimits)
 		},
+		Scope:   scope,
+		ACLs:    ec2c,
 		Log:     log,
 		Metrics: out,
 		Region:  awsCfg.Region,
