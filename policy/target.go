@@ -33,6 +33,9 @@ func ParseTarget(s string) (netip.Prefix, error) {
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
+	if p.Addr().Is4In6() && p.Bits() < 96 {
+		return netip.Prefix{}, &InputError{Value: s, Msg: "an IPv4-mapped prefix must be /96 or longer (it names IPv4 addresses)"}
+	}
 	p = Canonical(p)
 	if p.Bits() == 0 {
 		return netip.Prefix{}, &InputError{Value: s, Msg: "refusing to block every address"}

@@ -62,6 +62,8 @@ func (f *attackFlags) attack(targets []netip.Prefix) (policy.Attack, error) {
 	switch {
 	case f.ttl < 0:
 		return policy.Attack{}, fmt.Errorf("--ttl: %w", &policy.InputError{Value: f.ttl.String(), Msg: "must not be negative"})
+	case f.ttl > 0 && f.ttl < time.Second:
+		return policy.Attack{}, fmt.Errorf("--ttl: %w", &policy.InputError{Value: f.ttl.String(), Msg: "must be at least 1s (blocks are kept in whole seconds)"})
 	case f.rate < 0:
 		return policy.Attack{}, fmt.Errorf("--rate: %w", &policy.InputError{Value: fmt.Sprint(f.rate), Msg: "must not be negative"})
 	case f.severity < 0 || f.severity > 10:
@@ -86,6 +88,11 @@ func (f *attackFlags) attack(targets []netip.Prefix) (policy.Attack, error) {
 	}
 	if len(tg) == 0 && subnet != "" {
 		tg = append(tg, policy.Target{SubnetID: subnet})
+	}
+	// The kernel and the NACL metadata keep whole seconds: round up, so
+	// what is reported is what is enforced.
+	if r := f.ttl % time.Second; r != 0 {
+		f.ttl += time.Second - r
 	}
 	return policy.Attack{
 		Sources:  targets,

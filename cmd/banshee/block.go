@@ -82,13 +82,18 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 		}
 		return refusal(ds, "nothing blocked")
 	}
+	// Host blocks this command cannot make (on other instances) are found
+	// before anything changes.
+	vpc.onThisHost(ctx, ds)
+	if _, err := hostEntries(ds, atk); err != nil {
+		return usageErrorf("%v (nothing changed)", err)
+	}
 	_, noRoom, err := vpc.block(ctx, ds, atk)
 	if err != nil {
 		return err
 	}
 	// A full NACL at write time: host blocks here, or reported below.
 	out.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
-	vpc.onThisHost(ctx, ds)
 	res, err := blockHostFn(a, ctx, ds, atk)
 	if err != nil {
 		return err

@@ -27,15 +27,39 @@ func newListCmd(a *app) *cobra.Command {
 				return err
 			}
 			sortBlocks(blocks)
-			return a.emit(struct {
-				Blocks []policy.Block `json:"blocks"`
-			}{blocks}, func(w io.Writer) { writeBlocks(w, blocks, time.Now()) })
+			return a.emit(listOutput(blocks), func(w io.Writer) { writeBlocks(w, blocks, time.Now()) })
 		},
 	}
 	cmd.Flags().StringVar(&scope, "scope", "all", "which blocks: all, host or vpc")
 	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: every NACL of the region)")
 	cmd.Flags().StringArrayVar(&nacls, "nacl", nil, "vpc: this network ACL (repeatable)")
 	return cmd
+}
+
+// listedBlock is one block of list -o json: every contract field is
+// always there (expires_at null for a block that never expires, reason
+// and origin possibly empty).
+type listedBlock struct {
+	policy.Block
+	ExpiresAt *time.Time    `json:"expires_at"`
+	Reason    string        `json:"reason"`
+	Origin    policy.Origin `json:"origin"`
+}
+
+// listOutput is the JSON shape of list: {"blocks": [...]}, never null.
+func listOutput(bs []policy.Block) any {
+	out := struct {
+		Blocks []listedBlock `json:"blocks"`
+	}{Blocks: make([]listedBlock, 0, len(bs))}
+	for _, b := range bs {
+		lb := listedBlock{Block: b, Reason: b.Reason, Origin: b.Origin}
+		if !b.ExpiresAt.IsZero() {
+			t := b.ExpiresAt.UTC()
+			lb.ExpiresAt = &t
+		}
+		out.Blocks = append(out.Blocks, lb)
+	}
+	return out
 }
 
 func sortBlocks(bs []policy.Block) {

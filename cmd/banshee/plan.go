@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,7 +131,12 @@ func writeDecisions(w io.Writer, ds []policy.Decision) {
 			}
 			fmt.Fprintf(&b, " for %s until %s", shortDuration(d.TTL), d.ExpiresAt.UTC().Format(time.RFC3339))
 		}
-		fmt.Fprintf(&b, ": %s", strings.Join(d.Reasons, "; "))
+		reasons := slices.Clone(d.Reasons)
+		if len(reasons) > 0 { // "none skip: skip: ..." says skip once
+			reasons[0] = strings.TrimPrefix(reasons[0], string(d.Action)+": ")
+			reasons[0] = strings.TrimPrefix(reasons[0], "refused: ")
+		}
+		fmt.Fprintf(&b, ": %s", strings.Join(reasons, "; "))
 		fmt.Fprintln(w, b.String())
 	}
 }

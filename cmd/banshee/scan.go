@@ -44,7 +44,7 @@ type scanOffender struct {
 	CrossesThreshold bool             `json:"crosses_threshold"`
 	FirstSeen        time.Time        `json:"first_seen"`
 	LastSeen         time.Time        `json:"last_seen"`
-	Decision         *policy.Decision `json:"decision,omitempty"` // only for sources that cross the threshold
+	Decision         *policy.Decision `json:"decision,omitempty"` // what would follow; skip below the threshold
 }
 
 // scanOutput is the JSON shape of scan: {"offenders": [...]} and counts
@@ -159,6 +159,14 @@ func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) s
 		atk.Reason = fmt.Sprintf("%s: %d failures, threshold %d within %s", d.Name, src.Count, d.MaxRetry, d.FindTime)
 		if ds := eng.Decide(atk, snap); len(ds) == 1 {
 			o.Decision = &ds[0]
+		}
+	} else if eng != nil {
+		// Below the threshold nothing would follow; the report says so.
+		o.Decision = &policy.Decision{
+			Target:  netip.PrefixFrom(src.Addr, src.Addr.BitLen()),
+			Scope:   policy.ScopeNone,
+			Action:  policy.ActionSkip,
+			Reasons: []string{fmt.Sprintf("skip: below the threshold: %d of %d failures within %s", src.Count, d.MaxRetry, d.FindTime)},
 		}
 	}
 	return o

@@ -92,8 +92,9 @@ func TestScanJSON(t *testing.T) {
 			t.Errorf("%s: %s count %d crosses %v, want %+v", o.Source, o.Detector, o.Count, o.CrossesThreshold, w)
 		}
 		switch {
-		case !w.crosses && o.Decision != nil:
-			t.Errorf("%s: a decision for a source below the threshold", o.Source)
+		case !w.crosses && (o.Decision == nil || o.Decision.Action != policy.ActionSkip || o.Decision.Scope != policy.ScopeNone ||
+			len(o.Decision.Reasons) == 0 || !strings.Contains(o.Decision.Reasons[0], "below the threshold")):
+			t.Errorf("%s: decision %+v below the threshold, want none/skip saying so", o.Source, o.Decision)
 		case w.crosses && (o.Decision == nil || o.Decision.Scope != w.scope || o.Decision.Action != w.action):
 			t.Errorf("%s: decision %+v, want %s %s", o.Source, o.Decision, w.scope, w.action)
 		}
