@@ -117,6 +117,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("eventbridge: a source under max_retry was decided: %s", r.action("192.0.2.33/32"))
 	}
 	checkState("eventbridge", []string{"203.0.113.10/32"}, 1)
+	// The ACL's tag says why, and who: the alarm, its state change, what
+	// the source did; origin lambda.
+	wantReason := "alarm " + alarmName + " at " + t1.UTC().Format("2006-01-02T15:04:05.000Z") + ": sshd 12 failures in "
+	if bs := w.blocks(t, w.subnetA); len(bs) != 1 || bs[0].Origin != "lambda" || !strings.HasPrefix(bs[0].Reason, wantReason) {
+		t.Errorf("eventbridge: subnet A blocks %+v, want one of origin lambda with reason %q...", bs, wantReason)
+	}
 
 	// The same event again (at-least-once delivery): nothing new.
 	r = decode(t, rt.invoke(t, w.eventBridge(t, t1, "ALARM")))

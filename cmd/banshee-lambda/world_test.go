@@ -315,3 +315,13 @@ func (w *world) foreignBlock(t testing.TB, subnet, cidr string, ttl time.Duratio
 		t.Fatalf("foreign block of %s in %s: %v", cidr, subnet, err)
 	}
 }
+
+// blocks reads banshee's VPC blocks in a subnet's ACL, metadata decoded.
+func (w *world) blocks(t testing.TB, subnet string) []policy.Block {
+	t.Helper()
+	bs, err := awsnacl.NewFromConfig(mototest.Config(w.moto), policy.Default().NACL).List(context.Background(), subnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bs
+}

@@ -106,11 +106,12 @@ type hostGroup struct {
 }
 
 // decideAndEnforce decides every attack against one snapshot (updated as it
-// goes), then enforces: VPC blocks in one awsnacl call per attacked port,
-// host blocks in one SSM command per instance set and TTL. key identifies
-// the triggering event for host-command de-duplication; reason goes with
-// the host commands (each decision's own reasons are logged and returned).
-func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, attacks []policy.Attack, reason, key string, since time.Time, resp *Response) error {
+// goes), then enforces: VPC blocks in one awsnacl call per attacked port
+// and severity, each block recording its reason (tr.vpcReason) and origin
+// lambda in the ACL's tags; host blocks in one SSM command per instance set
+// and TTL, keyed by the triggering event for de-duplication (each
+// decision's own reasons are logged and returned).
+func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, attacks []policy.Attack, tr trigger, resp *Response) error {
 	nacls := f.d.NACLs(cfg)
 	snap, err := f.snapshot(ctx, cfg, nacls, attacks)
 	if err != nil {
@@ -139,21 +140,38 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 	f.count(nil, "Skips", float64(counts["skip/none"]+counts["skip/host"]+counts["skip/vpc"]))
 
 	var errs []error
-	// VPC scope, grouped by attacked port (the order check depends on it).
-	byPort := map[policy.Port][]policy.Decision{}
+	// VPC scope, grouped by attacked port (the order check depends on it)
+	// and severity (kept for eviction choices). Block gets copies of the
+	// decisions whose first reason is the one the ACL's tag records.
+	type vpcGroup struct {
+		port     policy.Port
+		severity int
+	}
+	byGroup := map[vpcGroup][]policy.Decision{}
+	tagged := map[vpcGroup][]policy.Decision{}
 	attackOf := map[string]policy.Attack{}
 	for _, x := range all {
 		for _, d := range x.ds {
 			attackOf[d.Target.String()] = x.atk
 			if d.Scope == policy.ScopeVPC && d.Action == policy.ActionBlock {
-				byPort[x.atk.Port] = append(byPort[x.atk.Port], d)
+				g := vpcGroup{x.atk.Port, x.atk.Severity}
+				byGroup[g] = append(byGroup[g], d)
+				td := d
+				td.Reasons = append([]string{tr.vpcReason(d, x.atk)}, d.Reasons...)
+				tagged[g] = append(tagged[g], td)
 			}
 		}
 	}
 	var fallback []policy.Decision
-	for _, port := range slices.SortedFunc(maps.Keys(byPort), func(a, b policy.Port) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) }) {
-		ds := byPort[port]
-		bs, err := nacls.Block(ctx, ds, awsnacl.Request{Origin: policy.OriginLambda, Port: port, Severity: attackOf[ds[0].Target.String()].Severity})
+	groupOrder := func(a, b vpcGroup) int {
+		if c := strings.Compare(fmt.Sprint(a.port), fmt.Sprint(b.port)); c != 0 {
+			return c
+		}
+		return a.severity - b.severity
+	}
+	for _, g := range slices.SortedFunc(maps.Keys(byGroup), groupOrder) {
+		ds := byGroup[g]
+		bs, err := nacls.Block(ctx, tagged[g], awsnacl.Request{Origin: policy.OriginLambda, Port: g.port, Severity: g.severity, Reason: tr.requestReason()})
 		resp.VPCBlocks = append(resp.VPCBlocks, bs...)
 		for _, te := range awsnacl.Failed(err) {
 			d, ok := findDecision(ds, te.Target.String())
@@ -213,8 +231,8 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 		}
 		req := remote.Request{
 			Action: remote.Block, TTL: g.ttl, Instances: g.instances,
-			Reason: remote.CleanReason(reason),
-			Key:    hashKey(key, k), Since: since,
+			Reason: tr.hostReason(),
+			Key:    tr.hostKey(k), Since: tr.since,
 		}
 		for _, d := range g.targets {
 			req.Targets = append(req.Targets, d.Target)

@@ -171,7 +171,7 @@ func (f *Function) alarm(ctx context.Context, a *event.Alarm, resp *Response) er
 		log.WarnContext(ctx, "alarm without offenders", "reason", resp.Ignored, "metric_filters", found.Filters)
 		return nil
 	}
-	return f.decideAndEnforce(ctx, cfg, attacks, "alarm "+a.Name, a.Key(), a.StateChangeTime.Add(-time.Minute), resp)
+	return f.decideAndEnforce(ctx, cfg, attacks, alarmTrigger(a), resp)
 }
 
 func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) error {
@@ -206,7 +206,7 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 		f.confine(atk, snap, resp.Decisions)
 		return nil
 	}
-	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, reason, key, f.d.Now().Add(-time.Hour), resp)
+	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, trigger{id: manualEvent(f.d.RequestID(ctx)), reason: reason, since: f.d.Now().Add(-time.Hour)}, resp)
 }
 
 func (f *Function) unblock(ctx context.Context, nacls NACLs, m *event.Manual, key string, resp *Response) error {

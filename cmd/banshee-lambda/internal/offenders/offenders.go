@@ -82,6 +82,16 @@ type Offender struct {
 	Threshold int               `json:"threshold"`
 }
 
+// Summary says what the source did: "<detector> N failures", or for flow
+// logs "flowlog N rejected connections".
+func (o Offender) Summary() string {
+	what := "failures"
+	if o.Detector == "flowlog" {
+		what = "rejected connections"
+	}
+	return fmt.Sprintf("%s %d %s", o.Detector, o.Count, what)
+}
+
 // Result is what Find saw.
 type Result struct {
 	Offenders []Offender `json:"offenders"`
@@ -394,7 +404,7 @@ func (r Result) Attacks(alarm string) []policy.Attack {
 			Window:   window,
 			Kind:     o.Kind,
 			Origin:   policy.OriginLambda,
-			Reason:   fmt.Sprintf("alarm %s: %d %s events in %s", alarm, o.Count, o.Detector, window.Round(time.Second)),
+			Reason:   fmt.Sprintf("alarm %s: %s in %s", alarm, o.Summary(), window.Round(time.Second)),
 		}
 		for _, id := range slices.Sorted(maps.Keys(o.Instances)) {
 			a.Targets = append(a.Targets, policy.Target{InstanceID: id, SubnetID: o.Subnets[id], VPCID: o.VPCs[id]})
