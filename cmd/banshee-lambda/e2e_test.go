@@ -21,15 +21,18 @@ var e2eOffenders = map[string]map[int]int{
 	"192.0.2.33":   {1: 2},       // under max_retry → nothing
 }
 
+type decision struct {
+	Target     string   `json:"target"`
+	Scope      string   `json:"scope"`
+	Action     string   `json:"action"`
+	Reasons    []string `json:"reasons"`
+	TTLSeconds int64    `json:"ttl_seconds"`
+}
+
 type response struct {
-	Ignored   string `json:"ignored"`
-	Decisions []struct {
-		Target  string   `json:"target"`
-		Scope   string   `json:"scope"`
-		Action  string   `json:"action"`
-		Reasons []string `json:"reasons"`
-	} `json:"decisions"`
-	Sweep *struct {
+	Ignored   string     `json:"ignored"`
+	Decisions []decision `json:"decisions"`
+	Sweep     *struct {
 		Removed []struct {
 			Target string `json:"target"`
 			NACLID string `json:"nacl_id"`
@@ -55,12 +58,19 @@ func decode(t *testing.T, r result) response {
 }
 
 func (r response) action(target string) string {
-	for _, d := range r.Decisions {
-		if d.Target == target {
-			return d.Action + "/" + d.Scope
-		}
+	if d, ok := r.decision(target); ok {
+		return d.Action + "/" + d.Scope
 	}
 	return ""
+}
+
+func (r response) decision(target string) (decision, bool) {
+	for _, d := range r.Decisions {
+		if d.Target == target {
+			return d, true
+		}
+	}
+	return decision{}, false
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -91,10 +101,19 @@ func TestEndToEnd(t *testing.T) {
 		if len(cs) != cmds {
 			t.Fatalf("%s: %d SSM commands %+v, want %d", step, len(cs), cs, cmds)
 		}
+		var ttls []string
 		for _, c := range cs {
+			ttls = append(ttls, c.Params["ttl"])
+			c.Params["ttl"] = wantHost.Params["ttl"]
 			if fmt.Sprint(c) != fmt.Sprint(wantHost) {
 				t.Errorf("%s: SSM command %+v, want %+v", step, c, wantHost)
 			}
+		}
+		// One command per alarm state change; the same sources again
+		// within the repeat window: the TTL doubles each time.
+		slices.Sort(ttls)
+		if want := []string{"1h", "2h", "4h"}[:cmds]; !slices.Equal(ttls, want) {
+			t.Errorf("%s: SSM command TTLs %v, want %v", step, ttls, want)
 		}
 		for i, ids := range cnt.sentInstances(t) {
 			if !slices.Equal(ids, []string{w.inst[2]}) {
@@ -144,12 +163,35 @@ func TestEndToEnd(t *testing.T) {
 
 	// A new state change by SNS: the host block is sent again (it refreshes
 	// the TTL on the instance); the VPC block is already there.
+	// Both sources are repeat offenders now: the TTL doubles (DESIGN rule
+	// 7), on the host (counted from the SSM command history) and in the ACL
+	// (counted from the VPC block's metadata, which names t1's event).
 	t2 := t1.Add(time.Second)
-	decode(t, rt.invoke(t, w.sns(t, t2)))
+	r = decode(t, rt.invoke(t, w.sns(t, t2)))
 	checkState("sns", []string{"203.0.113.10/32"}, 2)
-	// ... and by the alarm action (no evaluation periods in the event).
-	decode(t, rt.invoke(t, w.alarmAction(t, t2.Add(time.Second))))
+	checkRepeat := func(step string, r response, targets []string, repeat int, ttl time.Duration) {
+		t.Helper()
+		for _, target := range targets {
+			d, _ := r.decision(target)
+			if d.TTLSeconds != int64(ttl/time.Second) || !slices.ContainsFunc(d.Reasons, func(s string) bool { return strings.HasPrefix(s, fmt.Sprintf("repeat offender: %d prior", repeat)) }) {
+				t.Errorf("%s: %s ttl %ds reasons %q, want %s as a repeat offender (%d)", step, target, d.TTLSeconds, d.Reasons, ttl, repeat)
+			}
+		}
+	}
+	checkRepeat("sns", r, []string{"203.0.113.10/32", "203.0.113.20/32", "2001:db8::20/128"}, 1, 2*time.Hour)
+	if bs := w.blocks(t, w.subnetA); len(bs) != 1 || bs[0].Origin != "lambda" || !strings.HasPrefix(bs[0].Reason, wantReason) || bs[0].ExpiresAt.Before(t2.Add(2*time.Hour-time.Minute)) {
+		t.Errorf("sns: subnet A blocks %+v, want the entry of %q... extended to %s", bs, wantReason, t2.Add(2*time.Hour))
+	}
+	// ... and by the alarm action (no evaluation periods in the event): the
+	// host sources a third time.
+	t3 := t2.Add(time.Second)
+	r = decode(t, rt.invoke(t, w.alarmAction(t, t3)))
 	checkState("alarm action", []string{"203.0.113.10/32"}, 3)
+	checkRepeat("alarm action", r, []string{"203.0.113.20/32", "2001:db8::20/128"}, 2, 4*time.Hour)
+	// Its redelivery counts no offence of its own: nothing doubles again.
+	r = decode(t, rt.invoke(t, w.alarmAction(t, t3)))
+	checkState("alarm action redelivered", []string{"203.0.113.10/32"}, 3)
+	checkRepeat("alarm action redelivered", r, []string{"203.0.113.20/32", "2001:db8::20/128"}, 2, 4*time.Hour)
 
 	// OK and INSUFFICIENT_DATA are ignored.
 	for _, st := range []string{"OK", "INSUFFICIENT_DATA"} {

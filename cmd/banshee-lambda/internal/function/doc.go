@@ -6,6 +6,11 @@
 // scheduled event sweeps expired NACL blocks; a manual invoke blocks,
 // unblocks or plans.
 //
+// Repeat offenders (TTL doubled per prior offence within the repeat
+// window) are counted from banshee's ACL metadata in the snapshot and one
+// bounded read of the SSM command history (offences.go), never from the
+// event being handled, so a redelivery does not escalate.
+//
 // It changes only the network ACLs of its Scope (BANSHEE_NACL_IDS, else
 // the ACLs of BANSHEE_VPC_ID): a VPC decision for another ACL falls back to
 // host scope, and the scheduled sweep names exactly the managed ACLs.

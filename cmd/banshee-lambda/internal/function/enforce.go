@@ -18,8 +18,8 @@ import (
 // snapshot resolves the attacks' instances into targets (subnet, VPC,
 // addresses), writes them back into the attacks, and reads the world the
 // policy decides against: allowlist, security groups, VPC CIDRs, NACLs and
-// their blocks.
-func (f *Function) snapshot(ctx context.Context, cfg policy.Config, nacls NACLs, attacks []policy.Attack) (policy.Snapshot, error) {
+// their blocks, and the sources' prior offences (offences.go).
+func (f *Function) snapshot(ctx context.Context, cfg policy.Config, nacls NACLs, tr trigger, attacks []policy.Attack) (policy.Snapshot, error) {
 	snap := policy.Snapshot{Now: f.d.Now(), Allowlist: cfg.Allowlist}
 	var ids []string
 	for _, a := range attacks {
@@ -54,6 +54,11 @@ func (f *Function) snapshot(ctx context.Context, cfg policy.Config, nacls NACLs,
 	if err := nacls.FillSnapshot(ctx, all, &snap); err != nil {
 		return snap, fmt.Errorf("read security groups and network ACLs: %w", err)
 	}
+	offences, err := f.offences(ctx, cfg, tr, attacks, snap.Blocks)
+	if err != nil {
+		return snap, err
+	}
+	snap.Offences = offences
 	return snap, nil
 }
 
@@ -113,7 +118,7 @@ type hostGroup struct {
 // decision's own reasons are logged and returned).
 func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, attacks []policy.Attack, tr trigger, resp *Response) error {
 	nacls := f.d.NACLs(cfg)
-	snap, err := f.snapshot(ctx, cfg, nacls, attacks)
+	snap, err := f.snapshot(ctx, cfg, nacls, tr, attacks)
 	if err != nil {
 		return err
 	}

@@ -47,8 +47,12 @@ type Deps struct {
 	Hosts  Hosts // nil: host scope is not available (no SSM document configured)
 	// Scope is the network ACLs the function may change; ACLs lists those
 	// of Scope.VPCID for the scheduled sweep.
-	Scope     Scope
-	ACLs      ACLLister
+	Scope Scope
+	ACLs  ACLLister
+	// History reads the host command history of Document (banshee's SSM
+	// document) for repeat offenders; nil: VPC blocks are the only record.
+	History   CommandLister
+	Document  string
 	Log       *slog.Logger
 	Metrics   io.Writer // EMF lines
 	Now       func() time.Time
@@ -197,8 +201,9 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 		Sources: m.Targets, Targets: targets, Kind: policy.KindManual, Origin: policy.OriginLambda,
 		Reason: reason, TTL: m.TTL, Scope: m.Scope,
 	}
+	tr := trigger{id: manualEvent(f.d.RequestID(ctx)), reason: reason, since: f.d.Now().Add(-time.Hour)}
 	if m.Action == event.ManualPlan {
-		snap, err := f.snapshot(ctx, cfg, nacls, []policy.Attack{atk})
+		snap, err := f.snapshot(ctx, cfg, nacls, tr, []policy.Attack{atk})
 		if err != nil {
 			return err
 		}
@@ -206,7 +211,7 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 		f.confine(atk, snap, resp.Decisions)
 		return nil
 	}
-	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, trigger{id: manualEvent(f.d.RequestID(ctx)), reason: reason, since: f.d.Now().Add(-time.Hour)}, resp)
+	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, tr, resp)
 }
 
 func (f *Function) unblock(ctx context.Context, nacls NACLs, m *event.Manual, key string, resp *Response) error {

@@ -73,6 +73,7 @@ func FromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (*F
 			return nil, err
 		}
 		d.Hosts = h
+		d.History, d.Document = ssmc, doc
 	}
 	return New(d), nil
 }
