@@ -146,20 +146,39 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 	var ok []done
 	var errs []error
 	fail := func(d policy.Decision, err error) { errs = append(errs, &TargetError{Target: d.Target, Err: err}) }
+	// usable: an entry of ours that can stand for a new block of its
+	// CIDR's traffic on req.Port.
+	var cidr netip.Prefix
+	unshadowed := func(e policy.NACLEntry) bool { return m.shadow(st, cidr, e.RuleNumber, req.Port) == nil }
+	usable := func(e policy.NACLEntry) bool { return !m.expiring(st, e.RuleNumber, now) && unshadowed(e) }
+
+	// Adopting an entry without metadata (a racing writer's, blocking the
+	// same source) must not overwrite the metadata that writer may have
+	// written since this Manager read the NACL: read again first.
+	for _, d := range ds {
+		cidr = decisionCIDR(d)
+		if n, found := m.covering(st, cidr, usable); found {
+			if _, has := st.meta(n); !has {
+				if err := m.reread(ctx, st); err != nil {
+					return nil, targetErrs(ds, err)
+				}
+				break
+			}
+		}
+	}
 
 	for _, d := range ds {
-		cidr := policy.Canonical(d.Target)
-		if d.Aggregate != nil {
-			cidr = policy.Canonical(*d.Aggregate)
-		}
+		cidr = decisionCIDR(d)
 		reason := req.Reason
 		if reason == "" && len(d.Reasons) > 0 {
 			reason = d.Reasons[0]
 		}
 		md := meta{Exp: expiry(d, now), Origin: req.Origin, CIDR: cidr, Reason: reason, Severity: req.Severity}
 
-		// Already denied by an entry of ours: extend its metadata if needed.
-		if n, found := m.covering(st, cidr); found {
+		// Already denied by an entry of ours that will stay (not about to
+		// expire) and that no lower allow bypasses for this traffic: extend
+		// its metadata if needed.
+		if n, found := m.covering(st, cidr, usable); found {
 			extend(st, pending, n, md)
 			ok = append(ok, done{d, n})
 			continue
@@ -168,7 +187,7 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 		// An aggregate over entries of ours: rewrite the lowest of them in
 		// place and delete the rest once the aggregate is tagged.
 		if d.Aggregate != nil {
-			inner := m.inside(st, cidr)
+			inner := m.inside(st, cidr, func(e policy.NACLEntry) bool { return !m.expiring(st, e.RuleNumber, now) })
 			if len(inner) > 0 && m.shadow(st, cidr, inner[0], req.Port) == nil {
 				n := inner[0]
 				for _, k := range inner {
@@ -191,27 +210,55 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 		}
 
 		// Eviction: the new deny takes the evicted entry's number in place.
+		// An evicted entry about to expire may be deleted any moment by a
+		// sweep that read it expired, taking the new deny with it: a free
+		// number is taken instead when there is one (the old entry goes
+		// with the sweep), its number only when there is none.
+		var inPlace func()
 		if ev := d.Evicts; ev != nil && (ev.NACLID == "" || ev.NACLID == st.id) {
 			e, has := st.entry(ev.RuleNumber, false)
 			if has && m.ours(e) && e.CIDR == policy.Canonical(ev.Target) && e.CIDR.Addr().Is4() == cidr.Addr().Is4() &&
 				m.shadow(st, cidr, ev.RuleNumber, req.Port) == nil {
-				if err := m.replace(ctx, st, ev.RuleNumber, cidr); err != nil {
-					fail(d, err)
+				evict := func() {
+					if err := m.replace(ctx, st, ev.RuleNumber, cidr); err != nil {
+						fail(d, err)
+						return
+					}
+					pending[ev.RuleNumber] = md
+					ok = append(ok, done{d, ev.RuleNumber})
+				}
+				if !m.expiring(st, ev.RuleNumber, now) {
+					evict()
 					continue
 				}
-				pending[ev.RuleNumber] = md
-				ok = append(ok, done{d, ev.RuleNumber})
-				continue
+				inPlace = evict
 			}
 			// The evicted entry is gone already (swept, unblocked): take a
 			// free number if there is one.
 		}
+		// An entry of ours covering cidr that is about to expire: a new
+		// entry is created beside it (the sweep deletes the old one); only
+		// when there is no room is the old one's metadata extended.
+		if n, found := m.covering(st, cidr, unshadowed); found && inPlace == nil {
+			inPlace = func() {
+				extend(st, pending, n, md)
+				ok = append(ok, done{d, n})
+			}
+		}
 
 		if st.nTags+newTags(st, pending)+1 > maxTags {
+			if inPlace != nil {
+				inPlace()
+				continue
+			}
 			fail(d, fmt.Errorf("%s has %d tags, the most AWS allows on one resource: %w", st.id, maxTags, ErrNoRoom))
 			continue
 		}
-		n, adopted, err := m.create(ctx, st, cidr, d.RuleNumber, req.Port)
+		n, adopted, err := m.create(ctx, st, cidr, d.RuleNumber, req.Port, now)
+		if (errors.Is(err, ErrNoRoom) || errors.Is(err, ErrShadowed)) && inPlace != nil {
+			inPlace()
+			continue
+		}
 		if err != nil {
 			fail(d, err)
 			continue
@@ -226,7 +273,7 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 	}
 
 	if len(pending) > 0 {
-		if err := m.writeTags(ctx, st, pending); err != nil {
+		if err := m.writeTags(ctx, st, pending, nil); err != nil {
 			// Without metadata the new entries must not stay: roll back.
 			rb := m.rollback(ctx, st, created)
 			for _, x := range ok {
@@ -251,6 +298,29 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 		errs = append(errs, fmt.Errorf("removing entries covered by an aggregate: %w", err))
 	}
 	return out, errors.Join(errs...)
+}
+
+// decisionCIDR returns what a decision denies: its aggregate, else its
+// target.
+func decisionCIDR(d policy.Decision) netip.Prefix {
+	if d.Aggregate != nil {
+		return policy.Canonical(*d.Aggregate)
+	}
+	return policy.Canonical(d.Target)
+}
+
+// reuseMargin is how close to its expiry an entry of ours is treated as
+// gone by Block: a sweep may have read it expired (its clock ahead of
+// ours, or its deletes still under way) and delete it after Block
+// extended or rewrote it, which would lose the new block. The margin
+// also bounds how old a read Sweep deletes from (sweepReadMaxAge).
+const reuseMargin = 5 * time.Minute
+
+// expiring reports whether entry n of ours has metadata saying it expires
+// within reuseMargin of now.
+func (m *Manager) expiring(st *naclState, n int, now time.Time) bool {
+	md, ok := st.meta(n)
+	return ok && md.expired(now.Add(reuseMargin))
 }
 
 // extend records md for the existing entry n in pending: metadata for an
@@ -283,11 +353,12 @@ func newTags(st *naclState, pending map[int]meta) int {
 }
 
 // covering returns the ingress entry of ours that denies all of cidr,
-// preferring an exact one, then the narrowest.
-func (m *Manager) covering(st *naclState, cidr netip.Prefix) (int, bool) {
+// preferring an exact one, then the narrowest, among those keep accepts
+// (nil: all).
+func (m *Manager) covering(st *naclState, cidr netip.Prefix, keep func(policy.NACLEntry) bool) (int, bool) {
 	best, bestBits := 0, -1
 	for _, e := range st.entries {
-		if e.Egress || !m.ours(e) || e.CIDR.Addr().Is4() != cidr.Addr().Is4() {
+		if e.Egress || !m.ours(e) || e.CIDR.Addr().Is4() != cidr.Addr().Is4() || keep != nil && !keep(e) {
 			continue
 		}
 		if e.CIDR.Bits() <= cidr.Bits() && e.CIDR.Contains(cidr.Addr()) && e.CIDR.Bits() > bestBits {
@@ -298,11 +369,11 @@ func (m *Manager) covering(st *naclState, cidr netip.Prefix) (int, bool) {
 }
 
 // inside returns the numbers of the ingress entries of ours strictly inside
-// cidr, lowest first.
-func (m *Manager) inside(st *naclState, cidr netip.Prefix) []int {
+// cidr that keep accepts, lowest first.
+func (m *Manager) inside(st *naclState, cidr netip.Prefix, keep func(policy.NACLEntry) bool) []int {
 	var out []int
 	for _, e := range st.entries {
-		if !e.Egress && m.ours(e) && e.CIDR.Addr().Is4() == cidr.Addr().Is4() && e.CIDR.Bits() > cidr.Bits() && cidr.Contains(e.CIDR.Addr()) {
+		if !e.Egress && m.ours(e) && e.CIDR.Addr().Is4() == cidr.Addr().Is4() && e.CIDR.Bits() > cidr.Bits() && cidr.Contains(e.CIDR.Addr()) && keep(e) {
 			out = append(out, e.RuleNumber)
 		}
 	}
@@ -344,9 +415,12 @@ func (m *Manager) shadow(st *naclState, cidr netip.Prefix, n int, port policy.Po
 // cidr's family must stay within nacl.quota, default rules and entries
 // outside the range included. To keep that true when several processes
 // race (each creates on its own read), a family's denies are confined to a
-// window of the range no longer than the quota left for that family: EC2
-// lets one number exist once, so no interleaving can put more entries of
-// the family in the window than it has numbers.
+// window at the bottom of the range, [rule_min, end], with end the largest
+// number such that the window's size plus the family's entries in the
+// range above it is at most the quota left by the entries outside the
+// range: EC2 lets one number exist once, so no interleaving can put more
+// entries of the family in the window than it has numbers, and the
+// entries above it are all counted.
 func (m *Manager) candidates(st *naclState, cidr netip.Prefix, taken map[int]bool, port policy.Port) ([]int, error) {
 	v4 := cidr.Addr().Is4()
 	fam := "IPv4"
@@ -367,14 +441,7 @@ func (m *Manager) candidates(st *naclState, cidr netip.Prefix, taken map[int]boo
 		if total >= m.cfg.Quota {
 			return nil, fmt.Errorf("%s has %d %s %s entries, the quota (nacl.quota %d): %w", st.id, total, fam, dirName(eg), m.cfg.Quota, ErrNoRoom)
 		}
-		wEnd := m.cfg.RuleMin + (m.cfg.Quota - outside) - 1
-		beyond := 0
-		for _, e := range st.entries {
-			if e.Egress == eg && e.CIDR.Addr().Is4() == v4 && m.inRange(e.RuleNumber) && e.RuleNumber > wEnd {
-				beyond++
-			}
-		}
-		end = min(end, wEnd-beyond)
+		end = min(end, m.windowEnd(st, v4, eg, m.cfg.Quota-outside))
 	}
 	var free []int
 	for n := m.cfg.RuleMin; n <= end; n++ {
@@ -403,6 +470,25 @@ func (m *Manager) candidates(st *naclState, cidr netip.Prefix, taken map[int]boo
 	return ok, nil
 }
 
+// windowEnd returns the largest end (rule_min-1 when there is none) such
+// that (end - rule_min + 1) plus the entries of the family and direction
+// in the range numbered above end is at most avail.
+func (m *Manager) windowEnd(st *naclState, v4, egress bool, avail int) int {
+	end := min(m.cfg.RuleMax, m.cfg.RuleMin+avail-1)
+	for ; end >= m.cfg.RuleMin; end-- {
+		above := 0
+		for _, e := range st.entries {
+			if e.Egress == egress && e.CIDR.Addr().Is4() == v4 && m.inRange(e.RuleNumber) && e.RuleNumber > end {
+				above++
+			}
+		}
+		if end-m.cfg.RuleMin+1+above <= avail {
+			break
+		}
+	}
+	return end
+}
+
 func dirName(egress bool) string {
 	if egress {
 		return "egress"
@@ -417,7 +503,7 @@ func dirName(egress bool) string {
 // whose answer was lost, or a racing writer of the same block) it adopts
 // it; otherwise it takes the next free number. adopted reports the first
 // case.
-func (m *Manager) create(ctx context.Context, st *naclState, cidr netip.Prefix, planned int, port policy.Port) (n int, adopted bool, err error) {
+func (m *Manager) create(ctx context.Context, st *naclState, cidr netip.Prefix, planned int, port policy.Port, now time.Time) (n int, adopted bool, err error) {
 	taken := map[int]bool{}
 	limit := m.cfg.RuleMax - m.cfg.RuleMin + 3
 	for round := 0; round < limit; round++ {
@@ -437,12 +523,12 @@ func (m *Manager) create(ctx context.Context, st *naclState, cidr netip.Prefix, 
 			return 0, false, err
 		}
 		taken[n] = true
-		fresh, rerr := m.describe(ctx, st.id, "")
-		if rerr != nil {
+		if rerr := m.reread(ctx, st); rerr != nil {
 			return 0, false, rerr
 		}
-		*st = *fresh
-		if n2, ok := m.covering(st, cidr); ok {
+		if n2, ok := m.covering(st, cidr, func(e policy.NACLEntry) bool {
+			return !m.expiring(st, e.RuleNumber, now) && m.shadow(st, cidr, e.RuleNumber, port) == nil
+		}); ok {
 			// Our own lost answer, or another writer blocking the same
 			// source meanwhile: nothing to create.
 			return n2, true, nil
@@ -527,19 +613,34 @@ func (m *Manager) deleteEntry(ctx context.Context, naclID string, n int, egress 
 	return classify(fmt.Sprintf("deleting %s entry %d of %s", dirName(egress), n, naclID), naclID, err)
 }
 
-// writeTags writes metadata in one CreateTags call, with the cache of the
+// writeTags writes metadata (and sightings, Sweep's record of entries
+// found without metadata) in one CreateTags call, with the cache of the
 // VPC's CIDRs when this Manager has a newer one to give (vpccache.go).
-func (m *Manager) writeTags(ctx context.Context, st *naclState, mds map[int]meta) error {
+func (m *Manager) writeTags(ctx context.Context, st *naclState, mds map[int]meta, sights map[int]seen) error {
 	nums := make([]int, 0, len(mds))
 	for n := range mds {
 		nums = append(nums, n)
 	}
 	slices.Sort(nums)
-	tags := make([]types.Tag, 0, len(nums)+1)
+	tags := make([]types.Tag, 0, len(nums)+len(sights)+1)
 	for _, n := range nums {
 		tags = append(tags, types.Tag{Key: aws.String(ruleKey(n)), Value: aws.String(mds[n].encode())})
 	}
-	vt, withVPC := m.vpcTag(st, newTags(st, mds))
+	seenNums := make([]int, 0, len(sights))
+	for n := range sights {
+		seenNums = append(seenNums, n)
+	}
+	slices.Sort(seenNums)
+	for _, n := range seenNums {
+		tags = append(tags, types.Tag{Key: aws.String(seenKey(n)), Value: aws.String(sights[n].encode())})
+	}
+	added := newTags(st, mds)
+	for _, n := range seenNums {
+		if _, ok := st.seen[n]; !ok {
+			added++
+		}
+	}
+	vt, withVPC := m.vpcTag(st, added)
 	if withVPC {
 		tags = append(tags, vt)
 	}
@@ -547,32 +648,49 @@ func (m *Manager) writeTags(ctx context.Context, st *naclState, mds map[int]meta
 		return err
 	}
 	if _, err := m.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{st.id}, Tags: tags}); err != nil {
-		return classify(fmt.Sprintf("writing metadata of rules %v of %s", nums, st.id), st.id, err)
+		return classify(fmt.Sprintf("writing metadata of rules %v of %s", append(nums, seenNums...), st.id), st.id, err)
 	}
+	st.managed = true
 	for _, n := range nums {
 		if _, ok := st.tags[n]; !ok {
 			st.nTags++
 		}
 		st.tags[n] = mds[n].encode()
 	}
+	for _, n := range seenNums {
+		if _, ok := st.seen[n]; !ok {
+			st.nTags++
+		}
+		st.seen[n] = sights[n].encode()
+	}
 	if withVPC {
+		m.mu.Lock()
 		if st.vpcTag == "" {
 			st.nTags++
 		}
 		st.vpcTag = aws.ToString(vt.Value)
+		m.mu.Unlock()
 	}
 	return nil
 }
 
-// dropTags deletes metadata tags in one DeleteTags call. Each tag is named
-// with the value read, so EC2 deletes it only if nobody rewrote it since.
-func (m *Manager) dropTags(ctx context.Context, st *naclState, nums []int) error {
+// dropTags deletes the metadata tags of rules and the sighting tags of
+// sights in one DeleteTags call. Each tag is named with the value read,
+// so EC2 deletes it only if nobody rewrote it since.
+func (m *Manager) dropTags(ctx context.Context, st *naclState, rules, sights []int) error {
 	var tags []types.Tag
-	slices.Sort(nums)
-	nums = slices.Compact(nums)
-	for _, n := range nums {
+	slices.Sort(rules)
+	rules = slices.Compact(rules)
+	slices.Sort(sights)
+	sights = slices.Compact(sights)
+	for _, n := range rules {
 		if v, ok := st.tags[n]; ok {
 			tags = append(tags, types.Tag{Key: aws.String(ruleKey(n)), Value: aws.String(v)})
+		}
+	}
+	for _, n := range sights {
+		if v, ok := st.seen[n]; ok {
+			tags = append(tags, types.Tag{Key: aws.String(seenKey(n)), Value: aws.String(v)})
 		}
 	}
 	if len(tags) == 0 {
@@ -582,39 +700,63 @@ func (m *Manager) dropTags(ctx context.Context, st *naclState, nums []int) error
 		return err
 	}
 	if _, err := m.ec2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{st.id}, Tags: tags}); err != nil {
-		return classify(fmt.Sprintf("deleting metadata of rules %v of %s", nums, st.id), st.id, err)
+		return classify(fmt.Sprintf("deleting metadata of rules %v of %s", append(rules, sights...), st.id), st.id, err)
 	}
-	for _, n := range nums {
+	for _, n := range rules {
 		if _, ok := st.tags[n]; ok {
 			delete(st.tags, n)
+			st.nTags--
+		}
+	}
+	for _, n := range sights {
+		if _, ok := st.seen[n]; ok {
+			delete(st.seen, n)
 			st.nTags--
 		}
 	}
 	return nil
 }
 
-// staleTags returns the numbers whose metadata has no entry left.
+// staleTags returns the numbers whose metadata has no block of ours left.
 func (m *Manager) staleTags(st *naclState) []int {
 	var out []int
 	for n := range st.tags {
-		if !st.used(n) {
+		if !m.ourAt(st, n) {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
-// removeRules deletes the entries at nums (both directions; an entry
-// already gone is fine), then their metadata and any metadata without an
-// entry, in one DeleteTags call. Metadata of an entry that failed to go is
-// kept.
+// staleSights returns the numbers whose sighting has no block of ours
+// without metadata left (the entry went, or its writer tagged it).
+func (m *Manager) staleSights(st *naclState) []int {
+	var out []int
+	for n := range st.seen {
+		if _, has := st.meta(n); has || !m.ourAt(st, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// removeRules deletes banshee's entries at nums (the ingress deny, and
+// with nacl.egress the egress deny of the same CIDR; an entry already
+// gone is fine; anyone else's entry at the same number is left alone),
+// then their metadata and sightings and any left without an entry, in
+// one DeleteTags call. Metadata of an entry that failed to go is kept.
 func (m *Manager) removeRules(ctx context.Context, st *naclState, nums []int) error {
 	var errs []error
 	var gone []int
 	failed := map[int]error{}
 	for _, n := range nums {
+		in, hasIn := st.entry(n, false)
 		for _, eg := range []bool{false, true} {
-			if _, ok := st.entry(n, eg); !ok {
+			e, ok := st.entry(n, eg)
+			if !ok || !m.ours(e) {
+				continue
+			}
+			if eg && (!m.cfg.Egress || hasIn && (!m.ours(in) || in.CIDR != e.CIDR)) {
 				continue
 			}
 			err := m.deleteEntry(ctx, st.id, n, eg)
@@ -628,22 +770,20 @@ func (m *Manager) removeRules(ctx context.Context, st *naclState, nums []int) er
 	if len(failed) > 0 {
 		// A delete whose answer was lost may have happened: look before
 		// reporting it failed.
-		if fresh, err := m.describe(ctx, st.id, ""); err == nil {
-			*st = *fresh
-		}
+		_ = m.reread(ctx, st)
 		for n, err := range failed {
-			if st.used(n) {
+			if m.ourAt(st, n) {
 				errs = append(errs, err)
 			}
 		}
 	}
 	for _, n := range nums {
-		if !st.used(n) {
+		if !m.ourAt(st, n) {
 			gone = append(gone, n)
 		}
 	}
 	drop := append(gone, m.staleTags(st)...)
-	if err := m.dropTags(ctx, st, drop); err != nil {
+	if err := m.dropTags(ctx, st, drop, append(slices.Clone(gone), m.staleSights(st)...)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

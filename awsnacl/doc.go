@@ -4,7 +4,9 @@
 // prefix lists expanded), VPC CIDRs and NACL occupancy.
 //
 // What it must never do: touch an entry outside the reserved rule-number
-// range (nacl.rule_min..rule_max) or an allow entry inside it; let a NACL
+// range (nacl.rule_min..rule_max) or an allow entry inside it, or an
+// egress entry unless nacl.egress is set; touch a NACL it does not manage
+// unless told to by id; let a NACL
 // exceed nacl.quota entries per direction and family (default rules and
 // everyone else's entries counted); place a deny after an allow that
 // matches the same traffic; leave an entry without metadata or metadata
@@ -32,10 +34,21 @@
 //     more).
 //   - An entry without metadata is adopted, not deleted: deleting would
 //     lift a block someone asked for, while adopting keeps it for a bounded
-//     time. Block adopts it when asked to block the same source; Sweep
-//     adopts every such entry with expiry now + nacl.orphan_ttl (default
-//     1h). Block does not adopt others' entries, because a concurrent
-//     writer's entry is legitimately untagged between its two calls.
+//     time. Block adopts it when asked to block the same source (reading
+//     the NACL again first, so a writer's metadata that arrived meanwhile
+//     is kept). Sweep adopts it only on a NACL banshee manages and never
+//     on first sight, because a concurrent writer's entry is legitimately
+//     untagged between its two calls: the first sweep that finds it
+//     records a sighting ("banshee:seen:7" = "at=<unix>;cidr=<cidr>;
+//     tag=<hash>", tag a hash of the metadata tag value the number had,
+//     0 for none); a sweep DefaultOrphanGrace (5m) or more later that
+//     finds the same entry, still without metadata and with the same tag
+//     value, reads the NACL again and adopts it with expiry now +
+//     nacl.orphan_ttl (default 1h) unless it has metadata by then. So
+//     adoption never replaces metadata that matches its entry; it replaces
+//     a tag naming another CIDR (a writer that died between rewriting an
+//     entry in place and tagging it) only when that tag has not changed
+//     for the grace period. Sightings without such an entry are deleted.
 //   - When CreateTags fails after Block created entries, Block deletes them
 //     again (on a context that survives cancellation) and reports failure.
 //
@@ -52,19 +65,33 @@
 //
 // The quota needs more than a count, because two processes that read the
 // same count could both add the last entry. Denies of one family are
-// confined to the first Q-O numbers of the reserved range, where Q is the
-// quota and O the entries of that family and direction outside the range
-// (the default deny included). Since a number exists only once, no
-// interleaving of writers can put more than Q-O denies of the family into
-// that window: the quota holds without locks. IPv4 and IPv6 share rule
-// numbers but count separately.
+// confined to a window at the bottom of the reserved range,
+// rule_min..end, with end the largest number such that the window's size
+// plus the family's entries in the range above end is at most Q-O, where
+// Q is the quota and O the entries of that family and direction outside
+// the range (the default deny included). Since a number exists only once,
+// no interleaving of writers can put more denies of the family into the
+// window than it has numbers, and everything above it is counted: the
+// quota holds without locks. IPv4 and IPv6 share rule numbers but count
+// separately.
+//
+// Expiry races a sweep: a sweep that read an entry expired deletes it by
+// number, so a Block that extended that entry's metadata meanwhile would
+// lose its block. Block therefore treats an entry of ours that expires
+// within 5 minutes (reuseMargin; Sweep re-reads a NACL whose read is older
+// than a minute before deleting from it) as absent: the new block gets a
+// fresh entry and the sweep takes the old one. Only when the NACL has no
+// room for one is the old entry reused (its metadata extended, or an
+// eviction rewriting it in place), which leaves that narrow race open.
 //
 // Order: rules are evaluated lowest number first. A deny is only placed at
 // numbers below every allow entry (of any number, in the directions it
 // occupies) whose CIDR and ports overlap the blocked traffic; when the
 // whole usable range sits above such an allow, Block fails with a
 // *ShadowError naming the rule (ErrShadowed), which the CLI reports as a
-// refusal.
+// refusal. An existing deny of ours counts as the block only under the
+// same test: one that such an allow bypasses for the attacked port is
+// passed over and a new deny goes below the allow, or ShadowError.
 //
 // # Aggregation and eviction without a gap
 //
@@ -125,6 +152,19 @@
 // for nacl.vpc_cidr_max_age at a time, and the same principal could edit
 // the entries themselves. Sweep and Unblock never touch the tag.
 //
+// # Which NACLs
+//
+// A NACL banshee manages is one carrying a "banshee:" tag (rule metadata,
+// a sighting or the VPC CIDR cache). Sweep and List without ids read only
+// those (DescribeNetworkAcls with a tag-key filter), so a region-wide
+// sweep never touches anyone else's NACL; given ids they read those, but
+// still adopt nothing in a NACL banshee does not manage. Removal (Unblock,
+// Sweep, an aggregate's leftovers) deletes only banshee's entries at a
+// number: the ingress deny, and the egress deny of the same CIDR only
+// with nacl.egress; anyone else's entry at the same number stays.
+//
 // A Manager caches what it reads for one invocation (maxAge bounded), never
-// across invocations or globally.
+// across invocations or globally. Each NACL has one cached state, updated
+// in place under its write lock whenever it is read again, so writes made
+// after a re-read are what later calls of the same Manager see.
 package awsnacl

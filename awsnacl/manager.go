@@ -41,6 +41,7 @@ type Manager struct {
 	limit   *bucket
 	maxAge  time.Duration
 	orphTTL time.Duration
+	grace   time.Duration // how long an entry is seen without metadata before Sweep adopts it
 	// cidrMaxAge is how long VPC CIDRs cached in a NACL tag are trusted
 	// (nacl.vpc_cidr_max_age; 0: never).
 	cidrMaxAge time.Duration
@@ -85,6 +86,7 @@ func New(client EC2API, cfg policy.NACLConfig, opts ...Option) *Manager {
 		now:        time.Now,
 		maxAge:     DefaultReadMaxAge,
 		orphTTL:    orDefault(time.Duration(cfg.OrphanTTL), DefaultOrphanTTL),
+		grace:      DefaultOrphanGrace,
 		cidrMaxAge: max(0, time.Duration(cfg.VPCCIDRMaxAge)),
 		instances:  map[string]instance{},
 		nacls:      map[string]*naclState{},

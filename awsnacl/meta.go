@@ -2,6 +2,7 @@ package awsnacl
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -22,7 +23,85 @@ const (
 	tagPrefix   = "banshee:rule:"
 	maxTagValue = 256
 	maxTags     = 50 // user tags per EC2 resource
+	// managedPrefix starts every tag banshee writes: a NACL carrying one
+	// is a NACL banshee manages.
+	managedPrefix = "banshee:"
 )
+
+// An entry of the reserved range found without metadata is not adopted
+// on first sight: Sweep records the sighting in a tag, and adopts the
+// entry only when a later sweep, at least the grace period on, finds it
+// still without metadata and unchanged:
+//
+//	banshee:seen:7 = at=1767225600;cidr=203.0.113.7/32;tag=0
+//
+// at is the sweep's time of the first sighting, cidr the entry's CIDR
+// then, tag a hash of the metadata tag value the number carried then (0:
+// none), so a tag that does not match its entry is only replaced when it
+// has not changed for the whole grace period.
+const seenPrefix = "banshee:seen:"
+
+// seen is one recorded sighting of an entry without metadata.
+type seen struct {
+	At   time.Time
+	CIDR netip.Prefix
+	Tag  uint32
+}
+
+func seenKey(n int) string { return seenPrefix + strconv.Itoa(n) }
+
+func (s seen) encode() string {
+	return fmt.Sprintf("at=%d;cidr=%s;tag=%d", s.At.Unix(), s.CIDR, s.Tag)
+}
+
+// decodeSeen parses a value written by seen.encode.
+func decodeSeen(v string) (seen, error) {
+	var s seen
+	got := 0
+	for _, kv := range strings.Split(v, ";") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return seen{}, fmt.Errorf("sighting %q: field %q without '='", v, kv)
+		}
+		switch k {
+		case "at":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n <= 0 {
+				return seen{}, fmt.Errorf("sighting %q: bad at %q", v, val)
+			}
+			s.At = time.Unix(n, 0).UTC()
+			got |= 1
+		case "cidr":
+			p, err := netip.ParsePrefix(val)
+			if err != nil {
+				return seen{}, fmt.Errorf("sighting %q: bad cidr: %w", v, err)
+			}
+			s.CIDR = p
+			got |= 2
+		case "tag":
+			n, err := strconv.ParseUint(val, 10, 32)
+			if err != nil {
+				return seen{}, fmt.Errorf("sighting %q: bad tag %q", v, val)
+			}
+			s.Tag = uint32(n)
+			got |= 4
+		}
+	}
+	if got != 7 {
+		return seen{}, fmt.Errorf("sighting %q: at, cidr and tag are required", v)
+	}
+	return s, nil
+}
+
+// tagHash identifies a metadata tag value in a sighting (0: no tag).
+func tagHash(v string, ok bool) uint32 {
+	if !ok {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(v))
+	return max(h.Sum32(), 1)
+}
 
 // meta is the metadata of one block.
 type meta struct {
@@ -36,8 +115,13 @@ type meta struct {
 func ruleKey(n int) string { return tagPrefix + strconv.Itoa(n) }
 
 // parseRuleKey returns the rule number of a metadata tag key.
-func parseRuleKey(k string) (int, bool) {
-	s, ok := strings.CutPrefix(k, tagPrefix)
+func parseRuleKey(k string) (int, bool) { return parseNumKey(k, tagPrefix) }
+
+// parseSeenKey returns the rule number of a sighting tag key.
+func parseSeenKey(k string) (int, bool) { return parseNumKey(k, seenPrefix) }
+
+func parseNumKey(k, prefix string) (int, bool) {
+	s, ok := strings.CutPrefix(k, prefix)
 	if !ok {
 		return 0, false
 	}

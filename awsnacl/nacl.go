@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,14 +22,16 @@ type naclState struct {
 	subnets []string
 	entries []policy.NACLEntry
 	tags    map[int]string // banshee:rule:N → raw value
+	seen    map[int]string // banshee:seen:N → raw value (meta.go)
 	nTags   int            // every user tag on the NACL
 	vpcTag  string         // banshee:vpc-cidrs, the cached VPC CIDRs (vpccache.go)
+	managed bool           // carries a banshee: tag: banshee manages it
 	readAt  time.Time
 }
 
 // naclFromAWS converts a DescribeNetworkAcls result.
 func naclFromAWS(n types.NetworkAcl, at time.Time) (*naclState, error) {
-	st := &naclState{id: aws.ToString(n.NetworkAclId), vpcID: aws.ToString(n.VpcId), tags: map[int]string{}, readAt: at}
+	st := &naclState{id: aws.ToString(n.NetworkAclId), vpcID: aws.ToString(n.VpcId), tags: map[int]string{}, seen: map[int]string{}, readAt: at}
 	for _, a := range n.Associations {
 		if s := aws.ToString(a.SubnetId); s != "" {
 			st.subnets = append(st.subnets, s)
@@ -48,8 +51,14 @@ func naclFromAWS(n types.NetworkAcl, at time.Time) (*naclState, error) {
 			continue
 		}
 		st.nTags++
+		if strings.HasPrefix(k, managedPrefix) {
+			st.managed = true
+		}
 		if num, ok := parseRuleKey(k); ok {
 			st.tags[num] = aws.ToString(t.Value)
+		}
+		if num, ok := parseSeenKey(k); ok {
+			st.seen[num] = aws.ToString(t.Value)
 		}
 		if k == vpcCIDRsKey {
 			st.vpcTag = aws.ToString(t.Value)
@@ -106,6 +115,17 @@ func (m *Manager) inRange(n int) bool { return n >= m.cfg.RuleMin && n <= m.cfg.
 
 // ours reports whether e is one of banshee's entries: a deny in the range.
 func (m *Manager) ours(e policy.NACLEntry) bool { return !e.Allow && m.inRange(e.RuleNumber) }
+
+// ourAt reports whether rule n holds a block of ours: an ingress deny in
+// the range, or with nacl.egress an egress one.
+func (m *Manager) ourAt(st *naclState, n int) bool {
+	for _, e := range st.entries {
+		if e.RuleNumber == n && m.ours(e) && (!e.Egress || m.cfg.Egress) {
+			return true
+		}
+	}
+	return false
+}
 
 // entry returns the entry with number n in one direction.
 func (st *naclState) entry(n int, egress bool) (policy.NACLEntry, bool) {
@@ -189,7 +209,7 @@ func (m *Manager) blocks(st *naclState) []policy.Block {
 		if md, ok := st.meta(e.RuleNumber); ok {
 			b.ExpiresAt, b.Reason, b.Origin, b.Severity = md.Exp, md.Reason, md.Origin, md.Severity
 		} else {
-			b.Reason = "no banshee metadata (adopted by the next sweep)"
+			b.Reason = "no banshee metadata (a sweep adopts it once seen so for the grace period)"
 		}
 		out = append(out, b)
 	}
@@ -197,9 +217,9 @@ func (m *Manager) blocks(st *naclState) []policy.Block {
 	return out
 }
 
-// describe runs DescribeNetworkAcls for one NACL id or subnet id and
-// returns the NACL, or a *NotFoundError.
-func (m *Manager) describe(ctx context.Context, naclID, subnetID string) (*naclState, error) {
+// fetch runs DescribeNetworkAcls for one NACL id or subnet id and
+// returns the NACL as read, or a *NotFoundError. It caches nothing.
+func (m *Manager) fetch(ctx context.Context, naclID, subnetID string) (*naclState, error) {
 	in := &ec2.DescribeNetworkAclsInput{}
 	what, id := "network ACL", naclID
 	if naclID != "" {
@@ -215,18 +235,32 @@ func (m *Manager) describe(ctx context.Context, naclID, subnetID string) (*naclS
 	if len(out.NetworkAcls) == 0 {
 		return nil, fmt.Errorf("describing the network ACL of %s %s: %w", what, id, &NotFoundError{Kind: what, ID: id})
 	}
-	st, err := naclFromAWS(out.NetworkAcls[0], m.now())
-	if err != nil {
-		return nil, err
-	}
-	m.remember(st)
-	return st, nil
+	return naclFromAWS(out.NetworkAcls[0], m.now())
 }
 
-// describeAll reads every NACL of the region (paginated).
-func (m *Manager) describeAll(ctx context.Context) ([]*naclState, error) {
-	var out []*naclState
-	p := ec2.NewDescribeNetworkAclsPaginator(m.ec2, &ec2.DescribeNetworkAclsInput{})
+// naclRef names a cached NACL outside its write lock: what is needed to
+// take the lock (locked) and the VPC, copied, never the shared state.
+type naclRef struct{ id, vpcID string }
+
+// describe reads one NACL (fetch) and installs the read in this
+// Manager's cache. It must not be called under the NACL's write lock (it
+// takes it); under the lock, use reread.
+func (m *Manager) describe(ctx context.Context, naclID, subnetID string) (naclRef, error) {
+	st, err := m.fetch(ctx, naclID, subnetID)
+	if err != nil {
+		return naclRef{}, err
+	}
+	return m.install(st), nil
+}
+
+// describeAll reads every NACL of the region that banshee manages (one
+// carrying a banshee: tag; the tag-key filter asks EC2 for those only,
+// and the tags are checked again here), paginated.
+func (m *Manager) describeAll(ctx context.Context) ([]naclRef, error) {
+	var out []naclRef
+	p := ec2.NewDescribeNetworkAclsPaginator(m.ec2, &ec2.DescribeNetworkAclsInput{
+		Filters: []types.Filter{{Name: aws.String("tag-key"), Values: []string{managedPrefix + "*"}}},
+	})
 	for i := 0; p.HasMorePages() && i < 1000; i++ {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -237,20 +271,57 @@ func (m *Manager) describeAll(ctx context.Context) ([]*naclState, error) {
 			if err != nil {
 				return nil, err
 			}
-			m.remember(st)
-			out = append(out, st)
+			if !st.managed {
+				continue
+			}
+			out = append(out, m.install(st))
 		}
 	}
 	return out, nil
 }
 
-func (m *Manager) remember(st *naclState) {
+// install makes fresh this Manager's read of its NACL. The cached
+// *naclState of a NACL id is updated in place, under the NACL's write
+// lock, so a writer holding it never works on a copy the cache no longer
+// holds.
+func (m *Manager) install(fresh *naclState) naclRef {
+	l := m.naclLock(fresh.id)
+	l.Lock()
+	defer l.Unlock()
+	st := m.adopt(fresh, nil)
+	return naclRef{id: st.id, vpcID: st.vpcID}
+}
+
+// reread reads st's NACL again and updates st, the cached state, in
+// place. The caller holds the NACL's write lock.
+func (m *Manager) reread(ctx context.Context, st *naclState) error {
+	fresh, err := m.fetch(ctx, st.id, "")
+	if err != nil {
+		return err
+	}
+	m.adopt(fresh, st)
+	return nil
+}
+
+// adopt copies fresh into the cached state of its NACL (into st when
+// given, the state the caller holds) and returns that state. The caller
+// holds the NACL's write lock.
+func (m *Manager) adopt(fresh, st *naclState) *naclState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if st == nil {
+		st = m.nacls[fresh.id]
+	}
+	if st == nil {
+		st = fresh
+	} else {
+		*st = *fresh
+	}
 	m.nacls[st.id] = st
 	for _, s := range st.subnets {
 		m.bySubnet[s] = st.id
 	}
+	return st
 }
 
 func (m *Manager) forget(id string) {
@@ -260,8 +331,9 @@ func (m *Manager) forget(id string) {
 }
 
 // state returns the NACL of a subnet id ("subnet-…") or NACL id ("acl-…"),
-// from this Manager's cache when read within maxAge, else read now.
-func (m *Manager) state(ctx context.Context, subnetOrNACL string, fresh bool) (*naclState, error) {
+// from this Manager's cache when read within maxAge, else read now. The
+// state itself is only used through locked.
+func (m *Manager) state(ctx context.Context, subnetOrNACL string, fresh bool) (naclRef, error) {
 	naclID, subnetID := "", ""
 	if isNACLID(subnetOrNACL) {
 		naclID = subnetOrNACL
@@ -274,10 +346,15 @@ func (m *Manager) state(ctx context.Context, subnetOrNACL string, fresh bool) (*
 		if id == "" {
 			id = m.bySubnet[subnetID]
 		}
+		var ref naclRef
 		st := m.nacls[id]
+		ok := st != nil && m.now().Sub(st.readAt) < m.maxAge
+		if ok {
+			ref = naclRef{id: st.id, vpcID: st.vpcID}
+		}
 		m.mu.Unlock()
-		if st != nil && m.now().Sub(st.readAt) < m.maxAge {
-			return st, nil
+		if ok {
+			return ref, nil
 		}
 	}
 	return m.describe(ctx, naclID, subnetID)
@@ -292,7 +369,12 @@ func (m *Manager) NACLFor(ctx context.Context, subnetID string) (policy.NACL, er
 	if err != nil {
 		return policy.NACL{}, err
 	}
-	return m.view(st), nil
+	var out policy.NACL
+	_, err = m.locked(st.id, func(st *naclState) ([]policy.Block, error) {
+		out = m.view(st)
+		return nil, nil
+	})
+	return out, err
 }
 
 // i32 returns a pointer to n as the EC2 input types want it.

@@ -42,7 +42,7 @@ func (m *Manager) Unblock(ctx context.Context, subnetOrNACL string, prefixes []n
 			if found {
 				continue
 			}
-			if n, ok := m.covering(st, p); ok {
+			if n, ok := m.covering(st, p, nil); ok {
 				e, _ := st.entry(n, false)
 				errs = append(errs, &TargetError{Target: p, Err: fmt.Errorf("not blocked on its own: covered by %s rule %d for %s; unblock %s to lift it", st.id, n, e.CIDR, e.CIDR)})
 			}
@@ -57,8 +57,9 @@ func (m *Manager) Unblock(ctx context.Context, subnetOrNACL string, prefixes []n
 }
 
 // List returns banshee's VPC blocks in the NACLs of the given subnet or
-// NACL ids, or in every NACL of the region when none is given. Entries
-// without metadata are listed too, their reason saying so.
+// NACL ids, or in every NACL of the region banshee manages (one carrying
+// a banshee: tag) when none is given. Entries without metadata are listed
+// too, their reason saying so.
 func (m *Manager) List(ctx context.Context, subnetsOrNACLs ...string) ([]policy.Block, error) {
 	sts, err := m.states(ctx, subnetsOrNACLs)
 	if err != nil {
@@ -72,18 +73,19 @@ func (m *Manager) List(ctx context.Context, subnetsOrNACLs ...string) ([]policy.
 	return out, nil
 }
 
-// states reads the named NACLs (deduplicated), or all of the region.
-func (m *Manager) states(ctx context.Context, ids []string) ([]*naclState, error) {
+// states reads the named NACLs (deduplicated), or all of the region that
+// banshee manages.
+func (m *Manager) states(ctx context.Context, ids []string) ([]naclRef, error) {
 	if len(ids) == 0 {
 		return m.describeAll(ctx)
 	}
-	var out []*naclState
+	var out []naclRef
 	for _, id := range ids {
 		st, err := m.state(ctx, id, false)
 		if err != nil {
 			return nil, err
 		}
-		if !slices.ContainsFunc(out, func(x *naclState) bool { return x.id == st.id }) {
+		if !slices.Contains(out, st) {
 			out = append(out, st)
 		}
 	}
@@ -95,15 +97,41 @@ type SweepResult struct {
 	Removed   []policy.Block `json:"removed"`              // expired blocks deleted
 	Adopted   []policy.Block `json:"adopted,omitempty"`    // entries found without metadata, now tagged
 	StaleTags int            `json:"stale_tags,omitempty"` // metadata without an entry, deleted
+	// Waiting counts entries found without metadata that are not adopted
+	// yet: first seen by this sweep, or less than the grace period ago.
+	Waiting int `json:"waiting,omitempty"`
 }
 
+// DefaultOrphanGrace is how long an entry of the reserved range must be
+// seen without metadata, by two sweeps at least that far apart, before a
+// sweep adopts it. A writer is between its CreateNetworkAclEntry and its
+// CreateTags for well under a second; an entry still untagged after the
+// grace period is a writer's leftover, not work in progress.
+const DefaultOrphanGrace = 5 * time.Minute
+
+// WithOrphanGrace sets how long an entry must be seen without metadata
+// before Sweep adopts it (DefaultOrphanGrace).
+func WithOrphanGrace(d time.Duration) Option { return func(m *Manager) { m.grace = d } }
+
+// sweepReadMaxAge bounds how old the read is that Sweep deletes from: an
+// older one (a region-wide sweep working through many NACLs) is read
+// again first, so Block's reuseMargin covers the time between a sweep's
+// read and its deletes.
+const sweepReadMaxAge = time.Minute
+
 // Sweep deletes the blocks expired at now from the given NACLs (subnet or
-// NACL ids), or from every NACL of the region: one DeleteNetworkAclEntry
+// NACL ids), or from every NACL of the region that banshee manages (one
+// carrying a banshee: tag; never anyone else's): one DeleteNetworkAclEntry
 // per expired entry, then one DeleteTags per NACL for their metadata and
-// for metadata left without an entry. It also reconciles the other way:
-// an entry of the reserved range without metadata (a writer that failed
-// between its two calls) is adopted with an expiry of now + nacl.orphan_ttl
-// and a reason saying so, in one CreateTags per NACL.
+// for metadata left without an entry. It also reconciles the other way,
+// on NACLs banshee manages only: an entry of the reserved range without
+// metadata (a writer that failed between its two calls) is recorded on
+// first sight (a banshee:seen:N tag, meta.go) and adopted, with an expiry
+// of now + nacl.orphan_ttl and a reason saying so, when a sweep at least
+// the grace period later finds it unchanged and still without metadata.
+// Sightings and adoptions take one CreateTags per NACL; before adopting,
+// the NACL is read again and a number that has metadata by then is left
+// alone.
 func (m *Manager) Sweep(ctx context.Context, now time.Time, subnetsOrNACLs ...string) (SweepResult, error) {
 	var res SweepResult
 	sts, err := m.states(ctx, subnetsOrNACLs)
@@ -122,40 +150,109 @@ func (m *Manager) Sweep(ctx context.Context, now time.Time, subnetsOrNACLs ...st
 	return res, errors.Join(errs...)
 }
 
-func (m *Manager) sweepOne(ctx context.Context, st *naclState, now time.Time, res *SweepResult) error {
-	var expired []int
-	orphans := map[int]meta{}
+// orphan is an entry of ours without (valid) metadata, and what Sweep
+// makes of it.
+type orphan struct {
+	n     int
+	cidr  netip.Prefix
+	tag   uint32 // tagHash of the metadata tag the number carries
+	adopt bool   // seen unchanged for the grace period: adopt now
+	fresh bool   // no matching sighting: record one
+}
+
+// orphans lists the entries of ours without metadata on a NACL banshee
+// manages: ingress denies, and egress ones without an ingress entry of
+// ours when nacl.egress is set.
+func (m *Manager) orphans(st *naclState, now time.Time) []orphan {
+	if !st.managed {
+		return nil
+	}
+	var out []orphan
 	for _, e := range st.entries {
 		if !m.ours(e) {
 			continue
 		}
-		md, ok := st.meta(e.RuleNumber)
-		switch {
-		case !ok:
-			if _, seen := orphans[e.RuleNumber]; !seen || !e.Egress {
-				orphans[e.RuleNumber] = meta{Exp: now.Add(m.orphTTL).UTC().Truncate(time.Second), CIDR: e.CIDR,
-					Reason: "adopted by sweep: entry had no banshee metadata"}
+		if e.Egress {
+			if in, ok := st.entry(e.RuleNumber, false); !m.cfg.Egress || ok && m.ours(in) {
+				continue
 			}
-		case md.expired(now) && !e.Egress:
-			expired = append(expired, e.RuleNumber)
 		}
+		if _, ok := st.meta(e.RuleNumber); ok {
+			continue
+		}
+		v, tagged := st.tags[e.RuleNumber]
+		o := orphan{n: e.RuleNumber, cidr: e.CIDR, tag: tagHash(v, tagged)}
+		s, err := decodeSeen(st.seen[e.RuleNumber])
+		switch {
+		case err != nil || s.CIDR != e.CIDR || s.Tag != o.tag || s.At.After(now):
+			o.fresh = true
+		case !now.Before(s.At.Add(m.grace)):
+			o.adopt = true
+		}
+		out = append(out, o)
 	}
-	if len(orphans) > 0 {
-		if err := m.writeTags(ctx, st, orphans); err != nil {
+	return out
+}
+
+func (m *Manager) sweepOne(ctx context.Context, st *naclState, now time.Time, res *SweepResult) error {
+	if m.now().Sub(st.readAt) > sweepReadMaxAge {
+		if err := m.reread(ctx, st); err != nil {
 			return err
 		}
-		for n, md := range orphans {
+	}
+	// A writer may have tagged an entry since the read: read again before
+	// adopting anything, and adopt only what is still without metadata.
+	if slices.ContainsFunc(m.orphans(st, now), func(o orphan) bool { return o.adopt }) {
+		if err := m.reread(ctx, st); err != nil {
+			return err
+		}
+	}
+	adopt := map[int]meta{}
+	sights := map[int]seen{}
+	for _, o := range m.orphans(st, now) {
+		switch {
+		case o.adopt:
+			adopt[o.n] = meta{Exp: now.Add(m.orphTTL).UTC().Truncate(time.Second), CIDR: o.cidr,
+				Reason: "adopted by sweep: entry had no banshee metadata"}
+		case o.fresh:
+			sights[o.n] = seen{At: now.UTC().Truncate(time.Second), CIDR: o.cidr, Tag: o.tag}
+			res.Waiting++
+		default:
+			res.Waiting++
+		}
+	}
+	if len(adopt)+len(sights) > 0 {
+		if err := m.writeTags(ctx, st, adopt, sights); err != nil {
+			return err
+		}
+		for n, md := range adopt {
 			res.Adopted = append(res.Adopted, policy.Block{Target: md.CIDR, Scope: policy.ScopeVPC, NACLID: st.id, RuleNumber: n, ExpiresAt: md.Exp, Reason: md.Reason})
+		}
+	}
+	var expired []int
+	for _, e := range st.entries {
+		if !m.ourAt(st, e.RuleNumber) || slices.Contains(expired, e.RuleNumber) {
+			continue
+		}
+		if md, ok := st.meta(e.RuleNumber); ok && md.expired(now) {
+			expired = append(expired, e.RuleNumber)
 		}
 	}
 	before := map[int]policy.Block{}
 	for _, b := range m.blocks(st) {
 		before[b.RuleNumber] = b
 	}
+	for _, n := range expired {
+		if _, ok := before[n]; !ok { // an egress entry whose ingress one is gone
+			md, _ := st.meta(n)
+			before[n] = policy.Block{Target: md.CIDR, Scope: policy.ScopeVPC, NACLID: st.id, RuleNumber: n,
+				ExpiresAt: md.Exp, Reason: md.Reason, Origin: md.Origin, Severity: md.Severity}
+		}
+	}
 	stale := len(m.staleTags(st))
 	err := m.removeRules(ctx, st, expired)
 	for _, n := range expired {
-		if !st.used(n) {
+		if !m.ourAt(st, n) {
 			res.Removed = append(res.Removed, before[n])
 		}
 	}

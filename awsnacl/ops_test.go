@@ -333,8 +333,25 @@ func TestSweepReconciles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if len(res.Removed) != 2 || len(res.Adopted) != 1 || res.StaleTags != 1 {
-		t.Errorf("Sweep = %+v, want 2 removed, 1 adopted, 1 stale tag", res)
+	if len(res.Removed) != 2 || len(res.Adopted) != 0 || res.Waiting != 1 || res.StaleTags != 1 {
+		t.Errorf("Sweep = %+v, want 2 removed, 1 waiting (first sight: not adopted), 1 stale tag", res)
+	}
+	if s, err := decodeSeen(w.tagValue(seenKey(15))); err != nil || !s.At.Equal(later) || s.CIDR != netip.MustParsePrefix("192.0.2.15/32") {
+		t.Errorf("sighting of 15: %+v, %v; want one at %s", s, err, later)
+	}
+	// Within the grace period: still only seen.
+	res, err = w.manager(w.srv.URL, cfg).Sweep(ctx, later.Add(DefaultOrphanGrace-time.Second), w.nacl)
+	if err != nil || len(res.Adopted) != 0 || res.Waiting != 1 {
+		t.Errorf("Sweep within the grace period = %+v, %v; want 15 waiting", res, err)
+	}
+	// Seen again after the grace period, unchanged: adopted.
+	later = later.Add(DefaultOrphanGrace)
+	res, err = w.manager(w.srv.URL, cfg).Sweep(ctx, later, w.subnet)
+	if err != nil || len(res.Adopted) != 1 || res.Adopted[0].RuleNumber != 15 || len(res.Removed) != 0 {
+		t.Errorf("Sweep after the grace period = %+v, %v; want 15 adopted", res, err)
+	}
+	if v := w.tagValue(seenKey(15)); v != "" {
+		t.Errorf("sighting of 15 left after adoption: %q", v)
 	}
 	st := checkConsistent(t, w, cfg)
 	var left []string

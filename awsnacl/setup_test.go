@@ -41,7 +41,13 @@ func ctxT(t testing.TB) context.Context {
 // newWorld builds a VPC (IPv4 and IPv6) with one subnet in the shared moto.
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	srv := mototest.Shared(t)
+	return newWorldOn(t, mototest.Shared(t))
+}
+
+// newWorldOn builds a VPC (IPv4 and IPv6) with one subnet in srv: a test
+// that reads every NACL of the region uses a server of its own.
+func newWorldOn(t testing.TB, srv *mototest.Server) *world {
+	t.Helper()
 	w := &world{t: t, srv: srv}
 	w.raw = ec2.NewFromConfig(mototest.Config(srv.URL))
 	ctx := ctxT(t)
