@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -279,7 +280,7 @@ func TestRuleRangesNeverOverlap(t *testing.T) {
 	}
 
 	refs := preconditionRefs(t, m, "aws_lambda_function.this")
-	for _, want := range []string{"local.rule_ranges_disjoint", "local.static_blocklist_fits"} {
+	for _, want := range []string{"local.rule_ranges_disjoint", "local.static_blocklist_fits", "local.static_blocklist_within_quota"} {
 		if !contains(refs, want) {
 			t.Errorf("aws_lambda_function.this preconditions %v do not check %s", refs, want)
 		}
@@ -431,7 +432,7 @@ var validationCases = map[string]struct{ good, bad []string }{
 	"config_overrides":               {good: []string{`{}`, `{ policy = { default_ttl = "2h" } }`, `{ nacl = { egress = true } }`}, bad: []string{`{ policy2 = {} }`, `{ nacl = { rule_max = 9 } }`, `"x"`}},
 	"nacl_rule_range":                {good: []string{`{ min = 1, max = 1 }`, `{ min = 100, max = 32766 }`}, bad: []string{`{ min = 0, max = 19 }`, `{ min = 20, max = 19 }`, `{ min = 1, max = 32767 }`, `{ min = 1.5, max = 19 }`}},
 	"nacl_quota":                     {good: []string{`2`, `40`}, bad: []string{`1`, `41`, `20.5`}},
-	"static_blocklist":               {good: []string{`[]`, `["192.0.2.0/24", "2001:db8::/32", "203.0.113.7/32"]`}, bad: []string{`["192.0.2.1/24"]`, `["0.0.0.0/0"]`, `["::/0"]`, `["2001:DB8::/32"]`, `["192.0.2.0"]`, `["192.0.2.0/24", "192.0.2.0/24"]`}},
+	"static_blocklist":               {good: []string{`[]`, `["192.0.2.0/24", "2001:db8::/32", "203.0.113.7/32"]`, blocklistHCL(38, 38)}, bad: []string{`["192.0.2.1/24"]`, `["0.0.0.0/0"]`, `["::/0"]`, `["2001:DB8::/32"]`, `["192.0.2.0"]`, `["192.0.2.0/24", "192.0.2.0/24"]`, blocklistHCL(39, 0), blocklistHCL(0, 39)}},
 	"static_blocklist_rule_range":    {good: []string{`{ min = 20, max = 49 }`}, bad: []string{`{ min = 0, max = 9 }`, `{ min = 50, max = 49 }`, `{ min = 1, max = 40000 }`}},
 	"admin_cidrs":                    {good: []string{`[]`, `["198.51.100.0/24", "2001:db8::/48"]`}, bad: []string{`["0.0.0.0/0"]`, `["::/0"]`, `["office"]`}},
 	"ssh_port":                       {good: []string{`22`, `2222`}, bad: []string{`0`, `65536`, `22.5`}},
@@ -478,6 +479,93 @@ func TestVariableValidations(t *testing.T) {
 	for name := range validationCases {
 		if _, ok := m.variables[name]; !ok {
 			t.Errorf("validationCases lists %s, which the module does not declare", name)
+		}
+	}
+}
+
+// blocklistHCL is a static blocklist of v4 IPv4 and v6 IPv6 networks, as HCL.
+func blocklistHCL(v4, v6 int) string {
+	var es []string
+	for i := range v4 {
+		es = append(es, fmt.Sprintf("%q", fmt.Sprintf("198.18.%d.0/24", i)))
+	}
+	for i := range v6 {
+		es = append(es, fmt.Sprintf("%q", fmt.Sprintf("2001:db8:%x::/48", i+1)))
+	}
+	return "[" + strings.Join(es, ", ") + "]"
+}
+
+// The static blocklist's rules of one family, the function's range and the
+// default rule must fit the quota together.
+func TestStaticBlocklistWithinQuota(t *testing.T) {
+	m := loadModule(t, ".")
+	for _, tc := range []struct {
+		v4, v6  int
+		fn      [2]int
+		quota   int
+		want    bool
+		comment string
+	}{
+		{0, 0, [2]int{1, 19}, 20, true, "the defaults"},
+		{1, 0, [2]int{1, 19}, 20, false, "the defaults leave no room"},
+		{0, 1, [2]int{1, 19}, 20, false, "IPv6 counts as well"},
+		{1, 0, [2]int{1, 18}, 20, true, "one rule narrower"},
+		{2, 1, [2]int{1, 17}, 20, true, "the families count apart"},
+		{2, 2, [2]int{1, 17}, 20, true, "2 + 17 + 1 per family"},
+		{3, 0, [2]int{1, 17}, 20, false, "3 + 17 + 1"},
+		{0, 3, [2]int{1, 17}, 20, false, "0 + 3 IPv6 + 17 + 1"},
+		{20, 0, [2]int{1, 19}, 40, true, "a raised quota"},
+		{21, 0, [2]int{1, 19}, 40, false, "a raised quota, one over"},
+		{0, 0, [2]int{1, 20}, 20, false, "the function's range alone over the quota"},
+		{38, 38, [2]int{1, 1}, 40, true, "the most the variable allows"},
+	} {
+		values := map[string]cty.Value{
+			"static_blocklist": hclValue(t, blocklistHCL(tc.v4, tc.v6)),
+			"nacl_rule_range":  rangeVal(tc.fn[0], tc.fn[1]),
+			"nacl_quota":       cty.NumberIntVal(int64(tc.quota)),
+			// Room for the longest list, away from the function's range.
+			"static_blocklist_rule_range": rangeVal(100, 199),
+		}
+		for name, v := range values {
+			if !validates(t, m, name, v) {
+				t.Fatalf("%s: %s = %#v fails its own validation", tc.comment, name, v)
+			}
+		}
+		if got := evalLocal(t, m, "static_blocklist_within_quota", values); got.True() != tc.want {
+			t.Errorf("%s: %d IPv4 + %d IPv6 static, range %d-%d, quota %d: static_blocklist_within_quota = %v, want %v",
+				tc.comment, tc.v4, tc.v6, tc.fn[0], tc.fn[1], tc.quota, got.True(), tc.want)
+		}
+	}
+}
+
+// Each example's call of the module passes the preconditions on its rule
+// ranges, blocklist and quota (evaluated with the example's own values).
+func TestExamplesPassTheRulePreconditions(t *testing.T) {
+	m := loadModule(t, ".")
+	for _, dir := range exampleDirs(t) {
+		ex := loadModule(t, dir)
+		for _, name := range sortedKeys(ex.modules) {
+			b := ex.modules[name]
+			if filepath.Clean(filepath.Join(dir, attrString(t, b, "source"))) != "." {
+				continue
+			}
+			values := map[string]cty.Value{}
+			for _, arg := range []string{"static_blocklist", "static_blocklist_rule_range", "nacl_rule_range", "nacl_quota"} {
+				a, ok := b.Body.Attributes[arg]
+				if !ok {
+					continue
+				}
+				v, diags := a.Expr.Value(nil)
+				if diags.HasErrors() {
+					t.Fatalf("%s: %s is not a constant: %s", a.SrcRange, arg, diags.Error())
+				}
+				values[arg] = v
+			}
+			for _, local := range []string{"rule_ranges_disjoint", "static_blocklist_fits", "static_blocklist_within_quota"} {
+				if !evalLocal(t, m, local, values).True() {
+					t.Errorf("%s: module %q fails the precondition local.%s", dir, name, local)
+				}
+			}
 		}
 	}
 }

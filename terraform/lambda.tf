@@ -36,6 +36,11 @@ resource "aws_lambda_function" "this" {
       condition     = local.static_blocklist_fits
       error_message = "The static_blocklist has more entries than static_blocklist_rule_range has rule numbers."
     }
+
+    precondition {
+      condition     = local.static_blocklist_within_quota
+      error_message = "The static_blocklist (${local.static_blocklist_ipv4_rules} IPv4, ${local.static_blocklist_ipv6_rules} IPv6 rules), the function's nacl_rule_range (${var.nacl_rule_range.max - var.nacl_rule_range.min + 1} rules) and the default rule need ${local.nacl_rules_needed} rules of one address family, more than nacl_quota (${var.nacl_quota}): narrow nacl_rule_range, shorten the static_blocklist, or raise nacl_quota after raising the AWS quota."
+    }
   }
 
   # The log group exists, with its retention, before the first invocation

@@ -38,6 +38,15 @@ locals {
   rule_ranges_disjoint  = var.static_blocklist_rule_range.max < var.nacl_rule_range.min || var.nacl_rule_range.max < var.static_blocklist_rule_range.min
   static_blocklist_fits = length(var.static_blocklist) <= var.static_blocklist_rule_range.max - var.static_blocklist_rule_range.min + 1
 
+  # The quota counts the rules of one direction and address family, the
+  # ACL's default rule (*) included. The static blocklist's rules of a family,
+  # the function's reserved range and the default rule must fit it together:
+  # otherwise the function would count on rule numbers the ACL cannot hold.
+  static_blocklist_ipv4_rules   = length([for cidr in var.static_blocklist : cidr if !strcontains(cidr, ":")])
+  static_blocklist_ipv6_rules   = length(var.static_blocklist) - local.static_blocklist_ipv4_rules
+  nacl_rules_needed             = max(local.static_blocklist_ipv4_rules, local.static_blocklist_ipv6_rules) + (var.nacl_rule_range.max - var.nacl_rule_range.min + 1) + 1
+  static_blocklist_within_quota = local.nacl_rules_needed <= var.nacl_quota
+
   # One deny per (ACL, blocklist entry). Keys use the ACL's position, which is
   # known at plan time even when the ACL is created in the same apply.
   static_blocklist_rules = merge([

@@ -369,7 +369,7 @@ variable "nacl_quota" {
 }
 
 variable "static_blocklist" {
-  description = "Networks (canonical IPv4 or IPv6 CIDR) denied inbound on every managed network ACL, permanently, as rules numbered from static_blocklist_rule_range.min up in list order."
+  description = "Networks (canonical IPv4 or IPv6 CIDR) denied inbound on every managed network ACL, permanently, as rules numbered from static_blocklist_rule_range.min up in list order. Per address family, these rules, the size of nacl_rule_range and the default rule together must not exceed nacl_quota."
   type        = list(string)
   default     = []
 
@@ -381,6 +381,11 @@ variable "static_blocklist" {
   validation {
     condition     = length(distinct(var.static_blocklist)) == length(var.static_blocklist)
     error_message = "The static blocklist must not repeat an entry."
+  }
+
+  validation {
+    condition     = length([for cidr in var.static_blocklist : cidr if strcontains(cidr, ":")]) <= 38 && length([for cidr in var.static_blocklist : cidr if !strcontains(cidr, ":")]) <= 38
+    error_message = "The static blocklist may hold at most 38 networks of each address family: a network ACL holds at most 40 rules per family, one of them the default rule and at least one left for the function."
   }
 }
 

@@ -210,6 +210,13 @@ module "banshee" {
     "2001:db8:dead::/48",
   ]
 
+  # The default ACL holds, per address family, these 2 static denies, the
+  # function's 16, the allow rule 100 and the default rule: 20, the quota.
+  nacl_rule_range = {
+    min = 1
+    max = 16
+  }
+
   create_admin_security_group = true
   admin_cidrs                 = var.admin_cidrs
 
