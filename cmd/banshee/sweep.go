@@ -20,11 +20,15 @@ func newSweepCmd(a *app) *cobra.Command {
 		Long: `sweep deletes the network ACL deny entries whose block has expired, one call
 per entry, and their metadata in one batched call per NACL. It also repairs
 what an interrupted writer left behind: metadata without an entry is
-deleted, an entry of the reserved range without metadata is adopted with
-an expiry of nacl.orphan_ttl from now.
+deleted; an entry of the reserved range without metadata, in a network ACL
+banshee manages, is recorded on first sight and adopted with an expiry of
+nacl.orphan_ttl from now when a sweep at least 5 minutes later finds it
+unchanged and still without metadata (never on first sight: a writer
+tags its entry right after creating it).
 
-Without --subnet or --nacl it sweeps every network ACL of the region. Host
-blocks need no sweep: the kernel expires them.`,
+Without --subnet or --nacl it sweeps every network ACL of the region that
+banshee manages (one carrying a banshee: tag); anyone else's network ACLs
+are not touched. Host blocks need no sweep: the kernel expires them.`,
 		Example: `  banshee sweep
   banshee sweep --subnet subnet-0aa -o json`,
 		Args: cobra.NoArgs,
@@ -61,6 +65,9 @@ func writeSweep(w io.Writer, res awsnacl.SweepResult, now time.Time) {
 	fmt.Fprintf(w, "removed %d expired block(s)", len(res.Removed))
 	if len(res.Adopted) > 0 {
 		fmt.Fprintf(w, ", adopted %d entr(ies) without metadata", len(res.Adopted))
+	}
+	if res.Waiting > 0 {
+		fmt.Fprintf(w, ", %d entr(ies) without metadata seen, not adopted yet", res.Waiting)
 	}
 	if res.StaleTags > 0 {
 		fmt.Fprintf(w, ", deleted %d metadata tag(s) without an entry", res.StaleTags)

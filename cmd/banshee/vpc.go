@@ -111,7 +111,11 @@ func prepareVPCWith(ctx context.Context, newManager func(context.Context) (*awsn
 
 // block enforces the VPC decisions and writes the rule numbers actually
 // used back into them. A deny that a lower-numbered allow rule would
-// bypass is a refusal (exit 3). Decisions the NACL had no room for
+// bypass (awsnacl.ErrShadowed, found at write time) is a refusal (exit 3)
+// when nothing else failed and nothing was applied; when other decisions
+// of the call were applied (or failed otherwise), it is a failure (exit
+// 1) naming the refused targets, since "nothing changed" would be false.
+// Decisions the NACL had no room for
 // (awsnacl.ErrNoRoom: the range filled up between the decision and the
 // write) are not an error here: they come back in noRoom, by target, with
 // the reason, for fallBack. v may be nil (no VPC side).
@@ -141,10 +145,44 @@ func (v *vpcSide) block(ctx context.Context, ds []policy.Decision, atk policy.At
 			}
 		}
 	}
-	if errors.Is(err, awsnacl.ErrShadowed) {
+	shadowed, rest := splitShadowed(err)
+	if len(shadowed) == 0 {
+		return bs, noRoom, err
+	}
+	if len(bs) == 0 && rest == nil {
 		return bs, noRoom, fmt.Errorf("%w: %w", err, errRefused)
 	}
-	return bs, noRoom, err
+	names := make([]string, len(shadowed))
+	for i, te := range shadowed {
+		names[i] = showPrefix(te.Target)
+	}
+	return bs, noRoom, fmt.Errorf("%d VPC block(s) applied, but refused for %s: %w", len(bs), strings.Join(names, ", "), err)
+}
+
+// splitShadowed returns the per-target ErrShadowed failures inside a
+// Block error and the rest of it (nil when there is none).
+func splitShadowed(err error) ([]*awsnacl.TargetError, error) {
+	var shadowed []*awsnacl.TargetError
+	var rest []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var te *awsnacl.TargetError
+		if errors.As(e, &te) && errors.Is(e, awsnacl.ErrShadowed) {
+			shadowed = append(shadowed, te)
+			return
+		}
+		rest = append(rest, e)
+	}
+	if err != nil {
+		walk(err)
+	}
+	return shadowed, errors.Join(rest...)
 }
 
 // splitNoRoom takes the per-target ErrNoRoom failures out of a Block

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,5 +222,42 @@ func TestCLIVPCBadInput(t *testing.T) {
 	}
 	if got := w.denies(t); len(got) != 0 {
 		t.Errorf("bad input left entries %v", got)
+	}
+}
+
+// A deny found shadowed at write time is a refusal (exit 3, nothing
+// changed) only when nothing else of the call was applied; beside an
+// applied block it is a failure (exit 1) naming the refused target.
+func TestVPCBlockShadowedAtWrite(t *testing.T) {
+	w := newAWSWorld(t)
+	ctx := context.Background()
+	// allow tcp/443 from 198.51.100.0/24 at 5, below the range 10-19
+	if _, err := w.raw.CreateNetworkAclEntry(ctx, &ec2.CreateNetworkAclEntryInput{NetworkAclId: aws.String(w.nacl), RuleNumber: aws.Int32(5), Egress: aws.Bool(false),
+		Protocol: aws.String("6"), RuleAction: types.RuleActionAllow, CidrBlock: aws.String("198.51.100.0/24"), PortRange: &types.PortRange{From: aws.Int32(443), To: aws.Int32(443)}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := policy.Default().NACL
+	cfg.RuleMin, cfg.RuleMax = 10, 19
+	side := &vpcSide{m: awsnacl.NewFromConfig(mototest.Config(os.Getenv("AWS_ENDPOINT_URL")), cfg)}
+	atk := policy.Attack{Origin: policy.OriginCLI, Reason: "test", Port: policy.Port{Proto: "tcp", From: 443, To: 443}}
+	decide := func(addr string) policy.Decision {
+		return policy.Decision{Target: netip.MustParsePrefix(addr + "/32"), Scope: policy.ScopeVPC, Action: policy.ActionBlock,
+			SubnetID: w.subnet, NACLID: w.nacl, TTL: time.Hour}
+	}
+
+	bs, _, err := side.block(ctx, []policy.Decision{decide("203.0.113.1"), decide("198.51.100.7")}, atk)
+	if len(bs) != 1 || bs[0].Target != netip.MustParsePrefix("203.0.113.1/32") {
+		t.Fatalf("blocks %+v: want 203.0.113.1 applied", bs)
+	}
+	if code := exitCode(err); code != 1 || !strings.Contains(err.Error(), "198.51.100.7") || errors.Is(err, errRefused) {
+		t.Errorf("one applied, one shadowed: exit %d (%v), want 1 naming 198.51.100.7", code, err)
+	}
+
+	bs, _, err = side.block(ctx, []policy.Decision{decide("198.51.100.8")}, atk)
+	if code := exitCode(err); len(bs) != 0 || code != 3 || !strings.Contains(err.Error(), "rule 5") {
+		t.Errorf("only shadowed: blocks %+v, exit %d (%v), want 3 naming rule 5", bs, code, err)
+	}
+	if got := w.denies(t); len(got) != 1 || got["203.0.113.1/32"] == 0 {
+		t.Errorf("entries %v: want only 203.0.113.1", got)
 	}
 }
