@@ -34,7 +34,10 @@ const maxHistoryPages = 4
 //     a block of the function names its alarm state change and the repeat
 //     count its TTL was doubled for (vpcReason), so it stands for that many
 //     prior offences plus its own; a block of anyone else (the CLI, watch,
-//     a manual invoke) counts as one offence, at the time of the read;
+//     a manual invoke) counts as one offence, at the time of the read
+//     (awsnacl keeps the first writer's reason when a later block only
+//     extends the entry's expiry, so the count is that of the entry's
+//     first block);
 //   - the host command history: one ListCommands (up to maxHistoryPages)
 //     of banshee's document over the repeat window; each block command is
 //     an offence of each target, at the time it was sent, and its comment
@@ -77,13 +80,17 @@ func (o *offenceSet) block(b policy.Block) {
 		o.add(b.Target, fmt.Sprintf("nacl:%s/%d", b.NACLID, b.RuleNumber), o.now)
 		return
 	}
+	vouched := repeat + 1
 	if id == o.skip {
-		return
+		// Made by an earlier delivery of this event: its prior offences
+		// count, itself not, so the redelivery decides the same TTL.
+		vouched = repeat
+	} else {
+		o.add(b.Target, id, at)
 	}
-	o.add(b.Target, id, at)
 	k := policy.Canonical(b.Target).String()
-	if repeat+1 > o.floor[k] {
-		o.floor[k], o.at[k] = repeat+1, at
+	if vouched > o.floor[k] {
+		o.floor[k], o.at[k] = vouched, at
 	}
 }
 
@@ -112,7 +119,14 @@ func (o *offenceSet) command(c ssmtypes.Command) {
 // offences returns the offences of the sources that overlap one of srcs.
 func (o *offenceSet) offences(srcs []netip.Prefix) []policy.Offence {
 	var out []policy.Offence
-	for _, k := range slices.Sorted(maps.Keys(o.events)) {
+	keys := slices.Collect(maps.Keys(o.events))
+	for k := range o.floor {
+		if _, ok := o.events[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		p := netip.MustParsePrefix(k)
 		if !slices.ContainsFunc(srcs, p.Overlaps) {
 			continue

@@ -89,6 +89,8 @@ func TestRepeatOffences(t *testing.T) {
 		vpcBlock("198.51.100.3/32", alarmReason("banshee.ssh", now.Add(-2*time.Hour), 1, "sshd 9 failures in 5m0s")),
 		// The event being handled made it (a redelivery): none.
 		vpcBlock("198.51.100.4/32", alarmReason("banshee.ssh", now.Add(-time.Minute), 0, "sshd 9 failures in 5m0s")),
+		// ... and this one for a second offence: its prior one counts.
+		vpcBlock("198.51.100.7/32", alarmReason("banshee.ssh", now.Add(-time.Minute), 1, "sshd 9 failures in 5m0s")),
 		// The CLI's: one, now.
 		vpcBlock("198.51.100.5/32", "pop3 bruteforce"),
 		// e2 blocked .2 at both scopes: still one offence for e2.
@@ -96,7 +98,7 @@ func TestRepeatOffences(t *testing.T) {
 		// Nobody attacking now.
 		vpcBlock("203.0.113.0/24", "threat list"),
 	}
-	srcs := []string{"198.51.100.1/32", "198.51.100.2/32", "198.51.100.3/32", "198.51.100.4/32", "198.51.100.5/32", "198.51.100.6/32"}
+	srcs := []string{"198.51.100.1/32", "198.51.100.2/32", "198.51.100.3/32", "198.51.100.4/32", "198.51.100.5/32", "198.51.100.6/32", "198.51.100.7/32"}
 	var attacks []policy.Attack
 	for _, s := range srcs {
 		attacks = append(attacks, policy.Attack{Sources: []netip.Prefix{netip.MustParsePrefix(s)}})
@@ -113,7 +115,7 @@ func TestRepeatOffences(t *testing.T) {
 			t.Errorf("offence %+v outside the window", o)
 		}
 	}
-	want := map[string]int{"198.51.100.1/32": 1, "198.51.100.2/32": 2, "198.51.100.3/32": 2, "198.51.100.5/32": 1}
+	want := map[string]int{"198.51.100.1/32": 1, "198.51.100.2/32": 2, "198.51.100.3/32": 2, "198.51.100.5/32": 1, "198.51.100.7/32": 1}
 	for _, s := range append(srcs, "198.51.100.9/32", "203.0.113.0/24") {
 		if count[s] != want[s] {
 			t.Errorf("%s: %d offences, want %d (all: %+v)", s, count[s], want[s], got)
