@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -464,7 +465,21 @@ func newEC2Edge(ctx context.Context) (*ec2Edge, error) {
 }
 
 func (e *ec2Edge) manager(cfg policy.NACLConfig) func(context.Context) (*awsnacl.Manager, error) {
-	return func(context.Context) (*awsnacl.Manager, error) { return awsnacl.NewFromConfig(e.awsCfg, cfg), nil }
+	return e.managerAt(cfg, time.Time{})
+}
+
+// managerAt is manager with the Manager's clock running from at (the
+// decision's snapshot time) instead of the system clock, so that the
+// expiries it compares (is an entry about to expire?) are on the clock
+// the policy decided with. Zero at: the system clock.
+func (e *ec2Edge) managerAt(cfg policy.NACLConfig, at time.Time) func(context.Context) (*awsnacl.Manager, error) {
+	return func(context.Context) (*awsnacl.Manager, error) {
+		if at.IsZero() {
+			return awsnacl.NewFromConfig(e.awsCfg, cfg), nil
+		}
+		skew := time.Until(at)
+		return awsnacl.NewFromConfig(e.awsCfg, cfg, awsnacl.WithClock(func() time.Time { return time.Now().Add(skew) })), nil
+	}
 }
 
 // world reads what watch's own decisions need to see VPC scope coming:
@@ -488,7 +503,7 @@ func (e *ec2Edge) world(ctx context.Context, cfg policy.NACLConfig) ([]policy.Ta
 // before) and err says why.
 func (e *ec2Edge) enforce(ctx context.Context, eng *policy.Engine, atk policy.Attack, snap policy.Snapshot) ([]policy.Decision, error) {
 	atk.Targets = []policy.Target{{InstanceID: e.self}}
-	side, err := prepareVPCWith(ctx, e.manager(eng.Config().NACL), &atk, &snap)
+	side, err := prepareVPCWith(ctx, e.managerAt(eng.Config().NACL, snap.Now), &atk, &snap)
 	if err != nil {
 		return nil, err
 	}
