@@ -207,3 +207,47 @@ func TestRereadKeepsCachedState(t *testing.T) {
 		t.Errorf("second Block = %+v, %v (%d → %d entries); want rule 2 again, nothing new", again, err, before, len(w.entries()))
 	}
 }
+
+// Evicting an entry that is about to expire (a sweep may be deleting it)
+// takes a free number when there is one and leaves the old entry to the
+// sweep; in a full range it rewrites the entry in place.
+func TestEvictExpiringVictim(t *testing.T) {
+	w := newWorld(t)
+	ctx := ctxT(t)
+	cfg := defaultNACL()
+	cfg.RuleMin, cfg.RuleMax = 1, 3
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *Manager {
+		return w.manager(w.srv.URL, cfg, WithClock(func() time.Time { return t0.Add(d) }))
+	}
+	bs, err := at(0).Block(ctx, []policy.Decision{w.vpcDecision("192.0.2.1", time.Hour), w.vpcDecision("192.0.2.2", 2*time.Hour), w.vpcDecision("192.0.2.3", 3*time.Hour)}, Request{})
+	if err != nil || len(bs) != 3 {
+		t.Fatalf("filling the range: %+v, %v", bs, err)
+	}
+	evict := func(m *Manager, victim policy.Block, src string) []policy.Block {
+		t.Helper()
+		d := w.vpcDecision(src, time.Hour)
+		d.Evicts, d.RuleNumber = &victim, victim.RuleNumber
+		got, err := m.Block(ctx, []policy.Decision{d}, Request{})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("evicting %s for %s: %+v, %v", victim.Target, src, got, err)
+		}
+		return got
+	}
+	// Full: rule 1 (expired) is rewritten in place.
+	if got := evict(at(90*time.Minute), bs[0], "203.0.113.1"); got[0].RuleNumber != bs[0].RuleNumber {
+		t.Errorf("full range: new block at %d, want %d in place", got[0].RuleNumber, bs[0].RuleNumber)
+	}
+	// A free number: rule 2 (expired) stays for the sweep, the new deny
+	// goes to the free 3.
+	if _, err := at(90*time.Minute).Unblock(ctx, w.nacl, []netip.Prefix{bs[2].Target}); err != nil {
+		t.Fatal(err)
+	}
+	if got := evict(at(150*time.Minute), bs[1], "203.0.113.2"); got[0].RuleNumber != bs[2].RuleNumber {
+		t.Errorf("with a free number: new block at %d, want the free %d", got[0].RuleNumber, bs[2].RuleNumber)
+	}
+	st := checkConsistent(t, w, cfg)
+	if e, _ := st.entry(bs[1].RuleNumber, false); e.CIDR != bs[1].Target {
+		t.Errorf("expiring victim %d = %+v, want it left for the sweep", bs[1].RuleNumber, e)
+	}
+}

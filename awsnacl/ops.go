@@ -209,12 +209,21 @@ func (m *Manager) sweepOne(ctx context.Context, st *naclState, now time.Time, re
 	}
 	adopt := map[int]meta{}
 	sights := map[int]seen{}
+	room := maxTags - st.nTags // tags the NACL can still take; what does not fit waits for a later sweep
 	for _, o := range m.orphans(st, now) {
+		_, tagged := st.tags[o.n]
+		_, sighted := st.seen[o.n]
 		switch {
-		case o.adopt:
+		case o.adopt && (tagged || room > 0):
+			if !tagged {
+				room--
+			}
 			adopt[o.n] = meta{Exp: now.Add(m.orphTTL).UTC().Truncate(time.Second), CIDR: o.cidr,
 				Reason: "adopted by sweep: entry had no banshee metadata"}
-		case o.fresh:
+		case o.fresh && (sighted || room > 0):
+			if !sighted {
+				room--
+			}
 			sights[o.n] = seen{At: now.UTC().Truncate(time.Second), CIDR: o.cidr, Tag: o.tag}
 			res.Waiting++
 		default:

@@ -2,6 +2,7 @@ package awsnacl
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -226,5 +227,32 @@ func TestSweepRacingReblockKeepsBlock(t *testing.T) {
 	md, hasMeta := st.meta(reblocked[0].RuleNumber)
 	if !ok || e.Allow || e.CIDR != src || !hasMeta || md.expired(t1) || md.Reason != "again" {
 		t.Errorf("after the sweep: entry %+v (%v), metadata %+v (%v); want %s denied until %s", e, ok, md, hasMeta, src, t1.Add(time.Hour))
+	}
+}
+
+// A NACL at AWS's tag limit still gets its expired blocks swept; the
+// sightings that do not fit wait for a later sweep.
+func TestSweepAtTagLimit(t *testing.T) {
+	w := newWorld(t)
+	ctx := ctxT(t)
+	cfg := defaultNACL()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := w.manager(w.srv.URL, cfg, WithClock(func() time.Time { return t0 })).Block(ctx, []policy.Decision{w.vpcDecision("203.0.113.1", time.Hour)}, Request{}); err != nil {
+		t.Fatal(err)
+	}
+	var tags []types.Tag
+	for i := len(w.tagsOf(w.nacl)); i < maxTags; i++ {
+		tags = append(tags, types.Tag{Key: aws.String(fmt.Sprintf("team%d", i)), Value: aws.String("x")})
+	}
+	if _, err := w.raw.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{w.nacl}, Tags: tags}); err != nil {
+		t.Fatal(err)
+	}
+	w.addEntry(9, false, false, "198.51.100.9/32")
+	res, err := w.manager(w.srv.URL, cfg).Sweep(ctx, t0.Add(2*time.Hour), w.nacl)
+	if err != nil || len(res.Removed) != 1 || res.Waiting != 1 {
+		t.Errorf("sweep at the tag limit = %+v, %v; want the expired block removed, 9 waiting", res, err)
+	}
+	if n := len(w.tagsOf(w.nacl)); n > maxTags {
+		t.Errorf("%d tags, over %d", n, maxTags)
 	}
 }
