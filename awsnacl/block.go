@@ -336,7 +336,13 @@ func extend(st *naclState, pending map[int]meta, n int, md meta) {
 		md.CIDR = e.CIDR
 		pending[n] = md
 	case !cur.Exp.IsZero() && (md.Exp.IsZero() || md.Exp.After(cur.Exp)):
+		// The tag then names the latest block (its reason carries the
+		// repeat count a later alarm escalates from).
 		cur.Exp = md.Exp
+		if md.Reason != "" {
+			cur.Reason, cur.Origin = md.Reason, md.Origin
+		}
+		cur.Severity = max(cur.Severity, md.Severity)
 		pending[n] = cur
 	}
 }

@@ -52,6 +52,26 @@ func TestBlockSubnet(t *testing.T) {
 	}
 }
 
+// A longer block of a source that is already denied extends the entry and
+// its tag names the later block (reason, origin), keeping the severity up.
+func TestReblockExtendsAndRenamesTheBlock(t *testing.T) {
+	w := newWorld(t)
+	m := w.manager(w.srv.URL, defaultNACL())
+	ctx := ctxT(t)
+	first, err := m.Block(ctx, []policy.Decision{w.vpcDecision("203.0.113.8/32", time.Hour)}, Request{Origin: policy.OriginCLI, Reason: "first", Severity: 7})
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first Block: %+v %v", first, err)
+	}
+	again, err := m.Block(ctx, []policy.Decision{w.vpcDecision("203.0.113.8/32", 2*time.Hour)}, Request{Origin: policy.OriginLambda, Reason: "alarm x, repeat 1", Severity: 3})
+	if err != nil || len(again) != 1 || again[0].RuleNumber != first[0].RuleNumber {
+		t.Fatalf("second Block: %+v %v; want the same rule %d", again, err, first[0].RuleNumber)
+	}
+	md, ok := w.read().meta(first[0].RuleNumber)
+	if !ok || md.Reason != "alarm x, repeat 1" || md.Origin != policy.OriginLambda || md.Severity != 7 || !md.Exp.After(time.Now().Add(90*time.Minute)) {
+		t.Errorf("metadata after the longer block: %+v", md)
+	}
+}
+
 // Unblock removes banshee's entries only: another operator's egress entry
 // with the same rule number (an allow, or a deny while banshee does not
 // manage egress) stays.

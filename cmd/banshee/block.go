@@ -88,11 +88,12 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 	if _, err := hostEntries(ds, atk); err != nil {
 		return usageErrorf("%v (nothing changed)", err)
 	}
-	_, noRoom, err := vpc.block(ctx, ds, atk)
-	if err != nil {
-		return err
+	applied, noRoom, vpcErr := vpc.block(ctx, ds, atk)
+	if vpcErr != nil && len(applied) == 0 {
+		return vpcErr // nothing changed
 	}
-	// A full NACL at write time: host blocks here, or reported below.
+	// Some VPC blocks are in place: finish the rest and report, then fail.
+	// A NACL full at write time: host blocks here, or reported below.
 	out.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
 	res, err := blockHostFn(a, ctx, ds, atk)
 	if err != nil {
@@ -117,6 +118,9 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 		}
 	}); err != nil {
 		return err
+	}
+	if vpcErr != nil {
+		return vpcErr
 	}
 	if n := len(out.NotBlocked); n > 0 {
 		nb := out.NotBlocked[0]

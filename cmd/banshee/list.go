@@ -31,7 +31,7 @@ func newListCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&scope, "scope", "all", "which blocks: all, host or vpc")
-	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: every NACL of the region)")
+	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: every NACL banshee manages)")
 	cmd.Flags().StringArrayVar(&nacls, "nacl", nil, "vpc: this network ACL (repeatable)")
 	return cmd
 }
