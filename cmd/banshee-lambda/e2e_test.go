@@ -179,15 +179,18 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	checkRepeat("sns", r, []string{"203.0.113.10/32", "203.0.113.20/32", "2001:db8::20/128"}, 1, 2*time.Hour)
-	if bs := w.blocks(t, w.subnetA); len(bs) != 1 || bs[0].Origin != "lambda" || !strings.HasPrefix(bs[0].Reason, wantReason) || bs[0].ExpiresAt.Before(t2.Add(2*time.Hour-time.Minute)) {
-		t.Errorf("sns: subnet A blocks %+v, want the entry of %q... extended to %s", bs, wantReason, t2.Add(2*time.Hour))
+	// The extended entry's tag names the latest block, so a third alarm
+	// escalates from "repeat 1".
+	wantReason2 := "alarm " + alarmName + " at " + t2.UTC().Format("2006-01-02T15:04:05.000Z") + ", repeat 1: sshd 12 failures in "
+	if bs := w.blocks(t, w.subnetA); len(bs) != 1 || bs[0].Origin != "lambda" || !strings.HasPrefix(bs[0].Reason, wantReason2) || bs[0].ExpiresAt.Before(t2.Add(2*time.Hour-time.Minute)) {
+		t.Errorf("sns: subnet A blocks %+v, want the entry renamed %q... and extended to %s", bs, wantReason2, t2.Add(2*time.Hour))
 	}
 	// ... and by the alarm action (no evaluation periods in the event): the
 	// host sources a third time.
 	t3 := t2.Add(time.Second)
 	r = decode(t, rt.invoke(t, w.alarmAction(t, t3)))
 	checkState("alarm action", []string{"203.0.113.10/32"}, 3)
-	checkRepeat("alarm action", r, []string{"203.0.113.20/32", "2001:db8::20/128"}, 2, 4*time.Hour)
+	checkRepeat("alarm action", r, []string{"203.0.113.10/32", "203.0.113.20/32", "2001:db8::20/128"}, 2, 4*time.Hour)
 	// Its redelivery counts no offence of its own: nothing doubles again.
 	r = decode(t, rt.invoke(t, w.alarmAction(t, t3)))
 	checkState("alarm action redelivered", []string{"203.0.113.10/32"}, 3)
