@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"net"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -70,22 +69,6 @@ func inputPolicy(t *testing.T, ns *nstest.NS, tool string) string {
 	}
 	first, _, _ := strings.Cut(out, "\n")
 	return strings.TrimPrefix(first, "-P INPUT ")
-}
-
-func sendDatagram(t *testing.T, ns *nstest.NS, to netip.AddrPort, payload []byte) {
-	t.Helper()
-	err := ns.Do(func() error {
-		c, err := net.Dial("udp", to.String())
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write(payload)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("sending a datagram to %v: %v", to, err)
-	}
 }
 
 // TestGuardEndToEnd runs the real binary in a victim namespace whose INPUT
@@ -207,7 +190,7 @@ func testGuardEndToEnd(t *testing.T, backend string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendDatagram(t, op.NS, netip.AddrPortFrom(op.VictimAddr4, guardPort), old.Seal(key))
+	op.NS.SendUDP(t, netip.AddrPortFrom(op.VictimAddr4, guardPort), old.Seal(key))
 	g.waitLog("reason=stale", 1)
 	stillDropped("a stale knock")
 
@@ -253,7 +236,7 @@ func testGuardEndToEnd(t *testing.T, backend string) {
 
 	// The same bytes again, after the operator locked the host again.
 	dropAll()
-	sendDatagram(t, op.NS, netip.AddrPortFrom(op.VictimAddr4, guardPort), replay)
+	op.NS.SendUDP(t, netip.AddrPortFrom(op.VictimAddr4, guardPort), replay)
 	g.waitLog("reason=replay", 1)
 	stillDropped("a replayed knock")
 

@@ -5,7 +5,6 @@ package guard
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,23 +12,6 @@ import (
 
 	"github.com/banshee-project/banshee/hostfw/nstest"
 )
-
-// sendUDP sends one datagram from the namespace.
-func sendUDP(t *testing.T, ns *nstest.NS, to netip.AddrPort, payload []byte) {
-	t.Helper()
-	err := ns.Do(func() error {
-		c, err := net.Dial("udp", to.String())
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write(payload)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("sending to %v: %v", to, err)
-	}
-}
 
 // dropAll makes the namespace's INPUT drop everything, in both families and
 // both iptables backends.
@@ -92,8 +74,8 @@ func TestSocketSeesKnocksThatINPUTDrops(t *testing.T) {
 	}
 	for _, tc := range []struct{ src, dst netip.Addr }{{p.Addr4, p.VictimAddr4}, {p.Addr6, p.VictimAddr6}} {
 		payload := []byte("knock over " + tc.dst.String())
-		sendUDP(t, p.NS, netip.AddrPortFrom(tc.dst, port+1), []byte("other port")) // filtered out
-		sendUDP(t, p.NS, netip.AddrPortFrom(tc.dst, port), payload)
+		p.NS.SendUDP(t, netip.AddrPortFrom(tc.dst, port+1), []byte("other port")) // filtered out
+		p.NS.SendUDP(t, netip.AddrPortFrom(tc.dst, port), payload)
 		pk := next(tc.dst.String())
 		if pk.Src.Addr() != tc.src || pk.Dst != netip.AddrPortFrom(tc.dst, port) || !bytes.Equal(pk.Payload, payload) {
 			t.Fatalf("got %v → %v %q, want %v → %v:%d %q", pk.Src, pk.Dst, pk.Payload, tc.src, tc.dst, port, payload)
@@ -106,11 +88,11 @@ func TestSocketSeesKnocksThatINPUTDrops(t *testing.T) {
 	}
 	// Datagrams the victim sends itself over loopback are seen once (the
 	// outgoing copy is skipped).
-	sendUDP(t, n.Victim, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), []byte("local"))
+	n.Victim.SendUDP(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), []byte("local"))
 	if pk := next("loopback"); string(pk.Payload) != "local" {
 		t.Fatalf("loopback: %q", pk.Payload)
 	}
-	sendUDP(t, n.Victim, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), []byte("second"))
+	n.Victim.SendUDP(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), []byte("second"))
 	if pk := next("loopback again"); string(pk.Payload) != "second" {
 		t.Fatalf("loopback seen twice or out of order: %q", pk.Payload)
 	}

@@ -226,6 +226,23 @@ func (p *Peer) PinVictimNeighbor(t testing.TB) {
 	}
 }
 
+// SendUDP sends one datagram from the namespace to addr.
+func (n *NS) SendUDP(t testing.TB, to netip.AddrPort, payload []byte) {
+	t.Helper()
+	err := n.Do(func() error {
+		c, err := net.Dial("udp", to.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write(payload)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("sending a datagram from %s to %v: %v", n.Name, to, err)
+	}
+}
+
 // Dial opens a TCP connection from the namespace to addr:port and reads the
 // server's greeting; it fails if that does not happen within timeout.
 func (n *NS) Dial(addr netip.Addr, port int, timeout time.Duration) error {
