@@ -160,10 +160,11 @@ func (v *vpcSide) block(ctx context.Context, ds []policy.Decision, atk policy.At
 	return bs, noRoom, fmt.Errorf("%d VPC block(s) applied, but refused for %s: %w", len(bs), strings.Join(names, ", "), err)
 }
 
-// splitShadowed returns the per-target ErrShadowed failures inside a
-// Block error and the rest of it (nil when there is none).
-func splitShadowed(err error) ([]*awsnacl.TargetError, error) {
-	var shadowed []*awsnacl.TargetError
+// splitTargetErrors takes the per-target failures of one kind (an
+// awsnacl sentinel such as ErrShadowed) out of a Block error and returns
+// them with what is left of the error (nil when nothing is).
+func splitTargetErrors(err, kind error) ([]*awsnacl.TargetError, error) {
+	var hits []*awsnacl.TargetError
 	var rest []error
 	var walk func(error)
 	walk = func(e error) {
@@ -174,8 +175,8 @@ func splitShadowed(err error) ([]*awsnacl.TargetError, error) {
 			return
 		}
 		var te *awsnacl.TargetError
-		if errors.As(e, &te) && errors.Is(e, awsnacl.ErrShadowed) {
-			shadowed = append(shadowed, te)
+		if errors.As(e, &te) && errors.Is(e, kind) {
+			hits = append(hits, te)
 			return
 		}
 		rest = append(rest, e)
@@ -183,37 +184,27 @@ func splitShadowed(err error) ([]*awsnacl.TargetError, error) {
 	if err != nil {
 		walk(err)
 	}
-	return shadowed, errors.Join(rest...)
+	return hits, errors.Join(rest...)
+}
+
+// splitShadowed returns the per-target ErrShadowed failures inside a
+// Block error and the rest of it.
+func splitShadowed(err error) ([]*awsnacl.TargetError, error) {
+	return splitTargetErrors(err, awsnacl.ErrShadowed)
 }
 
 // splitNoRoom takes the per-target ErrNoRoom failures out of a Block
 // error and returns them by target, with what is left of the error.
 func splitNoRoom(err error) (map[netip.Prefix]error, error) {
-	if err == nil {
-		return nil, nil
+	tes, rest := splitTargetErrors(err, awsnacl.ErrNoRoom)
+	if len(tes) == 0 {
+		return nil, rest
 	}
-	var noRoom map[netip.Prefix]error
-	var rest []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var te *awsnacl.TargetError
-		if errors.As(e, &te) && errors.Is(e, awsnacl.ErrNoRoom) {
-			if noRoom == nil {
-				noRoom = map[netip.Prefix]error{}
-			}
-			noRoom[te.Target] = te.Err
-			return
-		}
-		rest = append(rest, e)
+	noRoom := make(map[netip.Prefix]error, len(tes))
+	for _, te := range tes {
+		noRoom[te.Target] = te.Err
 	}
-	walk(err)
-	return noRoom, errors.Join(rest...)
+	return noRoom, rest
 }
 
 // notBlocked is a target a command could not block, and why.
