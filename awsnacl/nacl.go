@@ -88,26 +88,30 @@ func entryFromAWS(e types.NetworkAclEntry) (policy.NACLEntry, error) {
 
 // portFromAWS converts a NACL protocol number and port range.
 func portFromAWS(proto string, pr *types.PortRange) policy.Port {
-	var p policy.Port
-	switch proto {
-	case "-1", "", "all":
-		return p
-	case "6", "tcp":
-		p.Proto = "tcp"
-	case "17", "udp":
-		p.Proto = "udp"
-	case "1", "icmp":
-		p.Proto = "icmp"
-	case "58", "icmpv6":
-		p.Proto = "icmpv6"
-	default:
-		p.Proto = proto
-	}
+	p := policy.Port{Proto: protoName(proto)}
 	if pr != nil && (p.Proto == "tcp" || p.Proto == "udp") {
 		p.From = uint16(aws.ToInt32(pr.From))
 		p.To = uint16(aws.ToInt32(pr.To))
 	}
 	return p
+}
+
+// protoName turns an EC2 protocol (number or name) into policy's name;
+// "" means every protocol.
+func protoName(proto string) string {
+	switch proto = strings.ToLower(proto); proto {
+	case "-1", "", "all":
+		return ""
+	case "6", "tcp":
+		return "tcp"
+	case "17", "udp":
+		return "udp"
+	case "1", "icmp":
+		return "icmp"
+	case "58", "icmpv6":
+		return "icmpv6"
+	}
+	return proto
 }
 
 // inRange reports whether rule number n is in the reserved range.

@@ -258,24 +258,9 @@ func (m *Manager) prefixList(ctx context.Context, id string) ([]netip.Prefix, er
 
 // sgPort converts the protocol and ports of a security-group permission.
 func sgPort(p types.IpPermission) policy.Port {
-	proto := strings.ToLower(aws.ToString(p.IpProtocol))
-	var out policy.Port
-	switch proto {
-	case "-1", "", "all":
-		return out
-	case "6", "tcp":
-		out.Proto = "tcp"
-	case "17", "udp":
-		out.Proto = "udp"
-	case "1", "icmp":
-		out.Proto = "icmp"
-		return out
-	case "58", "icmpv6":
-		out.Proto = "icmpv6"
-		return out
-	default:
-		out.Proto = proto
-		return out
+	out := policy.Port{Proto: protoName(aws.ToString(p.IpProtocol))}
+	if out.Proto != "tcp" && out.Proto != "udp" {
+		return out // every port (or none: icmp and other protocols)
 	}
 	from, to := aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort)
 	if from < 0 || to < 0 || (from == 0 && to == 65535) {
