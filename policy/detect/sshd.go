@@ -42,20 +42,10 @@ func sshd(msg []byte) (netip.Addr, bool) {
 		}
 	case 'U': // Unable to negotiate with ADDR port N: no matching ... Their offer: CLIENT TEXT
 		if hasPrefix(msg, "Unable to negotiate with ") {
-			rest := msg[len("Unable to negotiate with "):]
-			sp := bytes.IndexByte(rest, ' ')
-			if sp <= 0 {
-				return netip.Addr{}, false
-			}
-			a, ok := parseAddr(rest[:sp])
+			a, rest, ok := addrThenPort(msg[len("Unable to negotiate with "):])
 			if !ok {
 				return netip.Addr{}, false
 			}
-			rest = rest[sp:]
-			if !hasPrefix(rest, " port ") {
-				return netip.Addr{}, false
-			}
-			rest = rest[len(" port "):]
 			c := bytes.IndexByte(rest, ':')
 			if c < 0 {
 				return netip.Addr{}, false
@@ -83,20 +73,11 @@ func sshFromTail(msg []byte, skip int, ssh2 bool) (netip.Addr, bool) {
 		return addrPortRest(rest, false)
 	}
 	// ADDR port N ssh2[: TYPE FP]
-	sp := bytes.IndexByte(rest, ' ')
-	if sp <= 0 {
-		return netip.Addr{}, false
-	}
-	a, ok := parseAddr(rest[:sp])
+	a, rest, ok := addrThenPort(rest)
 	if !ok {
 		return netip.Addr{}, false
 	}
-	rest = rest[sp:]
-	if !hasPrefix(rest, " port ") {
-		return netip.Addr{}, false
-	}
-	rest = rest[len(" port "):]
-	sp = bytes.IndexByte(rest, ' ')
+	sp := bytes.IndexByte(rest, ' ')
 	if sp <= 0 {
 		return netip.Addr{}, false
 	}
@@ -117,6 +98,20 @@ func sshFromTail(msg []byte, skip int, ssh2 bool) (netip.Addr, bool) {
 		return a, true
 	}
 	return netip.Addr{}, false
+}
+
+// addrThenPort parses "ADDR port " at the start of rest and returns the
+// address and what follows " port " (the port and the rest of the line).
+func addrThenPort(rest []byte) (netip.Addr, []byte, bool) {
+	sp := bytes.IndexByte(rest, ' ')
+	if sp <= 0 {
+		return netip.Addr{}, nil, false
+	}
+	a, ok := parseAddr(rest[:sp])
+	if !ok || !hasPrefix(rest[sp:], " port ") {
+		return netip.Addr{}, nil, false
+	}
+	return a, rest[sp+len(" port "):], true
 }
 
 // addrPortRest parses "ADDR" or "ADDR port N" filling all of rest; with
