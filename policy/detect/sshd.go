@@ -64,6 +64,9 @@ func sshd(msg []byte) (netip.Addr, bool) {
 // " from " after the fixed prefix of length skip: everything after it is
 // written by sshd.
 func sshFromTail(msg []byte, skip int, ssh2 bool) (netip.Addr, bool) {
+	if skip > len(msg) { // the trimmed suffix overlapped the prefix
+		return netip.Addr{}, false
+	}
 	i := bytes.LastIndex(msg[skip:], []byte(" from "))
 	if i < 0 {
 		return netip.Addr{}, false
