@@ -53,7 +53,7 @@ const instancePackage = "cmd/banshee"
 // awsnacl and the packages it imports call, and the derivation from
 // instancePackage must find nothing else. When this was written the
 // binary's closure was cmd/banshee, awsnacl, hostfw, hostfw/guard, policy,
-// policy/detect and policy/detect/tail, and only awsnacl called AWS: the
+// policy/detect and cmd/internal/logsource, and only awsnacl called AWS: the
 // binary reads no SSM parameter (its configuration is a local file, --config)
 // and no CloudWatch Logs (it tails the local auth log), and never runs SSM
 // commands (it is what those commands run). A call outside awsnacl fails

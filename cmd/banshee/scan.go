@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/logsource"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/banshee-project/banshee/policy/detect"
-	"github.com/banshee-project/banshee/policy/detect/tail"
 	"github.com/spf13/cobra"
 )
 
@@ -91,7 +91,7 @@ func (s *scanner) line(b []byte) {
 }
 
 func (s *scanner) read(r io.Reader) error {
-	cut, err := tail.ReadLines(r, s.line)
+	cut, err := logsource.ReadLines(r, s.line)
 	s.cut += cut
 	return err
 }

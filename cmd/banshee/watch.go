@@ -20,10 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/logsource"
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/banshee-project/banshee/policy/detect"
-	"github.com/banshee-project/banshee/policy/detect/tail"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
@@ -694,13 +694,13 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 		case <-rctx.Done():
 		}
 	}
-	opts := tail.Options{FromStart: f.fromStart}
+	opts := logsource.Options{FromStart: f.fromStart}
 	for _, path := range f.logs {
 		running.Add(1)
 		if path == "-" {
 			go func() {
 				defer running.Done()
-				cut, err := tail.ReadLines(a.stdin, send)
+				cut, err := logsource.ReadLines(a.stdin, send)
 				stats.parseErrors(cut)
 				errs <- err
 			}()
@@ -713,7 +713,7 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 		o.OnRotate = func(how string) { w.logf("%s: rotated (%s)", path, how) }
 		go func() {
 			defer running.Done()
-			err := tail.Follow(rctx, path, o, send)
+			err := logsource.Follow(rctx, path, o, send)
 			once.Do(ready.Done)
 			errs <- err
 		}()
@@ -722,7 +722,7 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			errs <- tail.Journal(rctx, opts, send)
+			errs <- logsource.Journal(rctx, opts, send)
 		}()
 	}
 	allDone := make(chan struct{})

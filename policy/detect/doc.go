@@ -7,7 +7,7 @@
 // its threshold.
 //
 // detect does no I/O and enforces nothing: it never reads files, runs
-// commands or touches a firewall. Reading logs lives in detect/tail,
+// commands or touches a firewall. Reading logs lives in cmd/internal/logsource,
 // deciding in package policy, enforcing in hostfw and awsnacl.
 //
 // # Threat model: log injection

@@ -1,4 +1,4 @@
-package tail
+package logsource
 
 import (
 	"bytes"
