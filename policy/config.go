@@ -74,6 +74,23 @@ type WatchConfig struct {
 	MaxRetry    int              `yaml:"max_retry" json:"max_retry"`
 	FindTime    Duration         `yaml:"find_time" json:"find_time"`
 	Detectors   []DetectorConfig `yaml:"detectors" json:"detectors"`
+	// IgnoreProbes stops counting pre-authentication probes (no
+	// identification string, failed key exchange, connection closed
+	// before authenticating); ProbeWeight is what one counts, 1 to 10,
+	// where an authentication failure counts 10 (default 5).
+	IgnoreProbes bool `yaml:"ignore_probes" json:"ignore_probes"`
+	ProbeWeight  int  `yaml:"probe_weight" json:"probe_weight"`
+	// LongMaxRetry failures within LongFindTime also trip a detector, for
+	// attackers pacing their attempts (default 10 within 24h; a negative
+	// long_max_retry turns the long window off).
+	LongMaxRetry int      `yaml:"long_max_retry" json:"long_max_retry"`
+	LongFindTime Duration `yaml:"long_find_time" json:"long_find_time"`
+	// GroupV4 and GroupV6 are the prefix lengths whose addresses count
+	// together toward a threshold (default 32, each IPv4 address alone,
+	// and 64, one IPv6 /64; 16-32 and 64-128); a group of several
+	// addresses is blocked as the network.
+	GroupV4 int `yaml:"group_v4" json:"group_v4"`
+	GroupV6 int `yaml:"group_v6" json:"group_v6"`
 }
 
 // DetectorConfig is a detector added by the user: a regular expression with
@@ -84,6 +101,10 @@ type DetectorConfig struct {
 	Port     string   `yaml:"port" json:"port"` // "110/tcp"
 	MaxRetry int      `yaml:"max_retry" json:"max_retry"`
 	FindTime Duration `yaml:"find_time" json:"find_time"`
+	// LongMaxRetry and LongFindTime tune the detector's long window
+	// (default: the watch section's).
+	LongMaxRetry int      `yaml:"long_max_retry" json:"long_max_retry"`
+	LongFindTime Duration `yaml:"long_find_time" json:"long_find_time"`
 }
 
 // Duration is a time.Duration read from a Go duration string.

@@ -37,6 +37,7 @@ const scanMemoryLimit = 48 << 20
 // detector.
 type scanOffender struct {
 	Source           netip.Addr       `json:"source"`
+	Network          *netip.Prefix    `json:"network,omitempty"` // when several addresses of a group (watch.group_v4/v6) failed together
 	Detector         string           `json:"detector"`
 	Port             string           `json:"port"`
 	Count            int              `json:"count"`
@@ -73,7 +74,7 @@ func newScanner(cfg policy.WatchConfig, maxSources int) (*scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &scanner{m: m, tr: detect.NewTracker(m.Detectors(), maxSources)}, nil
+	return &scanner{m: m, tr: m.NewTracker(maxSources)}, nil
 }
 
 func (s *scanner) line(b []byte) {
@@ -149,10 +150,13 @@ func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) s
 		FirstSeen:        src.First.UTC(),
 		LastSeen:         src.Last.UTC(),
 	}
+	if src.Prefix.Bits() < src.Addr.BitLen() {
+		o.Network = &src.Prefix
+	}
 	if o.CrossesThreshold && eng != nil {
 		span := max(src.Last.Sub(src.First), time.Second)
 		atk := detect.Attack(d, detect.Trip{
-			Detector: src.Detector, Addr: src.Addr, Port: d.Port,
+			Detector: src.Detector, Addr: src.Addr, Source: src.Prefix, Port: d.Port,
 			Evidence: src.Count, Total: src.Count, First: src.First, Last: src.Last,
 			Rate: float64(src.Count) / span.Seconds(),
 		})
@@ -163,7 +167,7 @@ func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) s
 	} else if eng != nil {
 		// Below the threshold nothing would follow; the report says so.
 		o.Decision = &policy.Decision{
-			Target:  netip.PrefixFrom(src.Addr, src.Addr.BitLen()),
+			Target:  src.Prefix,
 			Scope:   policy.ScopeNone,
 			Action:  policy.ActionSkip,
 			Reasons: []string{fmt.Sprintf("skip: below the threshold: %d of %d failures within %s", src.Count, d.MaxRetry, d.FindTime)},

@@ -123,7 +123,7 @@ func newWatcher(cfg policy.Config, host hostBlocker, stats *watchStats, stateDir
 			}
 			return peers
 		},
-		cfg: cfg, eng: policy.New(cfg), m: m, tr: detect.NewTracker(m.Detectors(), maxSources),
+		cfg: cfg, eng: policy.New(cfg), m: m, tr: m.NewTracker(maxSources),
 		bans:  map[netip.Prefix]time.Time{},
 		queue: make(chan watchJob, 4096),
 		done:  make(chan struct{}),
@@ -504,7 +504,7 @@ func (w *watcher) reload(cfg policy.Config) error {
 	if slices.Equal(m.Detectors(), w.m.Detectors()) {
 		w.tr.SetDetectors(m.Detectors())
 	} else {
-		w.tr = detect.NewTracker(m.Detectors(), 0)
+		w.tr = m.NewTracker(0)
 	}
 	// The enforcer reads cfg (saveOffences) under mu.
 	w.mu.Lock()

@@ -1,20 +1,43 @@
 package detect
 
-import "net/netip"
+import (
+	"bytes"
+	"net/netip"
+)
 
 // parseAddr parses an IPv4 or IPv6 address from b without allocating for
-// IPv4. It rejects zones and returns the canonical form (IPv4-mapped IPv6
-// becomes IPv4).
+// IPv4. It returns the canonical form: an IPv6 zone ("fe80::1%eth0") is
+// dropped (a firewall matches the address, not the interface) and
+// IPv4-mapped IPv6 becomes IPv4.
 func parseAddr(b []byte) (netip.Addr, bool) {
-	if len(b) == 0 || len(b) > 45 {
+	if len(b) == 0 || len(b) > 45+16 {
 		return netip.Addr{}, false
 	}
-	for _, c := range b {
+	for i, c := range b {
 		if c == ':' {
+			if z := bytes.IndexByte(b, '%'); z > i {
+				if !isZone(b[z+1:]) {
+					return netip.Addr{}, false
+				}
+				b = b[:z]
+			}
 			return parseAddr6(b)
 		}
 	}
 	return parseAddr4(b)
+}
+
+// isZone reports whether b is an interface name as zones carry it.
+func isZone(b []byte) bool {
+	if len(b) == 0 || len(b) > 15 {
+		return false
+	}
+	for _, c := range b {
+		if !isHostChar(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func parseAddr4(b []byte) (netip.Addr, bool) {
@@ -50,6 +73,9 @@ func parseAddr4(b []byte) (netip.Addr, bool) {
 }
 
 func parseAddr6(b []byte) (netip.Addr, bool) {
+	if len(b) > 45 {
+		return netip.Addr{}, false
+	}
 	for _, c := range b {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
 			return netip.Addr{}, false // zones, brackets, spaces

@@ -19,8 +19,12 @@ type Detector struct {
 	Port     policy.Port   `json:"port"`
 	MaxRetry int           `json:"max_retry"`
 	FindTime time.Duration `json:"find_time"`
-	Builtin  bool          `json:"builtin"`
-	Pattern  string        `json:"pattern,omitempty"`
+	// LongMaxRetry failures within LongFindTime also trip (slow
+	// attackers); zero turns the long window off.
+	LongMaxRetry int           `json:"long_max_retry,omitempty"`
+	LongFindTime time.Duration `json:"long_find_time,omitempty"`
+	Builtin      bool          `json:"builtin"`
+	Pattern      string        `json:"pattern,omitempty"`
 }
 
 // Match is one failure line: who failed against which detector.
@@ -29,12 +33,42 @@ type Match struct {
 	Addr     netip.Addr  // canonical source address
 	Port     policy.Port // the service the line is about
 	Count    int         // failures the line stands for (>= 1)
+	Weight   int         // what each failure counts toward the threshold: FullWeight for an authentication failure, less for a probe
 	Time     time.Time   // the line's timestamp; zero when it has none
+}
+
+// FullWeight is what one authentication failure counts toward a
+// detector's threshold; a detector trips at MaxRetry × FullWeight within
+// its window.
+const FullWeight = 10
+
+// DefaultProbeWeight is what a pre-authentication probe (no identification
+// string, a failed key exchange, a connection closed before
+// authenticating) counts by default: half a failure.
+const DefaultProbeWeight = 5
+
+// auxWeight is what a PAM line counts: sshd logs its own failure line for
+// the same attempt.
+const auxWeight = 5
+
+// Defaults of the long window and the grouping (see policy.WatchConfig).
+const (
+	DefaultLongMaxRetry = 10
+	DefaultLongFindTime = 24 * time.Hour
+	DefaultGroupV6      = 64
+)
+
+// Skipped counts failure lines detect recognised but did not turn into a
+// match.
+type Skipped struct {
+	Ambiguous int64 // the line reads two ways with different addresses
+	NoAddress int64 // the form names no address (a host name, nothing)
 }
 
 // Built-in detector names.
 const (
 	SSHD        = "sshd"
+	Dropbear    = "dropbear"
 	CyrusPOP3   = "cyrus-pop3"
 	CyrusIMAP   = "cyrus-imap"
 	DovecotPOP3 = "dovecot-pop3"
@@ -51,6 +85,7 @@ func tcp(p uint16) policy.Port { return policy.Port{Proto: "tcp", From: p, To: p
 // MaxRetry/FindTime zero means the watch section's defaults.
 var builtins = []Detector{
 	{Name: SSHD, Kind: policy.KindBruteforce, Port: tcp(22)},
+	{Name: Dropbear, Kind: policy.KindBruteforce, Port: tcp(22)},
 	{Name: CyrusPOP3, Kind: policy.KindBruteforce, Port: tcp(110)},
 	{Name: CyrusIMAP, Kind: policy.KindBruteforce, Port: tcp(143)},
 	{Name: DovecotPOP3, Kind: policy.KindBruteforce, Port: tcp(110)},
@@ -66,6 +101,7 @@ var builtins = []Detector{
 
 const (
 	idSSHD = iota
+	idDropbear
 	idCyrusPOP3
 	idCyrusIMAP
 	idDovecotPOP3
@@ -86,11 +122,19 @@ type userDetector struct {
 // Matcher runs the built-in and configured detectors over lines. It is not
 // safe for concurrent use.
 type Matcher struct {
-	p    *Parser
-	dets []Detector
-	user []userDetector
-	rec  Record
+	p        *Parser
+	dets     []Detector
+	user     []userDetector
+	rec      Record
+	noProbes bool
+	weights  [3]int // by class
+	bits4    int    // group prefix lengths
+	bits6    int
+	skipped  Skipped
 }
+
+// Skipped returns the counts of failure lines skipped so far.
+func (m *Matcher) Skipped() Skipped { return m.skipped }
 
 // Builtins returns the built-in detectors with their own defaults.
 func Builtins() []Detector {
@@ -110,7 +154,38 @@ func New(cfg policy.WatchConfig, now func() time.Time) (*Matcher, error) {
 	if defFind <= 0 {
 		defFind = 10 * time.Minute
 	}
-	m := &Matcher{p: NewParser(now, nil)}
+	m := &Matcher{p: NewParser(now, nil), noProbes: cfg.IgnoreProbes}
+	pw := DefaultProbeWeight
+	if cfg.ProbeWeight != 0 {
+		pw = cfg.ProbeWeight
+	}
+	if pw < 0 || pw > FullWeight {
+		return nil, &policy.InputError{Value: fmt.Sprint(cfg.ProbeWeight), Msg: fmt.Sprintf("watch.probe_weight: a probe counts 1 to %d (a failure counts %d)", FullWeight, FullWeight)}
+	}
+	m.weights = [3]int{classAuth: FullWeight, classProbe: pw, classAux: auxWeight}
+	longRetry, longFind := cfg.LongMaxRetry, time.Duration(cfg.LongFindTime)
+	if longRetry == 0 {
+		longRetry = DefaultLongMaxRetry
+	}
+	if longFind <= 0 {
+		longFind = DefaultLongFindTime
+	}
+	if longRetry < 0 {
+		longRetry, longFind = 0, 0
+	}
+	m.bits4, m.bits6 = cfg.GroupV4, cfg.GroupV6
+	if m.bits4 == 0 {
+		m.bits4 = 32
+	}
+	if m.bits6 == 0 {
+		m.bits6 = DefaultGroupV6
+	}
+	if m.bits4 < 16 || m.bits4 > 32 {
+		return nil, &policy.InputError{Value: fmt.Sprint(cfg.GroupV4), Msg: "watch.group_v4: a prefix length from 16 to 32"}
+	}
+	if m.bits6 < 64 || m.bits6 > 128 {
+		return nil, &policy.InputError{Value: fmt.Sprint(cfg.GroupV6), Msg: "watch.group_v6: a prefix length from 64 to 128"}
+	}
 	index := map[string]int{}
 	for _, d := range builtins {
 		d.Builtin = true
@@ -119,6 +194,9 @@ func New(cfg policy.WatchConfig, now func() time.Time) (*Matcher, error) {
 		}
 		if d.FindTime == 0 {
 			d.FindTime = defFind
+		}
+		if d.Kind == policy.KindBruteforce {
+			d.LongMaxRetry, d.LongFindTime = longRetry, longFind
 		}
 		index[d.Name] = len(m.dets)
 		m.dets = append(m.dets, d)
@@ -165,6 +243,7 @@ func (m *Matcher) add(dc policy.DetectorConfig, index map[string]int, defRetry i
 		if dc.Port != "" {
 			d.Port = port
 		}
+		tuneLong(d, dc)
 		return nil
 	}
 	if dc.Pattern == "" {
@@ -191,10 +270,40 @@ func (m *Matcher) add(dc policy.DetectorConfig, index map[string]int, defRetry i
 	if d.FindTime == 0 {
 		d.FindTime = defFind
 	}
+	d.LongMaxRetry, d.LongFindTime = m.dets[idSSHD].LongMaxRetry, m.dets[idSSHD].LongFindTime
+	if m.dets[idSSHD].LongMaxRetry == 0 {
+		d.LongMaxRetry, d.LongFindTime = 0, 0
+	}
+	tuneLong(&d, dc)
 	index[name] = len(m.dets)
 	m.user = append(m.user, userDetector{id: len(m.dets), re: re, addr: addr})
 	m.dets = append(m.dets, d)
 	return nil
+}
+
+// tuneLong applies a detector's own long window settings.
+func tuneLong(d *Detector, dc policy.DetectorConfig) {
+	if dc.LongMaxRetry < 0 {
+		d.LongMaxRetry, d.LongFindTime = 0, 0
+		return
+	}
+	if dc.LongMaxRetry > 0 {
+		d.LongMaxRetry = dc.LongMaxRetry
+		if d.LongFindTime == 0 {
+			d.LongFindTime = DefaultLongFindTime
+		}
+	}
+	if dc.LongFindTime > 0 && d.LongMaxRetry > 0 {
+		d.LongFindTime = time.Duration(dc.LongFindTime)
+	}
+}
+
+// NewTracker returns a tracker for the matcher's detectors with its
+// grouping (watch.group_v4, group_v6), holding at most limit windows.
+func (m *Matcher) NewTracker(limit int) *Tracker {
+	t := NewTracker(m.dets, limit)
+	t.GroupBy(m.bits4, m.bits6)
+	return t
 }
 
 // Detectors returns every detector, indexed by Match.Detector.
@@ -211,8 +320,24 @@ func (m *Matcher) Match(line []byte) (Match, bool) {
 // MatchRecord is Match for a line already split into a record (the
 // journal gives its fields separately).
 func (m *Matcher) MatchRecord(r *Record) (Match, bool) {
+	mt, res := m.matchRecord(r)
+	switch res.v {
+	case vMatch:
+		return mt, true
+	case vAmbiguous:
+		m.skipped.Ambiguous++
+	case vNoAddr:
+		m.skipped.NoAddress++
+	}
+	return Match{}, false
+}
+
+// matchRecord runs the detectors over a record; the match is valid when
+// the result's verdict is vMatch.
+func (m *Matcher) matchRecord(r *Record) (Match, result) {
 	mt := Match{Detector: -1, Count: 1, Time: r.Time}
 	msg := r.Msg
+	var res result
 	if r.Program != nil {
 		// rsyslog's "message repeated N times: [ MSG]"
 		if hasPrefix(msg, "message repeated ") {
@@ -220,11 +345,19 @@ func (m *Matcher) MatchRecord(r *Record) (Match, bool) {
 				msg, mt.Count = inner, n
 			}
 		}
-		if m.builtin(r.Program, msg, &mt) {
-			return m.finish(mt), true
+		res = m.builtin(r.Program, msg, &mt)
+	} else {
+		res = m.noHeader(r.Line, &mt)
+	}
+	if res.v == vMatch {
+		if res.class != classAuth && (m.noProbes || m.weights[res.class] == 0) {
+			return Match{}, none
 		}
-	} else if m.noHeader(r.Line, &mt) {
-		return m.finish(mt), true
+		mt.Weight = m.weights[res.class]
+		return m.finish(mt), res
+	}
+	if res.v != vNone {
+		return Match{}, res
 	}
 	for _, u := range m.user {
 		sm := u.re.FindSubmatchIndex(r.Tagged)
@@ -235,10 +368,10 @@ func (m *Matcher) MatchRecord(r *Record) (Match, bool) {
 		if !ok {
 			continue
 		}
-		mt.Detector, mt.Addr = u.id, a
-		return m.finish(mt), true
+		mt.Detector, mt.Addr, mt.Weight = u.id, a, FullWeight
+		return m.finish(mt), matched(a, classAuth, "pattern")
 	}
-	return Match{}, false
+	return Match{}, none
 }
 
 func (m *Matcher) finish(mt Match) Match {
@@ -263,43 +396,45 @@ func unwrapRepeated(msg []byte) ([]byte, int, bool) {
 
 // builtin dispatches on the program name: the cheap prefilter that keeps
 // lines of other programs away from every parser.
-func (m *Matcher) builtin(prog, msg []byte, mt *Match) bool {
-	var a netip.Addr
-	var ok bool
+func (m *Matcher) builtin(prog, msg []byte, mt *Match) result {
+	var res result
 	switch string(prog) {
 	case "sshd", "sshd-session", "sshd-auth":
-		a, ok = sshd(msg)
+		res = sshd(msg)
 		mt.Detector = idSSHD
+	case "dropbear":
+		res = dropbear(msg)
+		mt.Detector = idDropbear
 	case "pop3", "pop3s", "cyrus/pop3", "cyrus/pop3s", "pop3d":
-		a, ok = cyrus(msg)
+		res = legacy(cyrus(msg))
 		mt.Detector = idCyrusPOP3
-		if ok && (string(prog) == "pop3s" || string(prog) == "cyrus/pop3s") {
+		if res.v == vMatch && (string(prog) == "pop3s" || string(prog) == "cyrus/pop3s") {
 			mt.Port = tcp(995)
 		}
 	case "imap", "imaps", "cyrus/imap", "cyrus/imaps", "imapd":
-		a, ok = cyrus(msg)
+		res = legacy(cyrus(msg))
 		mt.Detector = idCyrusIMAP
-		if ok && (string(prog) == "imaps" || string(prog) == "cyrus/imaps") {
+		if res.v == vMatch && (string(prog) == "imaps" || string(prog) == "cyrus/imaps") {
 			mt.Port = tcp(993)
 		}
 	case "dovecot":
 		svc, rest, isLogin := dovecotService(msg)
 		if !isLogin {
-			return false
+			return none
 		}
 		return m.dovecotLogin(svc, rest, mt)
 	case "pop3-login", "imap-login":
 		return m.dovecotLogin(prog[:len(prog)-len("-login")], msg, mt)
 	case "vsftpd":
-		a, ok = vsftpd(msg)
+		res = legacy(vsftpd(msg))
 		mt.Detector = idVSFTPD
 	case "nginx", "apache", "apache2", "httpd":
 		return m.http(msg, mt)
 	default:
 		if hasPrefix(prog, "postfix") && bytes.HasSuffix(prog, []byte("/smtpd")) {
-			a, ok = postfixSASL(msg)
+			res = legacy(postfixSASL(msg))
 			mt.Detector = idPostfixSASL
-			if ok {
+			if res.v == vMatch {
 				switch {
 				case bytes.Contains(prog, []byte("/submission/")):
 					mt.Port = tcp(587)
@@ -309,67 +444,75 @@ func (m *Matcher) builtin(prog, msg []byte, mt *Match) bool {
 			}
 		}
 	}
-	if !ok {
-		return false
+	if res.v == vMatch {
+		mt.Addr = res.addr
 	}
-	mt.Addr = a
-	return true
+	return res
 }
 
-func (m *Matcher) dovecotLogin(svc, msg []byte, mt *Match) bool {
+// legacy turns an (address, ok) answer into a result.
+func legacy(a netip.Addr, ok bool) result {
+	if !ok {
+		return none
+	}
+	return matched(a, classAuth, "")
+}
+
+func (m *Matcher) dovecotLogin(svc, msg []byte, mt *Match) result {
 	switch string(svc) {
 	case "pop3":
 		mt.Detector = idDovecotPOP3
 	case "imap":
 		mt.Detector = idDovecotIMAP
 	default:
-		return false
+		return none
 	}
 	a, n, ok := dovecot(msg)
 	if !ok {
-		return false
+		return none
 	}
 	mt.Addr, mt.Count = a, n*mt.Count
-	return true
+	return matched(a, classAuth, "login-disconnect")
 }
 
-func (m *Matcher) http(line []byte, mt *Match) bool {
+func (m *Matcher) http(line []byte, mt *Match) result {
 	a, st, t, ok := combined(line)
 	if !ok {
-		return false
+		return none
 	}
+	form := ""
 	switch st {
 	case 401:
-		mt.Detector = idHTTPAuth
+		mt.Detector, form = idHTTPAuth, "status-401"
 	case 404:
-		mt.Detector = idHTTPScan
+		mt.Detector, form = idHTTPScan, "status-404"
 	default:
-		return false
+		return none
 	}
 	mt.Addr = a
 	if mt.Time.IsZero() {
 		mt.Time = t
 	}
-	return true
+	return matched(a, classAuth, form)
 }
 
 // noHeader handles lines without a syslog header: the combined log and
 // vsftpd's own log ("Tue Nov 21 05:53:09 2026 [pid 1] [user] FAIL LOGIN: …").
-func (m *Matcher) noHeader(line []byte, mt *Match) bool {
+func (m *Matcher) noHeader(line []byte, mt *Match) result {
 	if len(line) > 30 && line[3] == ' ' && line[7] == ' ' && line[24] == ' ' && hasPrefix(line[25:], "[pid ") {
 		rb := bytes.IndexByte(line[25:], ']')
 		if rb < 0 || 25+rb+2 > len(line) {
-			return false
+			return none
 		}
 		a, ok := vsftpd(line[25+rb+2:])
 		if !ok {
-			return false
+			return none
 		}
 		mt.Detector, mt.Addr = idVSFTPD, a
 		if t, err := time.ParseInLocation("Mon Jan _2 15:04:05 2006", string(line[:24]), time.Local); err == nil {
 			mt.Time = t
 		}
-		return true
+		return matched(a, classAuth, "fail-login")
 	}
 	return m.http(line, mt)
 }

@@ -207,14 +207,14 @@ func asInputError(err error, ie **policy.InputError) bool {
 }
 
 func TestParseAddr(t *testing.T) {
-	for _, s := range []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::ffff:1.2.3.4", "::1"} {
+	for _, s := range []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::ffff:1.2.3.4", "::1", "fe80::1%eth0"} {
 		a, ok := parseAddr([]byte(s))
-		want := netip.MustParseAddr(s).Unmap()
+		want := netip.MustParseAddr(s).WithZone("").Unmap()
 		if !ok || a != want {
 			t.Errorf("%s: %v %v", s, a, ok)
 		}
 	}
-	for _, s := range []string{"", "1.2.3", "1.2.3.4.5", "01.2.3.4", "256.1.1.1", "1..2.3", "fe80::1%eth0", "[::1]", "1.2.3.4 ", "x"} {
+	for _, s := range []string{"", "1.2.3", "1.2.3.4.5", "01.2.3.4", "256.1.1.1", "1..2.3", "fe80::1%", "fe80::1%a b", "1.2.3.4%eth0", "[::1]", "1.2.3.4 ", "x"} {
 		if a, ok := parseAddr([]byte(s)); ok {
 			t.Errorf("%q: accepted as %v", s, a)
 		}

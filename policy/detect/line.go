@@ -46,6 +46,18 @@ func NewParser(now func() time.Time, loc *time.Location) *Parser {
 // vsftpd's own log format have their timestamps read by their detectors.
 func (p *Parser) Parse(line []byte, r *Record) {
 	*r = Record{Line: line, Msg: line, Tagged: line}
+	// "<PRI>" of a line received over the network or read raw
+	if len(line) > 3 && line[0] == '<' {
+		if gt := bytes.IndexByte(line[:min(len(line), 5)], '>'); gt > 1 {
+			if _, ok := atoi(line[1:gt]); ok {
+				line = line[gt+1:]
+				if len(line) > 2 && line[0] == '1' && line[1] == ' ' {
+					p.parse5424(line[2:], r)
+					return
+				}
+			}
+		}
+	}
 	var rest []byte
 	switch {
 	case isBSDStamp(line):
@@ -88,6 +100,56 @@ func (p *Parser) Parse(line []byte, r *Record) {
 		host, tagged = nil, rest
 	}
 	r.Host, r.Program, r.Tagged, r.Msg = host, prog, tagged, msg
+}
+
+// parse5424 parses the rest of an RFC 5424 line after "<PRI>1 ":
+// TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG.
+func (p *Parser) parse5424(b []byte, r *Record) {
+	var f [5][]byte
+	for i := range f {
+		sp := bytes.IndexByte(b, ' ')
+		if sp <= 0 {
+			return
+		}
+		f[i], b = b[:sp], b[sp+1:]
+	}
+	t, ok := parseRFC3339(f[0])
+	if !ok || string(f[2]) == "-" {
+		return
+	}
+	// STRUCTURED-DATA: "-" or [id k="v" …]…, values escaping \", \] and \\
+	switch {
+	case hasPrefix(b, "- "):
+		b = b[2:]
+	case string(b) == "-":
+		b = nil
+	case len(b) > 0 && b[0] == '[':
+		end, inQuote := -1, false
+		for i := 0; i < len(b) && end < 0; i++ {
+			switch c := b[i]; {
+			case c == '\\' && inQuote:
+				i++
+			case c == '"':
+				inQuote = !inQuote
+			case c == ']' && !inQuote && (i+1 == len(b) || b[i+1] != '['):
+				end = i
+			}
+		}
+		switch {
+		case end < 0:
+			return
+		case end+1 == len(b):
+			b = nil
+		case b[end+1] == ' ':
+			b = b[end+2:]
+		default:
+			return
+		}
+	default:
+		return
+	}
+	b = trimPrefix(b, "\xef\xbb\xbf") // BOM
+	r.Time, r.Host, r.Program, r.Msg, r.Tagged = t, f[1], f[2], b, b
 }
 
 // splitTag splits "prog[pid]: msg" or "prog: msg".
@@ -237,9 +299,10 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	off := 0
 	switch {
 	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':',
+		len(rest) == 5 && (rest[0] == '+' || rest[0] == '-'): // journalctl -o short-iso: +0000
 		oh, ok1 := num2(rest[1:3], false)
-		om, ok2 := num2(rest[4:6], false)
+		om, ok2 := num2(rest[len(rest)-2:], false)
 		if !ok1 || !ok2 {
 			return time.Time{}, false
 		}

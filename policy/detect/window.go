@@ -13,21 +13,68 @@ import (
 const DefaultLimit = 200_000
 
 type key struct {
-	addr [16]byte
+	addr [16]byte // the group's network address
 	det  uint16
 	v4   bool
+	bits uint8 // the group's prefix length
 }
 
-func keyOf(a netip.Addr, det int) key {
-	return key{addr: a.As16(), det: uint16(det), v4: a.Is4()}
+// keyOf returns the window key of a: its group (the /bits network holding
+// it) and detector, and the address's bits below the group (its member).
+func keyOf(a netip.Addr, det, bits4, bits6 int) (key, uint64) {
+	b := a.As16()
+	bits := bits6
+	if a.Is4() {
+		bits = 96 + bits4
+	}
+	var member uint64
+	for i := bits; i < 128; i++ {
+		byt, bit := i/8, 7-uint(i%8)
+		member = member<<1 | uint64(b[byt]>>bit&1)
+		b[byt] &^= 1 << bit
+	}
+	k := key{addr: b, det: uint16(det), v4: a.Is4(), bits: uint8(bits)}
+	return k, member
 }
 
+// Addr returns the group's network address.
 func (k key) Addr() netip.Addr {
 	a := netip.AddrFrom16(k.addr)
 	if k.v4 {
 		return a.Unmap()
 	}
 	return a
+}
+
+// member returns the address of the group holding member below the
+// group's prefix.
+func (k key) member(m uint64) netip.Addr {
+	b := k.addr
+	for i := 127; i >= int(k.bits); i-- {
+		if m&1 != 0 {
+			b[i/8] |= 1 << (7 - uint(i%8))
+		}
+		m >>= 1
+	}
+	a := netip.AddrFrom16(b)
+	if k.v4 {
+		return a.Unmap()
+	}
+	return a
+}
+
+// prefix returns the group as a prefix (a single address when the group
+// has one member).
+func (k key) prefix(member uint64, multi bool) netip.Prefix {
+	if !multi {
+		a := k.member(member)
+		return netip.PrefixFrom(a, a.BitLen())
+	}
+	bits := int(k.bits)
+	if k.v4 {
+		bits -= 96
+	}
+	return netip.PrefixFrom(k.Addr(), bits)
 }
 
 // entChunk is the number of entries per chunk of the table.
@@ -50,8 +97,15 @@ type entry struct {
 	trips      uint16
 	n, pos     uint8  // events in the ring, next slot
 	ringLen    uint8  // the ring's size (max_retry, at most 255)
+	part       uint8  // weight below one full failure, not yet in the ring
+	multi      bool   // more than one address of the group failed
 	first      uint32 // seconds since base
 	last       uint32
+	partAt     uint32 // when the partial weight started
+	longStart  uint32 // start of the long window's current bucket
+	longCur    uint16 // failures in the current bucket
+	longPrev   uint16 // failures in the bucket before
+	member     uint64 // the first failing address below the group prefix
 	ring       [ringInline]uint32
 }
 
@@ -60,22 +114,27 @@ type entry struct {
 type Trip struct {
 	Detector int
 	Addr     netip.Addr
+	// Source is what crossed the threshold: the address, or the group
+	// (an IPv6 /64 by default) when more than one of its addresses failed.
+	Source   netip.Prefix
 	Port     policy.Port
-	Evidence int       // failures within the window
-	Total    int       // failures seen from this source by this detector
-	First    time.Time // the oldest failure of the window
-	Last     time.Time // the failure that crossed the threshold
-	Rate     float64   // failures per second over the window (at least one second)
+	Evidence int           // failures (weighted, in whole failures) within the window
+	Total    int           // failure lines seen from this source by this detector
+	First    time.Time     // the oldest failure of the window
+	Last     time.Time     // the failure that crossed the threshold
+	Rate     float64       // failures per second over the window (at least one second)
+	Window   time.Duration // the window crossed: the detector's find_time or its long window
 }
 
 // Source is the tally of one source for one detector.
 type Source struct {
 	Detector int
 	Addr     netip.Addr
-	Count    int       // failures seen
-	Trips    int       // times the threshold was crossed
-	First    time.Time // first failure seen
-	Last     time.Time // last failure seen
+	Prefix   netip.Prefix // Addr as a prefix, or its group when several of its addresses failed
+	Count    int          // failures seen
+	Trips    int          // times the threshold was crossed
+	First    time.Time    // first failure seen
+	Last     time.Time    // last failure seen
 }
 
 // Tracker keeps a sliding window per source and detector. It holds at most
@@ -86,6 +145,8 @@ type Source struct {
 type Tracker struct {
 	dets    []Detector
 	limit   int
+	bits4   int // group prefix lengths (32 and 128: every address alone)
+	bits6   int
 	index   map[key]int32
 	ents    [][]entry          // chunks of entChunk entries
 	n       int                // entries used
@@ -103,7 +164,16 @@ func NewTracker(dets []Detector, limit int) *Tracker {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	return &Tracker{dets: dets, limit: limit, index: make(map[key]int32), big: map[int32][]uint32{}, head: -1, tail: -1}
+	return &Tracker{dets: dets, limit: limit, bits4: 32, bits6: 128, index: make(map[key]int32), big: map[int32][]uint32{}, head: -1, tail: -1}
+}
+
+// GroupBy makes failures of addresses within one IPv4 /bits4 and one IPv6
+// /bits6 network count together toward the threshold (32 and 128: each
+// address alone). A group whose window holds one address trips as that
+// address; one with several as the network. Call it before the first
+// Observe.
+func (t *Tracker) GroupBy(bits4, bits6 int) {
+	t.bits4, t.bits6 = min(max(bits4, 16), 32), min(max(bits6, 64), 128) // members fit 64 bits
 }
 
 // SetDetectors replaces the detectors (after a configuration reload) while
@@ -119,7 +189,9 @@ func (t *Tracker) Evicted() int { return t.evicted }
 
 // Observe adds a failure line. now is used when the line has no
 // timestamp. It reports a trip when the source has now failed max_retry
-// times within find_time; the window then starts afresh.
+// times (weighted: a probe counts less than an authentication failure)
+// within find_time, or long_max_retry times within long_find_time; the
+// window then starts afresh.
 func (t *Tracker) Observe(m Match, now time.Time) (Trip, bool) {
 	if m.Detector < 0 || m.Detector >= len(t.dets) {
 		return Trip{}, false
@@ -130,18 +202,53 @@ func (t *Tracker) Observe(m Match, now time.Time) (Trip, bool) {
 		at = now
 	}
 	sec := t.secs(at)
-	id, e := t.get(keyOf(m.Addr, m.Detector), d.MaxRetry, sec)
+	k, member := keyOf(m.Addr, m.Detector, t.bits4, t.bits6)
+	id, e, fresh := t.get(k, d.MaxRetry, sec)
+	if fresh {
+		e.member = member
+	} else if e.member != member {
+		e.multi = true
+	}
 	ring := t.ring(id, e)
-	count := max(m.Count, 1)
+	count := min(max(m.Count, 1), 1<<16)
+	w := m.Weight
+	if w <= 0 || w > FullWeight {
+		w = FullWeight
+	}
 	e.total += uint32(count)
 	e.last = max(e.last, sec)
 	e.first = min(e.first, sec)
-	for range min(count, len(ring)) {
-		ring[e.pos] = sec
+	// whole failures: the weight carried over (if still within the
+	// window) plus this line's; the remainder waits for the next probe
+	if e.part > 0 && time.Duration(sec-min(e.partAt, sec))*time.Second > d.FindTime {
+		e.part = 0
+	}
+	firstAt := sec
+	if e.part > 0 {
+		firstAt = e.partAt
+	}
+	units := int(e.part) + count*w
+	full := units / FullWeight
+	e.part = uint8(units % FullWeight)
+	if e.part > 0 && full > 0 || e.part > 0 && firstAt == sec {
+		e.partAt = sec
+	}
+	if full == 0 {
+		return Trip{}, false
+	}
+	for i := range min(full, len(ring)) {
+		ts := sec
+		if i == 0 {
+			ts = firstAt
+		}
+		ring[e.pos] = ts
 		e.pos = uint8((int(e.pos) + 1) % len(ring))
 		if int(e.n) < len(ring) {
 			e.n++
 		}
+	}
+	if tr, ok := t.longObserve(d, e, full, sec, at, m); ok {
+		return tr, true
 	}
 	if int(e.n) < len(ring) {
 		return Trip{}, false
@@ -151,20 +258,71 @@ func (t *Tracker) Observe(m Match, now time.Time) (Trip, bool) {
 	if span > d.FindTime {
 		return Trip{}, false
 	}
+	tr := t.trip(e, m, at)
+	tr.Evidence, tr.First, tr.Window = int(e.n), t.time(oldest), d.FindTime
+	tr.Rate = float64(e.n) / max(span, time.Second).Seconds()
+	e.n, e.pos, e.longCur, e.longPrev = 0, 0, 0, 0
+	return tr, true
+}
+
+// trip fills what every trip of e says and starts the group afresh.
+func (t *Tracker) trip(e *entry, m Match, at time.Time) Trip {
 	tr := Trip{
 		Detector: m.Detector,
 		Addr:     m.Addr,
+		Source:   e.key.prefix(e.member, e.multi),
 		Port:     m.Port,
-		Evidence: int(e.n),
 		Total:    int(e.total),
-		First:    t.time(oldest),
 		Last:     at,
-		Rate:     float64(e.n) / max(span, time.Second).Seconds(),
 	}
 	if e.trips < 1<<16-1 {
 		e.trips++
 	}
-	e.n, e.pos = 0, 0
+	e.multi = false
+	_, e.member = keyOf(m.Addr, m.Detector, t.bits4, t.bits6)
+	return tr
+}
+
+// longObserve counts full failures into the long window: two buckets of
+// long_find_time, the previous one weighted by how much of it the sliding
+// window still covers (an estimate that is exact while the first bucket
+// lasts and errs by at most the previous bucket's count after).
+func (t *Tracker) longObserve(d *Detector, e *entry, full int, sec uint32, at time.Time, m Match) (Trip, bool) {
+	if d.LongMaxRetry <= 0 || d.LongFindTime <= 0 {
+		return Trip{}, false
+	}
+	l := uint32(min(d.LongFindTime/time.Second, 1<<31))
+	if l == 0 {
+		return Trip{}, false
+	}
+	switch {
+	case e.longCur == 0 && e.longPrev == 0:
+		e.longStart = sec
+	case sec >= e.longStart+l:
+		k := (sec - e.longStart) / l
+		if k == 1 {
+			e.longPrev = e.longCur
+		} else {
+			e.longPrev = 0
+		}
+		e.longCur = 0
+		e.longStart += k * l
+	}
+	e.longCur = uint16(min(int(e.longCur)+full, 1<<16-1))
+	into := float64(sec-min(e.longStart, sec)) / float64(l)
+	est := float64(e.longPrev)*(1-into) + float64(e.longCur)
+	if est < float64(d.LongMaxRetry) {
+		return Trip{}, false
+	}
+	tr := t.trip(e, m, at)
+	tr.Evidence, tr.Window = int(est), d.LongFindTime
+	tr.First = t.time(e.first)
+	if e.longPrev == 0 {
+		tr.First = t.time(e.longStart)
+	}
+	span := max(at.Sub(tr.First), time.Second)
+	tr.Rate = est / span.Seconds()
+	e.n, e.pos, e.longCur, e.longPrev = 0, 0, 0, 0
 	return tr, true
 }
 
@@ -197,7 +355,7 @@ func (t *Tracker) ring(id int32, e *entry) []uint32 {
 
 // get finds or creates the window of k with a ring of size ring and moves
 // it to the front of the recency list.
-func (t *Tracker) get(k key, ring int, sec uint32) (int32, *entry) {
+func (t *Tracker) get(k key, ring int, sec uint32) (int32, *entry, bool) {
 	ring = min(max(ring, 1), 255)
 	if i, ok := t.index[k]; ok {
 		e := t.ent(i)
@@ -206,7 +364,7 @@ func (t *Tracker) get(k key, ring int, sec uint32) (int32, *entry) {
 		if int(e.ringLen) != ring {
 			t.setRing(i, e, ring)
 		}
-		return i, e
+		return i, e, false
 	}
 	var i int32
 	if len(t.index) >= t.limit {
@@ -229,7 +387,7 @@ func (t *Tracker) get(k key, ring int, sec uint32) (int32, *entry) {
 	t.setRing(i, e, ring)
 	t.index[k] = i
 	t.pushFront(i)
-	return i, e
+	return i, e, true
 }
 
 func (t *Tracker) setRing(i int32, e *entry, ring int) {
@@ -289,9 +447,11 @@ func (t *Tracker) IDs() []int32 {
 // added or forgotten.
 func (t *Tracker) At(id int32) Source {
 	e := t.ent(id)
+	p := e.key.prefix(e.member, e.multi)
 	return Source{
 		Detector: int(e.key.det),
-		Addr:     e.key.Addr(),
+		Addr:     p.Addr(),
+		Prefix:   p,
 		Count:    int(e.total),
 		Trips:    int(e.trips),
 		First:    t.time(e.first),
@@ -302,14 +462,26 @@ func (t *Tracker) At(id int32) Source {
 // Attack turns a trip into what the policy engine decides on: one source,
 // the detector's port and kind, origin watch.
 func Attack(d Detector, tr Trip) policy.Attack {
+	src := tr.Source
+	if !src.IsValid() {
+		src = netip.PrefixFrom(tr.Addr, tr.Addr.BitLen())
+	}
+	window := tr.Window
+	if window == 0 {
+		window = d.FindTime
+	}
+	reason := fmt.Sprintf("%s: %d failures within %s", d.Name, tr.Evidence, window)
+	if src.Bits() < src.Addr().BitLen() {
+		reason = fmt.Sprintf("%s: %d failures from addresses of %s within %s", d.Name, tr.Evidence, src, window)
+	}
 	return policy.Attack{
-		Sources:  []netip.Prefix{policy.Canonical(netip.PrefixFrom(tr.Addr, tr.Addr.BitLen()))},
+		Sources:  []netip.Prefix{policy.Canonical(src)},
 		Port:     tr.Port,
 		Evidence: tr.Evidence,
 		Rate:     tr.Rate,
-		Window:   d.FindTime,
+		Window:   window,
 		Kind:     d.Kind,
 		Origin:   policy.OriginWatch,
-		Reason:   fmt.Sprintf("%s: %d failures within %s", d.Name, tr.Evidence, d.FindTime),
+		Reason:   reason,
 	}
 }
