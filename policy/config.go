@@ -5,6 +5,17 @@ import (
 	"time"
 )
 
+// Bounds of the configuration that no setting may pass.
+const (
+	// MaxTTLLimit is the largest policy.max_ttl: ten years. Expiries stay
+	// far inside what time and NACL tags can carry, and doubling a TTL
+	// never comes near an overflow.
+	MaxTTLLimit = 3650 * 24 * time.Hour
+	// MaxHostEntries is the largest host.max_entries: the maxelem of an
+	// ipset hash set is 32 bits, and each entry costs kernel memory.
+	MaxHostEntries = 1 << 27
+)
+
 // Config is banshee's configuration file (banshee.yaml; JSON is accepted
 // too, as in the SSM parameter the Terraform module writes). Every section is
 // plain data: the CLI, the daemon and the Lambda function all read the same

@@ -279,6 +279,8 @@ func (c *Config) validate() (string, *InputError) {
 	switch {
 	case p.DefaultTTL <= 0:
 		return bad("policy.default_ttl", time.Duration(p.DefaultTTL), "must be positive")
+	case p.MaxTTL > Duration(MaxTTLLimit):
+		return bad("policy.max_ttl", time.Duration(p.MaxTTL), "must be at most %s (%d days)", MaxTTLLimit, MaxTTLLimit/(24*time.Hour))
 	case p.MaxTTL < p.DefaultTTL:
 		return bad("policy.max_ttl", time.Duration(p.MaxTTL), "must be at least policy.default_ttl (%s)", time.Duration(p.DefaultTTL))
 	case p.MaxPrefixV4 < 0 || p.MaxPrefixV4 > 32:
@@ -321,8 +323,8 @@ func (c *Config) validate() (string, *InputError) {
 		return bad("host.set_v4", h.SetV4, "must be 1..31 letters, digits, _, . or - (an ipset name)")
 	case !setName.MatchString(h.SetV6) || h.SetV6 == h.SetV4:
 		return bad("host.set_v6", h.SetV6, "must be 1..31 letters, digits, _, . or - and differ from host.set_v4")
-	case h.MaxEntries < 1:
-		return bad("host.max_entries", h.MaxEntries, "must be positive")
+	case h.MaxEntries < 1 || h.MaxEntries > MaxHostEntries:
+		return bad("host.max_entries", h.MaxEntries, "must be 1..%d", MaxHostEntries)
 	case w.MaxRetry < 0:
 		return bad("watch.max_retry", w.MaxRetry, "must not be negative")
 	}

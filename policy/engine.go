@@ -472,6 +472,10 @@ func (r *run) ttl(repeat int) (ttl time.Duration, capped bool) {
 	ttl = r.baseTTL
 	limit := max(time.Duration(r.cfg.MaxTTL), r.baseTTL)
 	for k := 0; k < repeat && ttl < limit; k++ {
+		if ttl > limit/2 {
+			ttl = limit // doubling would pass the cap (or overflow): saturate
+			break
+		}
 		ttl *= 2
 	}
 	if ttl > limit {

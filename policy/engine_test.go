@@ -593,3 +593,24 @@ func TestDecideReasons(t *testing.T) {
 		t.Errorf("eviction: %s\n got %q\nwant %q", summary(d), d.Reasons, wantR)
 	}
 }
+
+// TestRepeatOffenderTTLSaturates doubles a TTL for many offences under the
+// largest cap the type can hold: it must stop at the cap, never wrap
+// negative (an expiry in the past).
+func TestRepeatOffenderTTLSaturates(t *testing.T) {
+	for _, maxTTL := range []time.Duration{MaxTTLLimit, time.Duration(1<<63 - 1)} {
+		w := baseWorld()
+		w.cfg.Policy.MaxTTL = Duration(maxTTL) // past validation on purpose for the second
+		w.a.Sources = Ps("198.51.100.2")
+		for k := range 80 {
+			w.s.Offences = append(w.s.Offences, Offence{Source: P("198.51.100.2"), At: testNow.Add(-time.Duration(k+1) * time.Minute)})
+		}
+		ds := New(w.cfg).Decide(w.a, w.s)
+		if len(ds) != 1 {
+			t.Fatalf("max_ttl %s: %d decisions", maxTTL, len(ds))
+		}
+		if d := ds[0]; d.TTL != maxTTL || !d.ExpiresAt.After(testNow) {
+			t.Errorf("max_ttl %s, 80 offences: ttl %s, expires %s; want the cap, in the future", maxTTL, d.TTL, d.ExpiresAt)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -116,11 +117,20 @@ func firewallState(t *testing.T, ns *nstest.NS) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.WriteString(out)
+	// An entry's remaining timeout counts down between two reads; the
+	// entry itself, its comment and the set header are what must not change.
+	b.WriteString(countdown.ReplaceAllString(out, "$1"))
 	return b.String()
 }
 
+// countdown matches the remaining timeout of an "ipset save" add line.
+var countdown = regexp.MustCompile(`(?m)^(add \S+ \S+) timeout \d+`)
+
 const port = 8110
+
+// reachTimeout is how long a dial that must succeed may take: far beyond
+// what a loaded machine needs, so only a block makes it fail.
+const reachTimeout = 15 * time.Second
 
 func TestCLIBlockUnblockEndToEnd(t *testing.T) {
 	for _, backend := range []string{"nft", "legacy"} {
@@ -129,7 +139,7 @@ func TestCLIBlockUnblockEndToEnd(t *testing.T) {
 			n.Victim.Listen(t, port)
 			att, good := n.Peers["attacker"], n.Peers["good"]
 			c := newCLI(t, n.Victim, "host:\n  backend: "+backend+"\n")
-			if err := att.Dial(att.VictimAddr4, port, time.Second); err != nil {
+			if err := att.Dial(att.VictimAddr4, port, reachTimeout); err != nil {
 				t.Fatalf("attacker cannot connect before the block: %v", err)
 			}
 			r := c.must("", "block", att.Addr4.String(), att.Addr6.String(), "--reason", `pop3 "bruteforce"`, "--ttl", "2h", "--scope", "host")
@@ -145,7 +155,7 @@ func TestCLIBlockUnblockEndToEnd(t *testing.T) {
 					t.Fatalf("attacker still connects over %s after block", dst)
 				}
 			}
-			if err := good.Dial(good.VictimAddr4, port, time.Second); err != nil {
+			if err := good.Dial(good.VictimAddr4, port, reachTimeout); err != nil {
 				t.Fatalf("good peer cut off: %v", err)
 			}
 			var list struct {
@@ -173,7 +183,7 @@ func TestCLIBlockUnblockEndToEnd(t *testing.T) {
 				t.Errorf("status does not report backend %s: %s", backend, st.stdout)
 			}
 			c.must("", "unblock", att.Addr4.String())
-			if err := att.Dial(att.VictimAddr4, port, time.Second); err != nil {
+			if err := att.Dial(att.VictimAddr4, port, reachTimeout); err != nil {
 				t.Fatalf("attacker still blocked after unblock: %v", err)
 			}
 			r = c.must("", "unblock", att.Addr4.String())
@@ -298,7 +308,7 @@ func TestCLISaveRestoreAndUnit(t *testing.T) {
 			t.Fatalf("%v: %s", err, out)
 		}
 	}
-	if err := att.Dial(att.VictimAddr4, port, time.Second); err != nil {
+	if err := att.Dial(att.VictimAddr4, port, reachTimeout); err != nil {
 		t.Fatalf("after the simulated reboot the attacker should connect: %v", err)
 	}
 	r := c.must("", "restore", "-o", "json")
