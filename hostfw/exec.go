@@ -24,7 +24,14 @@ type execRunner struct{}
 
 func (execRunner) run(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = stdin
+	cmd.SysProcAttr = childAttr()
+	if stdin != nil {
+		data, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading the input of %s: %w", name, err)
+		}
+		cmd.Stdin = &lineReader{b: data}
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -36,12 +43,14 @@ func (execRunner) run(ctx context.Context, stdin io.Reader, name string, args ..
 
 func (execRunner) start(ctx context.Context, name string, args ...string) (io.WriteCloser, func() error, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = childAttr()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	in, err := cmd.StdinPipe()
+	pipe, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, nil, err
 	}
+	in := &wholeLines{w: pipe}
 	if err := cmd.Start(); err != nil {
 		return nil, nil, &CmdError{Cmd: name, Args: args, Err: err}
 	}

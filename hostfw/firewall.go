@@ -775,7 +775,36 @@ func (f *Firewall) Status(ctx context.Context) (Status, error) {
 		}
 		st.Families = append(st.Families, fs)
 	}
+	st.Warnings = append(st.Warnings, f.stateWarnings()...)
 	return st, nil
+}
+
+// stateWarnings reports what restore would skip or refuse in the state
+// directory: damaged records, a directory others can write, a symbolic link.
+func (f *Firewall) stateWarnings() []string {
+	if f.state == nil {
+		return nil
+	}
+	saved, err := f.state.load()
+	if err != nil {
+		return []string{"state: " + err.Error() + " (restore fails)"}
+	}
+	var out []string
+	var damaged []Damage
+	for _, d := range saved.damaged {
+		if !d.torn { // a torn last record is expected after a crash
+			damaged = append(damaged, d)
+		}
+	}
+	const show = 3
+	for i, d := range damaged {
+		if i == show {
+			out = append(out, fmt.Sprintf("state: %d more damaged record(s)", len(damaged)-show))
+			break
+		}
+		out = append(out, "state: damaged record "+d.String()+" (restore skips it)")
+	}
+	return out
 }
 
 func countRules(save []byte) int {

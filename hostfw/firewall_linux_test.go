@@ -206,7 +206,7 @@ func TestSaveRestoreSurvivesReboot(t *testing.T) {
 			}
 			reach(t, att, att.VictimAddr4, true)
 			inNS(t, n, b, dir, func(ctx context.Context, fw *Firewall) error {
-				res, err := fw.Restore(ctx)
+				res, err := fw.Restore(ctx, nil)
 				if err != nil {
 					return err
 				}

@@ -112,9 +112,13 @@ func TestStoreJournalAndSnapshot(t *testing.T) {
 	f, _ := os.OpenFile(s.path(journalFile), os.O_APPEND|os.O_WRONLY, 0)
 	_, _ = f.WriteString("+ 17")
 	f.Close()
-	es, err := s.load()
+	ld, err := s.load()
 	if err != nil {
 		t.Fatal(err)
+	}
+	es := ld.entries
+	if len(ld.damaged) != 1 || !ld.damaged[0].torn || ld.damaged[0].Line != 4 {
+		t.Errorf("torn last line: damage %v, want line 4 torn", ld.damaged)
 	}
 	if len(es) != 1 || es[0].Prefix != a || es[0].Reason != "r \"q\"\n" || !es[0].ExpiresAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("load: %+v", es)
@@ -129,9 +133,9 @@ func TestStoreJournalAndSnapshot(t *testing.T) {
 	if len(matches) != 0 {
 		t.Errorf("temp files left: %v", matches)
 	}
-	es2, err := s.load()
-	if err != nil || len(es2) != 1 || es2[0].Prefix != a {
-		t.Fatalf("after snapshot: %+v %v", es2, err)
+	ld2, err := s.load()
+	if err != nil || len(ld2.entries) != 1 || ld2.entries[0].Prefix != a || len(ld2.damaged) != 0 {
+		t.Fatalf("after snapshot: %+v %v", ld2, err)
 	}
 }
 

@@ -1,10 +1,11 @@
 package hostfw
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -21,12 +22,15 @@ import (
 // block and unblock since ("journal", appended and fsynced by each change).
 // Each line is one record:
 //
-//   - EXPIRES PREFIX ORIGIN REASON    a block; EXPIRES is Unix seconds, 0 = permanent
-//   - PREFIX                          an unblock
+//   - EXPIRES PREFIX ORIGIN REASON ~SUM   a block; EXPIRES is Unix seconds, 0 = permanent
+//   - PREFIX ~SUM                         an unblock
 //
-// ORIGIN and REASON are Go-quoted strings. A nil *store keeps nothing.
+// ORIGIN and REASON are Go-quoted strings; SUM is the CRC-32C of the record
+// before " ~". A record is written whole or not at all (see appendJournal).
+// A nil *store keeps nothing.
 type store struct {
-	dir string
+	dir  string
+	open func(path string) (appendFile, error) // the journal for appending; nil: openAppend
 }
 
 const (
@@ -72,6 +76,20 @@ func (s *store) lock() (func(), error) {
 	return func() { unix.Close(fd) }, nil
 }
 
+// recordSum is the checksum that ends every record: " ~" and the CRC-32C of
+// the record before it, in 8 hex digits. A record whose sum does not match
+// was damaged on disk; records written before sums existed have none.
+var recordSum = crc32.MakeTable(crc32.Castagnoli)
+
+// sealRecord ends the record that starts at b[start:] with its checksum and
+// a newline.
+func sealRecord(b []byte, start int) []byte {
+	sum := crc32.Checksum(b[start:], recordSum)
+	b = append(b, " ~"...)
+	b = append(b, fmt.Sprintf("%08x", sum)...)
+	return append(b, '\n')
+}
+
 func appendRecord(b []byte, e Entry, now time.Time) []byte {
 	exp := int64(0)
 	if e.TTL > 0 {
@@ -79,6 +97,7 @@ func appendRecord(b []byte, e Entry, now time.Time) []byte {
 	} else if !e.ExpiresAt.IsZero() {
 		exp = e.ExpiresAt.Unix()
 	}
+	start := len(b)
 	b = append(b, "+ "...)
 	b = strconv.AppendInt(b, exp, 10)
 	b = append(b, ' ')
@@ -87,7 +106,14 @@ func appendRecord(b []byte, e Entry, now time.Time) []byte {
 	b = strconv.AppendQuote(b, e.Origin)
 	b = append(b, ' ')
 	b = strconv.AppendQuote(b, e.Reason)
-	return append(b, '\n')
+	return sealRecord(b, start)
+}
+
+func appendUnblockRecord(b []byte, p netip.Prefix) []byte {
+	start := len(b)
+	b = append(b, "- "...)
+	b = appendPrefixFull(b, p)
+	return sealRecord(b, start)
 }
 
 func appendPrefixFull(b []byte, p netip.Prefix) []byte {
@@ -100,26 +126,23 @@ func (s *store) journalBlocks(now time.Time, entries []Entry) error {
 }
 
 // journalBlocksUndo journals blocks and returns a function that takes them
-// back out (truncating the journal to where it was), for a caller that
+// back out (truncating the journal to where they start), for a caller that
 // journals while the kernel change is still running and must undo the
 // record if that change fails.
 func (s *store) journalBlocksUndo(now time.Time, entries []Entry) (undo func() error, err error) {
 	if s == nil {
 		return func() error { return nil }, nil
 	}
-	buf := make([]byte, 0, len(entries)*80)
+	buf := make([]byte, 0, len(entries)*90)
 	for _, e := range entries {
 		buf = appendRecord(buf, e, now)
 	}
-	var before int64
-	if fi, err := os.Stat(s.path(journalFile)); err == nil {
-		before = fi.Size()
-	}
-	if err := s.appendJournal(buf); err != nil {
+	at, err := s.appendJournal(buf)
+	if err != nil {
 		return nil, err
 	}
 	return func() error {
-		if err := os.Truncate(s.path(journalFile), before); err != nil {
+		if err := truncateNoFollow(s.path(journalFile), at); err != nil {
 			return fmt.Errorf("taking back journal records: %w", err)
 		}
 		return nil
@@ -132,60 +155,198 @@ func (s *store) journalUnblocks(prefixes []netip.Prefix) error {
 	}
 	var buf []byte
 	for _, p := range prefixes {
-		buf = append(buf, "- "...)
-		buf = appendPrefixFull(buf, p)
-		buf = append(buf, '\n')
+		buf = appendUnblockRecord(buf, p)
 	}
-	return s.appendJournal(buf)
+	_, err := s.appendJournal(buf)
+	return err
 }
 
-func (s *store) appendJournal(buf []byte) error {
-	f, err := os.OpenFile(s.path(journalFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+// journalFile is the part of *os.File that appending to the journal uses;
+// tests give one that fails the way a full disk does.
+type appendFile interface {
+	io.ReaderAt
+	io.Writer
+	Stat() (fs.FileInfo, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// openAppend opens the journal for appending, never through a symbolic link.
+func openAppend(path string) (appendFile, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND|unix.O_NOFOLLOW, 0o600)
+}
+
+// appendJournal appends whole records and returns the offset where they
+// start. Every record is written whole or not at all: a torn record left by
+// a process that died mid-write is cut off first (it was never
+// acknowledged), and a failed write or sync (a full disk) is truncated back.
+func (s *store) appendJournal(buf []byte) (int64, error) {
+	open := s.open
+	if open == nil {
+		open = openAppend
+	}
+	f, err := open(s.path(journalFile))
 	if err != nil {
-		return fmt.Errorf("opening journal: %w", err)
+		return 0, fmt.Errorf("opening journal: %w", err)
 	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return fmt.Errorf("writing journal: %w", err)
+	defer f.Close()
+	at, err := cutTornTail(f)
+	if err != nil {
+		return 0, fmt.Errorf("repairing the journal's last record: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing journal: %w", err)
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
 	}
-	return f.Close()
+	if err != nil {
+		if terr := f.Truncate(at); terr != nil {
+			return 0, fmt.Errorf("writing journal: %w; and taking the partial record back: %w", err, terr)
+		}
+		return 0, fmt.Errorf("writing journal (nothing recorded): %w", err)
+	}
+	return at, nil
 }
 
-// load reads snapshot then journal and returns the blocks that are still
-// wanted, in the order they were first made.
-func (s *store) load() ([]Entry, error) {
-	var order []netip.Prefix
-	m := map[netip.Prefix]Entry{}
-	for _, name := range []string{snapshotFile, journalFile} {
-		data, err := os.ReadFile(s.path(name))
+// cutTornTail truncates a file that does not end in a newline back to its
+// last newline and returns the new size.
+func cutTornTail(f appendFile) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return 0, nil
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], size-1); err != nil {
+		return 0, err
+	}
+	if last[0] == '\n' {
+		return size, nil
+	}
+	buf := make([]byte, 4096)
+	end := size - 1
+	for end > 0 {
+		from := max(end-int64(len(buf)), 0)
+		chunk := buf[:end-from]
+		if _, err := f.ReadAt(chunk, from); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			end = from + int64(i) + 1
+			break
+		}
+		end = from
+	}
+	if err := f.Truncate(end); err != nil {
+		return 0, err
+	}
+	return end, nil
+}
+
+// truncateNoFollow truncates path to size, never through a symbolic link.
+func truncateNoFollow(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// Damage is a record in the state directory that could not be read.
+type Damage struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Problem string `json:"problem"`
+	torn    bool   // a torn last record: expected after a crash, not worth keeping
+}
+
+func (d Damage) String() string { return fmt.Sprintf("%s line %d: %s", d.File, d.Line, d.Problem) }
+
+// loaded is what load read from the state directory.
+type loaded struct {
+	entries []Entry  // the blocks still wanted, in the order first made
+	records int      // records read intact
+	damaged []Damage // records skipped
+	torn    bool     // the journal ends in a torn record (a crash mid-write)
+}
+
+// checkSafe refuses a state directory that others could write (they would
+// choose what restore blocks) and a journal or snapshot that is not a plain
+// file (a symbolic link would make restore read, and Save write, elsewhere).
+func (s *store) checkSafe() error {
+	for _, d := range []string{s.dir, filepath.Join(s.dir, "hostfw")} {
+		fi, err := os.Stat(d)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", s.path(name), err)
+			return fmt.Errorf("checking state directory %s: %w", d, err)
 		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-		n := 0
-		for sc.Scan() {
-			n++
-			line := sc.Text()
-			if line == "" {
+		if fi.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("state directory %s is group- or world-writable (mode %04o): refusing to use it; run chmod go-w %s", d, fi.Mode().Perm(), d)
+		}
+	}
+	for _, name := range []string{snapshotFile, journalFile} {
+		fi, err := os.Lstat(s.path(name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", s.path(name), err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link: refusing to follow it; remove it", s.path(name))
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file: refusing to read it", s.path(name))
+		}
+	}
+	return nil
+}
+
+// load reads snapshot then journal. A record that cannot be read is skipped
+// and reported with its line number; the rest is still read.
+func (s *store) load() (loaded, error) {
+	var res loaded
+	if err := s.checkSafe(); err != nil {
+		return res, err
+	}
+	var order []netip.Prefix
+	m := map[netip.Prefix]Entry{}
+	for _, name := range []string{snapshotFile, journalFile} {
+		data, err := readNoFollow(s.path(name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("reading %s: %w", s.path(name), err)
+		}
+		for n := 1; len(data) > 0; n++ {
+			line, rest, complete := bytes.Cut(data, []byte{'\n'})
+			data = rest
+			if !complete {
+				// A crash mid-append leaves a torn last record; it was never
+				// acknowledged, and the next append cuts it off.
+				res.torn = true
+				res.damaged = append(res.damaged, Damage{File: s.path(name), Line: n, Problem: "torn last record (the writer died mid-write), skipped", torn: true})
+				break
+			}
+			if len(line) == 0 {
 				continue
 			}
-			e, del, err := parseRecord(line)
+			e, del, err := parseRecord(string(line))
 			if err != nil {
-				// A torn last line (crash mid-append) is skipped; anything
-				// else is corruption worth stopping for.
-				if name == journalFile && !sc.Scan() {
-					break
-				}
-				return nil, fmt.Errorf("%s line %d: %w", s.path(name), n, err)
+				res.damaged = append(res.damaged, Damage{File: s.path(name), Line: n, Problem: err.Error()})
+				continue
 			}
+			res.records++
 			if del {
 				delete(m, e.Prefix)
 				continue
@@ -195,49 +356,76 @@ func (s *store) load() ([]Entry, error) {
 			}
 			m[e.Prefix] = e
 		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", s.path(name), err)
-		}
 	}
-	out := make([]Entry, 0, len(m))
+	res.entries = make([]Entry, 0, len(m))
 	for _, p := range order {
 		if e, ok := m[p]; ok {
-			out = append(out, e)
+			res.entries = append(res.entries, e)
 			delete(m, p)
 		}
 	}
-	return out, nil
+	return res, nil
+}
+
+// readNoFollow reads a whole file, never through a symbolic link.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// quoteShort quotes a damaged record for an error message, cut to a length
+// a terminal can show.
+func quoteShort(line string) string {
+	const limit = 120
+	if len(line) > limit {
+		return strconv.Quote(line[:limit]) + "..."
+	}
+	return strconv.Quote(line)
 }
 
 func parseRecord(line string) (e Entry, del bool, err error) {
+	if i := len(line) - 10; i >= 0 && line[i:i+2] == " ~" {
+		if sum, perr := strconv.ParseUint(line[i+2:], 16, 32); perr == nil {
+			if crc32.Checksum([]byte(line[:i]), recordSum) != uint32(sum) {
+				return e, false, fmt.Errorf("checksum mismatch in %s", quoteShort(line))
+			}
+			line = line[:i]
+		}
+	}
 	if p, ok := strings.CutPrefix(line, "- "); ok {
-		e.Prefix, err = netip.ParsePrefix(p)
-		return e, true, err
+		if e.Prefix, err = netip.ParsePrefix(p); err != nil {
+			return e, true, fmt.Errorf("bad prefix in %s", quoteShort(line))
+		}
+		return e, true, nil
 	}
 	rest, ok := strings.CutPrefix(line, "+ ")
 	if !ok {
-		return e, false, fmt.Errorf("unknown record %q", line)
+		return e, false, fmt.Errorf("unknown record %s", quoteShort(line))
 	}
 	expS, rest, _ := strings.Cut(rest, " ")
 	pS, rest, _ := strings.Cut(rest, " ")
 	exp, err := strconv.ParseInt(expS, 10, 64)
-	if err != nil {
-		return e, false, fmt.Errorf("bad expiry in %q", line)
+	if err != nil || exp < 0 {
+		return e, false, fmt.Errorf("bad expiry in %s", quoteShort(line))
 	}
 	if e.Prefix, err = netip.ParsePrefix(pS); err != nil {
-		return e, false, fmt.Errorf("bad prefix in %q", line)
+		return e, false, fmt.Errorf("bad prefix in %s", quoteShort(line))
 	}
 	if exp > 0 {
 		e.ExpiresAt = time.Unix(exp, 0)
 	}
 	origin, err := strconv.QuotedPrefix(rest)
 	if err != nil {
-		return e, false, fmt.Errorf("bad origin in %q", line)
+		return e, false, fmt.Errorf("bad origin in %s", quoteShort(line))
 	}
 	e.Origin, _ = strconv.Unquote(origin)
 	reason := strings.TrimPrefix(rest[len(origin):], " ")
 	if e.Reason, err = strconv.Unquote(reason); err != nil {
-		return e, false, fmt.Errorf("bad reason in %q", line)
+		return e, false, fmt.Errorf("bad reason in %s", quoteShort(line))
 	}
 	return e, false, nil
 }
@@ -256,7 +444,7 @@ func (s *store) writeSnapshot(entries []Entry, now time.Time) error {
 	if err := writeFileAtomic(s.path(snapshotFile), buf); err != nil {
 		return err
 	}
-	if err := os.Truncate(s.path(journalFile), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := truncateNoFollow(s.path(journalFile), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("emptying journal: %w", err)
 	}
 	return nil
@@ -292,6 +480,28 @@ func writeFileAtomic(path string, data []byte) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// keepDamaged keeps a copy of each file with damaged records as
+// NAME.damaged before restore rewrites it, so what was skipped can still be
+// read. A torn last record alone is not worth a copy.
+func (s *store) keepDamaged(damaged []Damage) error {
+	files := map[string]bool{}
+	for _, d := range damaged {
+		if !d.torn {
+			files[d.File] = true
+		}
+	}
+	for path := range files {
+		data, err := readNoFollow(path)
+		if err != nil {
+			return fmt.Errorf("keeping a copy of the damaged %s: %w", path, err)
+		}
+		if err := writeFileAtomic(path+".damaged", data); err != nil {
+			return fmt.Errorf("keeping a copy of the damaged %s: %w", path, err)
+		}
 	}
 	return nil
 }

@@ -37,6 +37,37 @@ func New(cfg Config) *Engine {
 	return e
 }
 
+// Protected names what a recorded block p overlaps among the networks no
+// block may ever cover, most specific first: loopback, link-local, the
+// metadata and unspecified addresses, the allowlist of the config, and the
+// callers' own addresses. It is the check a block that comes back without a
+// decision (restore at boot) must pass again; nil means none.
+func (e *Engine) Protected(p netip.Prefix, callers []netip.Addr) []string {
+	src := Canonical(p)
+	if !src.IsValid() || src.Bits() == 0 {
+		return []string{fmt.Sprintf("%s covers every address", p)}
+	}
+	var hits []protection
+	for _, pr := range e.special {
+		if pr.p.Overlaps(src) {
+			hits = append(hits, pr)
+		}
+	}
+	for _, c := range callers {
+		if c = c.WithZone("").Unmap(); c.IsValid() {
+			if pr := (protection{p: netip.PrefixFrom(c, c.BitLen()), kind: protCaller, what: "the caller's own address"}); pr.p.Overlaps(src) {
+				hits = append(hits, pr)
+			}
+		}
+	}
+	slices.SortStableFunc(hits, func(x, y protection) int { return y.p.Bits() - x.p.Bits() })
+	var out []string
+	for _, pr := range hits {
+		out = append(out, relation(src, pr.p)+" "+pr.describe())
+	}
+	return out
+}
+
 // Config returns the configuration the engine decides with.
 func (e *Engine) Config() Config { return e.cfg }
 

@@ -614,3 +614,33 @@ func TestRepeatOffenderTTLSaturates(t *testing.T) {
 		}
 	}
 }
+
+func TestProtectedForRecordedBlocks(t *testing.T) {
+	cfg := Default()
+	cfg.Allowlist = Ps("203.0.113.0/24")
+	e := New(cfg)
+	caller := netip.MustParseAddr("198.51.100.77")
+	for _, tc := range []struct {
+		p    string
+		want string // first reason; "" = not protected
+	}{
+		{"0.0.0.0/1", "0.0.0.0/1 contains 0.0.0.0, the unspecified address"},
+		{"0.0.0.0/0", "0.0.0.0/0 covers every address"},
+		{"127.0.0.1", "127.0.0.1 is inside 127.0.0.0/8, loopback"},
+		{"169.254.169.254", "169.254.169.254 is the instance metadata address"},
+		{"::ffff:169.254.169.254", "169.254.169.254 is the instance metadata address"},
+		{"198.51.100.77", "198.51.100.77 is the caller's own address"},
+		{"198.51.100.0/24", "198.51.100.0/24 contains 198.51.100.77, the caller's own address"},
+		{"203.0.113.9", "203.0.113.9 is inside 203.0.113.0/24, on the allowlist of the config"},
+		{"192.0.2.1", ""},
+		{"2001:db8::/64", ""},
+	} {
+		got := e.Protected(P(tc.p), []netip.Addr{caller})
+		switch {
+		case tc.want == "" && len(got) != 0:
+			t.Errorf("%s: protected by %q, want nothing", tc.p, got)
+		case tc.want != "" && (len(got) == 0 || got[0] != tc.want):
+			t.Errorf("%s: %q, want first %q", tc.p, got, tc.want)
+		}
+	}
+}

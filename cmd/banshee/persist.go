@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 
+	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
 )
 
@@ -44,21 +47,61 @@ func newRestoreCmd(a *app) *cobra.Command {
 		Long: `restore re-creates banshee's chain, its hooks and the ipset sets, and puts back
 every saved or journaled host block with its remaining TTL; blocks whose time
 ran out are dropped. The shipped systemd unit banshee-restore.service runs it
-at boot.`,
+at boot.
+
+Every record passes the protected-network check again: a block that covers
+loopback, link-local, the metadata address, an allowlisted network or the
+caller's own address is not restored. A record that cannot be read is
+skipped and named with its line (a copy of the file is kept as NAME.damaged);
+the rest is restored and restore exits 0 with a warning. restore refuses a
+state directory that others can write and a journal that is a symbolic link.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			cfg, err := a.config()
+			if err != nil {
+				// At boot a broken config must not leave the host without
+				// its blocks: the fixed protections still apply.
+				fmt.Fprintf(a.stderr, "banshee: warning: %v; restoring with the default policy\n", err)
+				cfg = policy.Default()
+			}
 			fw, err := a.firewall(ctx)
 			if err != nil {
 				return err
 			}
-			res, err := fw.Restore(ctx)
+			eng, callers := policy.New(cfg), a.protectedPeers()
+			check := func(p netip.Prefix) error {
+				if why := eng.Protected(p, callers); len(why) > 0 {
+					return errors.New(why[0])
+				}
+				return nil
+			}
+			res, err := fw.Restore(ctx, check)
+			for _, d := range res.Damaged {
+				fmt.Fprintf(a.stderr, "banshee: warning: skipped %s\n", d)
+			}
+			for _, r := range res.Refused {
+				fmt.Fprintf(a.stderr, "banshee: warning: not restored: %s\n", r.Why)
+			}
 			if err != nil {
 				return fmt.Errorf("restoring host blocks: %w", err)
 			}
-			return a.emit(map[string]any{"restored": res.Restored, "expired": res.Expired, "backend": fw.Backend()}, func(w io.Writer) {
+			out := map[string]any{"restored": res.Restored, "expired": res.Expired, "backend": fw.Backend(),
+				"refused": orEmpty(res.Refused), "damaged": orEmpty(res.Damaged)}
+			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "restored %d host block(s) (%d expired) with the %s backend\n", res.Restored, res.Expired, fw.Backend())
+				if n := len(res.Refused) + len(res.Damaged); n > 0 {
+					fmt.Fprintf(w, "%d record(s) not restored: %d refused by the protection check, %d unreadable (see the warnings)\n", n, len(res.Refused), len(res.Damaged))
+				}
 			})
 		},
 	}
+}
+
+// orEmpty makes a nil slice print as [] in JSON.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
