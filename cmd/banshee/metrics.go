@@ -36,6 +36,7 @@ type watchStatus struct {
 	ActiveBans     int              `json:"active_bans"`
 	TrackedSources int              `json:"tracked_sources"`
 	ParseErrors    int64            `json:"parse_errors"`
+	SkippedLines   map[string]int64 `json:"skipped_lines"` // failure lines not acted on, by reason: too_long, ambiguous, no_address
 	EnforceErrors  int64            `json:"enforce_errors"`
 	Reloads        int64            `json:"reloads"`
 	LastError      string           `json:"last_error,omitempty"`
@@ -51,13 +52,17 @@ type watchStats struct {
 func newWatchStats(sources []string, metricsAddr string, now time.Time) *watchStats {
 	return &watchStats{st: watchStatus{
 		PID: os.Getpid(), StartedAt: now.UTC(), Running: true, Sources: sources, MetricsAddr: metricsAddr,
-		Matches: map[string]int64{}, Decisions: map[string]int64{},
+		Matches: map[string]int64{}, Decisions: map[string]int64{}, SkippedLines: map[string]int64{},
 	}}
 }
 
-func (s *watchStats) line()               { s.mu.Lock(); s.st.LinesRead++; s.mu.Unlock() }
-func (s *watchStats) match(det string)    { s.mu.Lock(); s.st.Matches[det]++; s.mu.Unlock() }
-func (s *watchStats) parseErrors(n int)   { s.mu.Lock(); s.st.ParseErrors += int64(n); s.mu.Unlock() }
+func (s *watchStats) line()            { s.mu.Lock(); s.st.LinesRead++; s.mu.Unlock() }
+func (s *watchStats) match(det string) { s.mu.Lock(); s.st.Matches[det]++; s.mu.Unlock() }
+func (s *watchStats) skipped(reason string, n int64) {
+	s.mu.Lock()
+	s.st.SkippedLines[reason] += n
+	s.mu.Unlock()
+}
 func (s *watchStats) reload()             { s.mu.Lock(); s.st.Reloads++; s.mu.Unlock() }
 func (s *watchStats) setTracked(n int)    { s.mu.Lock(); s.st.TrackedSources = n; s.mu.Unlock() }
 func (s *watchStats) setActiveBans(n int) { s.mu.Lock(); s.st.ActiveBans = n; s.mu.Unlock() }
@@ -83,6 +88,7 @@ func (s *watchStats) snapshot(now time.Time) watchStatus {
 	st.Sources = slices.Clone(s.st.Sources)
 	st.Matches = maps.Clone(s.st.Matches)
 	st.Decisions = maps.Clone(s.st.Decisions)
+	st.SkippedLines = maps.Clone(s.st.SkippedLines)
 	return st
 }
 
@@ -161,8 +167,8 @@ func watchStatusText(w io.Writer, st *watchStatus, now time.Time) {
 
 // watchCollector exports watchStats to Prometheus.
 type watchCollector struct {
-	s                                                          *watchStats
-	lines, matches, decisions, bans, tracked, parseErr, enfErr *prometheus.Desc
+	s                                                                   *watchStats
+	lines, matches, decisions, bans, tracked, parseErr, enfErr, skipped *prometheus.Desc
 }
 
 func newWatchCollector(s *watchStats) *watchCollector {
@@ -173,14 +179,15 @@ func newWatchCollector(s *watchStats) *watchCollector {
 		decisions: prometheus.NewDesc("banshee_watch_decisions_total", "Policy decisions, by scope and action.", []string{"scope", "action"}, nil),
 		bans:      prometheus.NewDesc("banshee_watch_active_bans", "Host blocks active now.", nil, nil),
 		tracked:   prometheus.NewDesc("banshee_watch_tracked_sources", "Source windows held.", nil, nil),
-		parseErr:  prometheus.NewDesc("banshee_watch_parse_errors_total", "Malformed input: lines cut for length, journal entries that are not JSON.", nil, nil),
+		parseErr:  prometheus.NewDesc("banshee_watch_parse_errors_total", "Malformed input (journal entries that are not JSON); over-long lines are in banshee_watch_skipped_lines_total.", nil, nil),
 		enfErr:    prometheus.NewDesc("banshee_watch_enforce_errors_total", "Blocks that could not be enforced.", nil, nil),
+		skipped:   prometheus.NewDesc("banshee_watch_skipped_lines_total", "Lines not matched on purpose: too_long (over the line limit, dropped), ambiguous (a failure line naming two addresses), no_address.", []string{"reason"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *watchCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lines, c.matches, c.decisions, c.bans, c.tracked, c.parseErr, c.enfErr} {
+	for _, d := range []*prometheus.Desc{c.lines, c.matches, c.decisions, c.bans, c.tracked, c.parseErr, c.enfErr, c.skipped} {
 		ch <- d
 	}
 }
@@ -200,4 +207,7 @@ func (c *watchCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.tracked, prometheus.GaugeValue, float64(st.TrackedSources))
 	ch <- prometheus.MustNewConstMetric(c.parseErr, prometheus.CounterValue, float64(st.ParseErrors))
 	ch <- prometheus.MustNewConstMetric(c.enfErr, prometheus.CounterValue, float64(st.EnforceErrors))
+	for reason, n := range st.SkippedLines {
+		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(n), reason)
+	}
 }

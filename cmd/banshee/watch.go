@@ -188,6 +188,10 @@ func (w *watcher) handleLine(b []byte) {
 	w.stats.line()
 	mt, ok := w.m.Match(b)
 	if !ok {
+		if sk := w.m.TakeSkipped(); sk != (detect.Skipped{}) {
+			w.stats.skipped("ambiguous", sk.Ambiguous)
+			w.stats.skipped("no_address", sk.NoAddress)
+		}
 		return
 	}
 	det := w.m.Detectors()[mt.Detector]
@@ -694,14 +698,23 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 		case <-rctx.Done():
 		}
 	}
-	opts := logsource.Options{FromStart: f.fromStart}
+	var longOnce sync.Once
+	opts := logsource.Options{FromStart: f.fromStart, OnLong: func() {
+		stats.skipped("too_long", 1)
+		longOnce.Do(func() {
+			w.logf("dropped a line longer than %d bytes unread (counted in banshee_watch_skipped_lines_total{reason=\"too_long\"}; further ones are only counted)", logsource.DefaultMaxLine)
+		})
+	}}
 	for _, path := range f.logs {
 		running.Add(1)
 		if path == "-" {
 			go func() {
 				defer running.Done()
 				cut, err := logsource.ReadLines(a.stdin, send)
-				stats.parseErrors(cut)
+				if cut > 0 {
+					stats.skipped("too_long", int64(cut))
+					w.logf("dropped %d lines longer than %d bytes unread", cut, logsource.DefaultMaxLine)
+				}
 				errs <- err
 			}()
 			continue

@@ -354,7 +354,9 @@ func TestWatchStatusAndMetrics(t *testing.T) {
 	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 2}"), "", nil, nil)
 	env.lines("%s", 2, env.sshFail("root", "192.0.2.90"))
 	env.lines("%s", 1, "Nov 21 05:53:09 mail pop3[1]: badlogin: [192.0.2.91] plaintext u SASL(-13): x")
-	env.lines("%s", 3, "an unrelated line")
+	env.lines("%s", 2, "an unrelated line")
+	// two readings, two addresses: skipped and counted
+	env.lines("%s", 1, env.sshFail("invalid user a", "10.0.0.1 port 1 ssh2: from 192.0.2.92"))
 	env.stop()
 	now := env.clock.now()
 	env.w.stats.setActiveBans(env.w.activeBans(now))
@@ -414,6 +416,7 @@ func TestWatchStatusAndMetrics(t *testing.T) {
 		"banshee_watch_tracked_sources":                         2,
 		"banshee_watch_parse_errors_total":                      0,
 		"banshee_watch_enforce_errors_total":                    0,
+		"banshee_watch_skipped_lines_total,reason=ambiguous":    1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {

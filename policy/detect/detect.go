@@ -136,6 +136,14 @@ type Matcher struct {
 // Skipped returns the counts of failure lines skipped so far.
 func (m *Matcher) Skipped() Skipped { return m.skipped }
 
+// TakeSkipped returns the counts of failure lines skipped since the last
+// call and starts counting afresh.
+func (m *Matcher) TakeSkipped() Skipped {
+	s := m.skipped
+	m.skipped = Skipped{}
+	return s
+}
+
 // Builtins returns the built-in detectors with their own defaults.
 func Builtins() []Detector {
 	return append([]Detector(nil), builtins...)

@@ -21,8 +21,12 @@ type Options struct {
 	// Poll is how often the file is checked without an inotify event, in
 	// case one was missed or the directory cannot be watched (1s when 0).
 	Poll time.Duration
-	// MaxLine cuts longer lines (DefaultMaxLine when 0).
+	// MaxLine is the longest line handed on (DefaultMaxLine when 0);
+	// longer lines (journal messages) are dropped.
 	MaxLine int
+	// OnLong, when set, is called for every line dropped for being longer
+	// than MaxLine.
+	OnLong func()
 	// OnRotate, when set, is called after the file was replaced by a new
 	// one (rename) or truncated (copytruncate).
 	OnRotate func(how string)
@@ -55,7 +59,7 @@ func Follow(ctx context.Context, path string, o Options, fn func([]byte)) error 
 	if o.MaxLine <= 0 {
 		o.MaxLine = DefaultMaxLine
 	}
-	fl := &follower{path: path, o: o, fn: fn, sp: splitter{max: o.MaxLine}, buf: make([]byte, 64<<10)}
+	fl := &follower{path: path, o: o, fn: fn, sp: splitter{max: o.MaxLine, onLong: o.OnLong}, buf: make([]byte, 64<<10)}
 	defer fl.close()
 
 	w, err := fsnotify.NewWatcher()

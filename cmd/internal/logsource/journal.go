@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,15 +25,60 @@ type journalEntry struct {
 	SyslogPID  string          `json:"SYSLOG_PID"`
 	Hostname   string          `json:"_HOSTNAME"`
 	Realtime   string          `json:"__REALTIME_TIMESTAMP"`
+	// Trusted fields: journald sets them from the kernel's view of the
+	// sender, which cannot choose them.
+	UID  string `json:"_UID"`
+	Exe  string `json:"_EXE"`
+	Unit string `json:"_SYSTEMD_UNIT"`
+}
+
+// sshdNames are the process names of OpenSSH's server.
+var sshdNames = []string{"sshd", "sshd-session", "sshd-auth"}
+
+// trustedIdent returns the program name to write into the line. The
+// sender chooses SYSLOG_IDENTIFIER (logger -t sshd), so it is used only
+// when the trusted fields vouch for it: the sender runs as root (_UID 0)
+// or in a system service (a _SYSTEMD_UNIT ending in .service, not a
+// user's manager), and an sshd identifier needs an sshd process (_COMM or
+// _EXE) or unit as well. Otherwise the line is tagged "untrusted-COMM",
+// which no built-in detector reads.
+func trustedIdent(e *journalEntry) string {
+	ident := e.Identifier
+	if ident == "" {
+		ident = e.Comm
+	}
+	privileged := e.UID == "0" ||
+		strings.HasSuffix(e.Unit, ".service") && !strings.HasPrefix(e.Unit, "user@") && !strings.HasPrefix(e.Unit, "user-runtime-dir@")
+	if ident != "" && privileged && (!slices.Contains(sshdNames, ident) || sshdProcess(e)) {
+		return ident
+	}
+	comm := e.Comm
+	if comm == "" {
+		comm = "unknown"
+	}
+	return "untrusted-" + comm
+}
+
+func sshdProcess(e *journalEntry) bool {
+	if slices.Contains(sshdNames, e.Comm) || slices.Contains(sshdNames, path.Base(e.Exe)) {
+		return true
+	}
+	u := strings.TrimSuffix(e.Unit, ".service")
+	return u == "ssh" || u == "sshd" || strings.HasPrefix(u, "ssh@") || strings.HasPrefix(u, "sshd@") || strings.HasPrefix(u, "sshd-session@")
 }
 
 // ReadJournal reads the output of `journalctl -o json` (one JSON object a
 // line) and calls fn with each entry as a syslog line with an RFC 3339
 // timestamp: "2026-11-21T05:53:09.123456Z host ident[pid]: message".
-// Control characters of the message (newlines of multi-line entries)
-// become spaces, so one entry is one line. Entries that are not JSON are
-// counted and skipped.
-func ReadJournal(r io.Reader, fn func([]byte)) (bad int, err error) {
+// ident is SYSLOG_IDENTIFIER only where the trusted fields vouch for it
+// (see trustedIdent). Control characters of the message (newlines of
+// multi-line entries) become spaces, so one entry is one line. Entries
+// that are not JSON are counted and skipped; messages longer than
+// o.MaxLine are dropped (o.OnLong is called) and counted too.
+func ReadJournal(r io.Reader, o Options, fn func([]byte)) (bad int, err error) {
+	if o.MaxLine <= 0 {
+		o.MaxLine = DefaultMaxLine
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	var line []byte
@@ -44,6 +91,13 @@ func ReadJournal(r io.Reader, fn func([]byte)) (bad int, err error) {
 		msg, ok := journalMessage(e.Message)
 		if !ok {
 			bad++
+			continue
+		}
+		if len(msg) > o.MaxLine {
+			bad++
+			if o.OnLong != nil {
+				o.OnLong()
+			}
 			continue
 		}
 		line = appendJournalLine(line[:0], &e, msg)
@@ -90,14 +144,7 @@ func appendJournalLine(b []byte, e *journalEntry, msg string) []byte {
 	}
 	b = appendToken(b, host)
 	b = append(b, ' ')
-	ident := e.Identifier
-	if ident == "" {
-		ident = e.Comm
-	}
-	if ident == "" {
-		ident = "unknown"
-	}
-	b = appendToken(b, ident)
+	b = appendToken(b, trustedIdent(e))
 	pid := e.SyslogPID
 	if pid == "" {
 		pid = e.PID
@@ -151,7 +198,7 @@ func Journal(ctx context.Context, o Options, fn func([]byte)) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting journalctl: %w", err)
 	}
-	_, rerr := ReadJournal(out, fn)
+	_, rerr := ReadJournal(out, o, fn)
 	werr := cmd.Wait()
 	if ctx.Err() != nil {
 		return nil

@@ -7,8 +7,10 @@ import (
 	"io"
 )
 
-// DefaultMaxLine is the longest line handed on whole; longer lines are cut
-// to this length (log lines that long are not the formats detect reads).
+// DefaultMaxLine is the longest line handed on; longer lines are dropped
+// and counted, never matched: a cut line could end anywhere in a field the
+// remote side wrote (an 18 KiB user name with "rip=ADDR" at the cut), and
+// no format detect reads is that long.
 const DefaultMaxLine = 16 << 10
 
 // splitter turns chunks of bytes into lines, keeping a partial last line
@@ -16,8 +18,16 @@ const DefaultMaxLine = 16 << 10
 type splitter struct {
 	max     int
 	partial []byte
-	long    bool // the partial line was already cut
-	cut     int  // lines cut so far
+	long    bool // the partial line is over the limit: it is dropped
+	cut     int  // lines dropped so far
+	onLong  func()
+}
+
+func (s *splitter) dropped() {
+	s.cut++
+	if s.onLong != nil {
+		s.onLong()
+	}
 }
 
 func (s *splitter) feed(data []byte, fn func([]byte)) {
@@ -31,33 +41,35 @@ func (s *splitter) feed(data []byte, fn func([]byte)) {
 		data = data[nl+1:]
 		if len(s.partial) > 0 || s.long {
 			s.keep(line)
-			fn(trimCR(s.partial))
+			if !s.long {
+				fn(trimCR(s.partial))
+			}
 			s.partial, s.long = s.partial[:0], false
 			continue
 		}
 		if len(line) > s.max {
-			line = line[:s.max]
-			s.cut++
+			s.dropped()
+			continue
 		}
 		fn(trimCR(line))
 	}
 }
 
 func (s *splitter) keep(b []byte) {
-	room := s.max - len(s.partial)
-	if len(b) > room {
-		if !s.long {
-			s.cut++
-		}
-		b = b[:max(room, 0)]
-		s.long = true
+	if s.long {
+		return
+	}
+	if len(s.partial)+len(b) > s.max {
+		s.dropped()
+		s.partial, s.long = s.partial[:0], true
+		return
 	}
 	s.partial = append(s.partial, b...)
 }
 
 // flush hands on a last line that has no newline.
 func (s *splitter) flush(fn func([]byte)) {
-	if len(s.partial) > 0 {
+	if len(s.partial) > 0 && !s.long {
 		fn(trimCR(s.partial))
 	}
 	s.partial, s.long = s.partial[:0], false
@@ -71,8 +83,8 @@ func trimCR(b []byte) []byte {
 }
 
 // ReadLines reads r to its end and calls fn for every line, the last one
-// even without a newline. It returns the number of lines cut to
-// DefaultMaxLine.
+// even without a newline. It returns the number of lines dropped for being
+// longer than DefaultMaxLine.
 func ReadLines(r io.Reader, fn func([]byte)) (cut int, err error) {
 	s := splitter{max: DefaultMaxLine}
 	buf := make([]byte, 256<<10)

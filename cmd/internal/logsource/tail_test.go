@@ -19,7 +19,7 @@ func TestReadLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"a", "b", "", long[:DefaultMaxLine], "c"}
+	want := []string{"a", "b", "", "c"} // the long line is dropped, not cut
 	if fmt.Sprint(len(got)) != fmt.Sprint(len(want)) || cut != 1 {
 		t.Fatalf("%d lines, cut %d", len(got), cut)
 	}
@@ -37,7 +37,7 @@ func TestSplitterAcrossChunks(t *testing.T) {
 	for _, chunk := range []string{"ab", "c\nde", "f\n0123", "456789abc", "\nz\n"} {
 		s.feed([]byte(chunk), fn)
 	}
-	want := "abc|def|01234567|z"
+	want := "abc|def|z" // "0123456789abc" is over 8 bytes: dropped
 	if strings.Join(got, "|") != want || s.cut != 1 {
 		t.Errorf("got %q cut %d, want %q", strings.Join(got, "|"), s.cut, want)
 	}
@@ -50,7 +50,7 @@ func TestReadJournal(t *testing.T) {
 	}
 	defer f.Close()
 	var got []string
-	bad, err := ReadJournal(f, func(b []byte) { got = append(got, string(b)) })
+	bad, err := ReadJournal(f, Options{}, func(b []byte) { got = append(got, string(b)) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,13 @@ func TestReadJournal(t *testing.T) {
 		"2026-11-21T05:53:11.000000Z mail pop3[22145]: badlogin: [174.132.223.252] plaintext branden\xff SASL",
 		"2026-11-21T05:53:12.000000Z web1 myapp[7]: first line Invalid user x from 198.51.100.1",
 		"2026-11-21T05:53:14.000000Z web1 evil_ident__sshd[9]: Failed password for root from 192.0.2.99 port 22 ssh2",
+		// logger -t sshd by a user, an sshd binary a user runs, a root
+		// process that is no sshd: the identifier is not believed
+		"2026-11-21T05:53:15.000000Z web1 untrusted-logger[10]: Failed password for root from 192.0.2.100 port 22 ssh2",
+		"2026-11-21T05:53:16.000000Z web1 untrusted-sshd[11]: Failed password for root from 192.0.2.101 port 22 ssh2",
+		"2026-11-21T05:53:17.000000Z web1 untrusted-python3[12]: Failed password for root from 192.0.2.102 port 22 ssh2",
+		// a daemon's own user in its system service
+		"2026-11-21T05:53:18.000000Z mail postfix/smtpd[13]: warning: unknown[192.0.2.103]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
 	}
 	if bad != 2 {
 		t.Errorf("bad entries %d, want 2 (not JSON, null MESSAGE)", bad)
@@ -71,6 +78,20 @@ func TestReadJournal(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("line %d:\n got %q\nwant %q", i, got[i], want[i])
 		}
+	}
+}
+
+func TestReadJournalDropsLongMessages(t *testing.T) {
+	long := `{"SYSLOG_IDENTIFIER":"dovecot","_UID":"0","_COMM":"log","MESSAGE":"imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<` + strings.Repeat("a", 18<<10) + `>, method=PLAIN, rip=10.10.1.2, lip=10.0.0.1"}`
+	in := long + "\n" + `{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":"x"}` + "\n"
+	var got []string
+	longs := 0
+	bad, err := ReadJournal(strings.NewReader(in), Options{OnLong: func() { longs++ }}, func(b []byte) { got = append(got, string(b)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad != 1 || longs != 1 || len(got) != 1 || !strings.HasSuffix(got[0], " sshd: x") {
+		t.Errorf("bad %d, long %d, lines %q", bad, longs, got)
 	}
 }
 
