@@ -250,8 +250,9 @@ func (s *scanner) writeText(w io.Writer, eng *policy.Engine, snap policy.Snapsho
 
 func newScanCmd(a *app) *cobra.Command {
 	var maxSources int
+	var explain []string
 	cmd := &cobra.Command{
-		Use:   "scan FILE... | -",
+		Use:   "scan FILE... | - | --explain LINE",
 		Short: "Replay logs through the detectors offline, changing nothing",
 		Long: `scan reads log files (- for standard input; .gz files are decompressed) through
 the same detectors and windows as watch and prints every source seen in at
@@ -259,11 +260,33 @@ least one failure line: its detector, how many failure lines, whether it
 crosses the threshold (max_retry within find_time, judged by the lines' own
 timestamps), and for those that do, the decision the policy would take. It
 changes nothing: for incident forensics, for tuning detectors, and for
-benchmarking.`,
+benchmarking.
+
+With --explain LINE (repeatable; - reads lines from standard input) scan
+says for each line which detector and form matched and the source address,
+or why nothing matched: the line has no header it knows, no detector reads
+its program, no form matches, or the line is skipped on purpose (two
+readings naming different addresses; a host name instead of an address).`,
 		Example: `  banshee scan /var/log/auth.log /var/log/auth.log.1
-  zcat /var/log/mail.log.*.gz | banshee scan - -o json`,
+  zcat /var/log/mail.log.*.gz | banshee scan - -o json
+  banshee scan --explain 'Nov 21 05:53:09 web1 sshd[1]: Failed password for root from 192.0.2.7 port 4000 ssh2'
+  grep sshd /var/log/auth.log | banshee scan --explain - -o json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(explain) > 0 {
+				if len(args) > 0 {
+					return usageErrorf("scan: give files or --explain, not both")
+				}
+				cfg, err := a.config()
+				if err != nil {
+					return err
+				}
+				m, err := detect.New(cfg.Watch, nil)
+				if err != nil {
+					return err
+				}
+				return explainLines(a, m, explain)
+			}
 			if len(args) == 0 {
 				return usageErrorf("scan: no file given (want log files, or - for standard input)")
 			}
@@ -298,7 +321,51 @@ benchmarking.`,
 		},
 	}
 	cmd.Flags().IntVar(&maxSources, "max-sources", scanMaxSources, "most (source, detector) windows kept; the least recently seen are forgotten beyond it")
+	cmd.Flags().StringArrayVar(&explain, "explain", nil, "explain what the detectors make of LINE (- reads lines from standard input)")
 	return cmd
+}
+
+// explainLines prints detect's explanation of every line: as text, or one
+// JSON object a line with -o json.
+func explainLines(a *app, m *detect.Matcher, lines []string) error {
+	bw := bufio.NewWriter(a.stdout)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	one := func(line []byte) {
+		ex := m.Explain(line)
+		if a.output == "json" {
+			enc.Encode(ex)
+			return
+		}
+		fmt.Fprintf(bw, "line:     %s\n", ex.Line)
+		if ex.Program != "" {
+			fmt.Fprintf(bw, "program:  %s\n", ex.Program)
+		}
+		if ex.Matched {
+			fmt.Fprintf(bw, "match:    detector %s, form %s, source %s, %d failure(s) weighing %d/%d each\n", ex.Detector, ex.Form, ex.Source, ex.Count, ex.Weight, detect.FullWeight)
+		} else {
+			what := "no match"
+			if ex.Form != "" {
+				what = "skipped"
+				fmt.Fprintf(bw, "form:     %s %s\n", ex.Detector, ex.Form)
+			}
+			fmt.Fprintf(bw, "%-9s %s\n", what+":", ex.Reason)
+		}
+		if ex.Matched {
+			fmt.Fprintf(bw, "why:      %s\n", ex.Reason)
+		}
+		bw.WriteString("\n")
+	}
+	for _, l := range lines {
+		if l != "-" {
+			one([]byte(l))
+			continue
+		}
+		if _, err := logsource.ReadLines(a.stdin, one); err != nil {
+			return fmt.Errorf("explaining standard input: %w", err)
+		}
+	}
+	return bw.Flush()
 }
 
 func (s *scanner) readNamed(name string, stdin io.Reader) error {

@@ -289,3 +289,61 @@ func BenchmarkScan(b *testing.B) { benchScan(b, 1_000_000, 5_000) }
 
 // BenchmarkScan100kSources is the memory target: 100,000 tracked sources.
 func BenchmarkScan100kSources(b *testing.B) { benchScan(b, 1_000_000, 100_000) }
+
+// TestScanExplain: scan --explain names the detector, form and source of a
+// match, and the reason for each kind of non-match.
+func TestScanExplain(t *testing.T) {
+	lines := []string{
+		"Nov 21 05:53:09 web1 sshd[1]: Failed password for invalid user admin from 192.0.2.7 port 4000 ssh2",
+		"Nov 21 05:53:09 web1 sshd[1]: Did not receive identification string from 2001:db8::7 port 4000",
+		"Nov 21 05:53:09 web1 sshd[1]: Failed password for invalid user test from 127.0.0.1 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2",
+		"Nov 21 05:53:09 web1 sshd[1]: User root from host.example.net not allowed because not listed in AllowUsers",
+		"Nov 21 05:53:09 web1 sshd[1]: Accepted password for root from 192.0.2.7 port 4000 ssh2",
+		"2026-11-21T05:53:09.000000Z web1 untrusted-logger[9]: Failed password for root from 192.0.2.8 port 22 ssh2",
+		"Nov 21 05:53:09 web1 cron[1]: x",
+		"not a log line",
+	}
+	args := []string{"scan", "-o", "json"}
+	for _, l := range lines {
+		args = append(args, "--explain", l)
+	}
+	code, out, errs := runBanshee(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	type ex struct {
+		Matched  bool
+		Detector string
+		Form     string
+		Source   string
+		Weight   int
+		Reason   string
+	}
+	want := []ex{
+		{true, "sshd", "failed", "192.0.2.7", 10, "authentication failure"},
+		{true, "sshd", "no-ident", "2001:db8::7", 5, "probe"},
+		{false, "sshd", "failed", "", 0, "reads two ways"},
+		{false, "sshd", "user-not-allowed", "", 0, "without an address"},
+		{false, "sshd", "", "", 0, "no failure form"},
+		{false, "", "", "", 0, "did not vouch"},
+		{false, "", "", "", 0, "no built-in detector reads program cron"},
+		{false, "", "", "", 0, "no syslog header"},
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	for i, w := range want {
+		var g ex
+		if err := dec.Decode(&g); err != nil {
+			t.Fatalf("line %d: %v\n%s", i, err, out)
+		}
+		if g.Matched != w.Matched || g.Detector != w.Detector || g.Form != w.Form || g.Source != w.Source || g.Weight != w.Weight || !strings.Contains(g.Reason, w.Reason) {
+			t.Errorf("line %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if code, _, _ := runBanshee(t, "scan", "--explain", "x", "some.log"); code != 2 {
+		t.Errorf("--explain with files: exit %d, want 2", code)
+	}
+	code, out, _ = runBanshee(t, "scan", "--explain", lines[0])
+	if code != 0 || !strings.Contains(out, "match:    detector sshd, form failed, source 192.0.2.7") {
+		t.Errorf("text: exit %d\n%s", code, out)
+	}
+}

@@ -358,14 +358,15 @@ func (m *Matcher) matchRecord(r *Record) (Match, result) {
 		res = m.noHeader(r.Line, &mt)
 	}
 	if res.v == vMatch {
-		if res.class != classAuth && (m.noProbes || m.weights[res.class] == 0) {
-			return Match{}, none
+		if res.class == classProbe && m.noProbes {
+			res.v = vIgnored
+			return mt, res
 		}
 		mt.Weight = m.weights[res.class]
 		return m.finish(mt), res
 	}
 	if res.v != vNone {
-		return Match{}, res
+		return mt, res
 	}
 	for _, u := range m.user {
 		sm := u.re.FindSubmatchIndex(r.Tagged)
@@ -379,7 +380,7 @@ func (m *Matcher) matchRecord(r *Record) (Match, result) {
 		mt.Detector, mt.Addr, mt.Weight = u.id, a, FullWeight
 		return m.finish(mt), matched(a, classAuth, "pattern")
 	}
-	return Match{}, none
+	return mt, none // mt.Detector: the detector that reads the program, if any
 }
 
 func (m *Matcher) finish(mt Match) Match {
@@ -523,4 +524,76 @@ func (m *Matcher) noHeader(line []byte, mt *Match) result {
 		return matched(a, classAuth, "fail-login")
 	}
 	return m.http(line, mt)
+}
+
+// Explanation says what detect made of one line: the fail2ban-regex habit
+// (banshee scan --explain).
+type Explanation struct {
+	Line     string      `json:"line"`
+	Time     *time.Time  `json:"time,omitempty"`
+	Program  string      `json:"program,omitempty"`
+	Matched  bool        `json:"matched"`
+	Detector string      `json:"detector,omitempty"`
+	Form     string      `json:"form,omitempty"`
+	Source   *netip.Addr `json:"source,omitempty"`
+	Count    int         `json:"count,omitempty"`  // failures the line stands for
+	Weight   int         `json:"weight,omitempty"` // per failure; a detector trips at max_retry × 10
+	Reason   string      `json:"reason"`
+}
+
+// Explain runs one line through the detectors like Match and says which
+// detector and form matched and the source, or why nothing matched. It
+// counts skipped lines like Match.
+func (m *Matcher) Explain(line []byte) Explanation {
+	line = bytes.TrimRight(line, "\r\n")
+	var r Record
+	m.p.Parse(line, &r)
+	ex := Explanation{Line: string(line), Program: string(r.Program)}
+	if !r.Time.IsZero() {
+		t := r.Time.UTC()
+		ex.Time = &t
+	}
+	mt, res := m.matchRecord(&r)
+	name := ""
+	if mt.Detector >= 0 && mt.Detector < len(m.dets) {
+		name = m.dets[mt.Detector].Name
+	}
+	ex.Detector, ex.Form = name, res.form
+	switch res.v {
+	case vMatch:
+		a := mt.Addr
+		ex.Matched, ex.Source, ex.Count, ex.Weight = true, &a, mt.Count, mt.Weight
+		if ex.Time == nil && !mt.Time.IsZero() {
+			t := mt.Time.UTC()
+			ex.Time = &t
+		}
+		what := "an authentication failure"
+		switch res.class {
+		case classProbe:
+			what = "a pre-authentication probe"
+		case classAux:
+			what = "a PAM line that accompanies the daemon's own failure line"
+		}
+		ex.Reason = fmt.Sprintf("%s, the address at the position the format fixes; counts %d/%d of a failure", what, mt.Weight, FullWeight)
+	case vAmbiguous:
+		m.skipped.Ambiguous++
+		ex.Reason = "a failure form that reads two ways naming different addresses (the remote side wrote one into a field it controls): skipped, a missed line costs less than a wrong ban"
+	case vNoAddr:
+		m.skipped.NoAddress++
+		ex.Reason = "a failure form without an address to block (a host name, or none in this line)"
+	case vIgnored:
+		ex.Reason = "a pre-authentication probe, not counted (watch.ignore_probes)"
+	default:
+		switch {
+		case r.Program == nil:
+			ex.Reason = "no syslog header (BSD, RFC 3339 or RFC 5424), and not a combined-log or vsftpd log line"
+		case hasPrefix(r.Program, "untrusted-"):
+			ex.Reason = "the journal did not vouch for the program name (sender not root and not a system service): no detector reads it"
+		case name != "":
+			ex.Reason = fmt.Sprintf("program %s is read by the %s detector, but no failure form of it matches", r.Program, name)
+		default:
+			ex.Reason = fmt.Sprintf("no built-in detector reads program %s and no configured pattern matched", r.Program)
+		}
+	}
+	return ex
 }

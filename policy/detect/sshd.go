@@ -13,6 +13,7 @@ const (
 	vMatch                    // a failure form, address at its fixed position
 	vAmbiguous                // a failure form that reads two ways with different addresses: skipped
 	vNoAddr                   // a failure form without an address banshee can use (a host name, none at all)
+	vIgnored                  // a probe, not counted (watch.ignore_probes)
 )
 
 // class says how much a form weighs: an authentication failure counts
