@@ -203,6 +203,10 @@ func (m *Manager) view(st *naclState) policy.NACL {
 
 // blocks returns the active blocks of a NACL (ingress entries of ours).
 // Entries without metadata are listed with the reason saying so.
+// NoMetadataReason is the reason of a listed deny in banshee's reserved
+// range that has no banshee metadata (drift: a sweep adopts it).
+const NoMetadataReason = "no banshee metadata (a sweep adopts it once seen so for the grace period)"
+
 func (m *Manager) blocks(st *naclState) []policy.Block {
 	var out []policy.Block
 	for _, e := range st.entries {
@@ -213,7 +217,7 @@ func (m *Manager) blocks(st *naclState) []policy.Block {
 		if md, ok := st.meta(e.RuleNumber); ok {
 			b.ExpiresAt, b.Reason, b.Origin, b.Severity = md.Exp, md.Reason, md.Origin, md.Severity
 		} else {
-			b.Reason = "no banshee metadata (a sweep adopts it once seen so for the grace period)"
+			b.Reason = NoMetadataReason
 		}
 		out = append(out, b)
 	}

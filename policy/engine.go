@@ -272,7 +272,7 @@ func (e *Engine) prepare(a Attack, s Snapshot) *run {
 	}
 
 	// Protected networks.
-	n := len(e.special) + len(s.Callers) + len(s.Allowlist) + len(s.VPCCIDRs)
+	n := len(e.special) + len(s.Callers) + len(s.Protected) + len(s.Allowlist) + len(s.VPCCIDRs)
 	for _, rules := range s.SGRules {
 		n += len(rules)
 	}
@@ -281,7 +281,16 @@ func (e *Engine) prepare(a Attack, s Snapshot) *run {
 	for _, c := range s.Callers {
 		if c.IsValid() {
 			c = c.WithZone("").Unmap()
-			r.prot = append(r.prot, protection{p: netip.PrefixFrom(c, c.BitLen()), kind: protCaller, what: "the caller's own address"})
+			r.prot = append(r.prot, protection{p: netip.PrefixFrom(c, c.BitLen()), kind: protCaller, what: "your own SSH session's address"})
+		}
+	}
+	for _, pr := range s.Protected {
+		if pr.Prefix.IsValid() {
+			what := pr.What
+			if what == "" {
+				what = "protected on this host"
+			}
+			r.prot = append(r.prot, protection{p: pr.Prefix, kind: protCaller, what: what})
 		}
 	}
 	for _, p := range s.Allowlist {
@@ -561,11 +570,11 @@ func (r *run) decide(i int) Decision {
 		}
 	}
 	if len(hard) > 0 {
-		return refuse("%s (--force does not override this)%s", hard[0], more(len(hard)+len(soft)-1))
+		return refuse("%s (--force does not override this)", strings.Join(slices.Concat(hard, soft), "; "))
 	}
 	if len(soft) > 0 {
 		if !r.a.Force {
-			return refuse("%s (--force overrides this)%s", soft[0], more(len(soft)-1))
+			return refuse("%s (--force overrides this)", strings.Join(soft, "; "))
 		}
 		for _, m := range soft {
 			d.Reasons = append(d.Reasons, "forced: "+m)
@@ -686,6 +695,14 @@ func (r *run) decide(i int) Decision {
 		return hostDecision(fmt.Sprintf("host: vpc wanted but %s; falling back", why))
 	}
 	nacl := r.s.NACLs[best]
+	if nacl.Unmanaged != "" {
+		// Managed-NACL confinement (the Lambda's BANSHEE_NACL_IDS):
+		// banshee may not change this ACL.
+		if r.a.Scope == ScopeVPC {
+			return refuse("--scope vpc requested but %s", nacl.Unmanaged)
+		}
+		return hostDecision(fmt.Sprintf("host: vpc wanted but %s; falling back", nacl.Unmanaged))
+	}
 	d.SubnetID = best
 	d.NACLID = nacl.ID
 	np := r.naclPlan(nacl)
@@ -725,13 +742,6 @@ func (r *run) decide(i int) Decision {
 	r.hostNotes[i] = hostNotes
 	r.hostSkip[i] = allCovered
 	return d
-}
-
-func more(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("; and %d more protected network(s)", n)
 }
 
 func a2s(p netip.Prefix) string {

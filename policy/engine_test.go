@@ -138,7 +138,7 @@ func TestDecide(t *testing.T) {
 			[]string{"none refuse"}, []string{"refused: 198.51.100.0/24 contains 198.51.100.77, on the allowlist"}},
 		{"overlapping allowlist prefixes name the narrowest", []string{"198.51.100.9"},
 			func(w *world) { w.cfg.Allowlist = Ps("198.51.0.0/16", "198.51.100.0/24", "198.51.100.8/29") },
-			[]string{"none refuse"}, []string{"inside 198.51.100.8/29, on the allowlist of the config (--force overrides this); and 2 more"}},
+			[]string{"none refuse"}, []string{"inside 198.51.100.8/29, on the allowlist of the config; 198.51.100.9 is inside 198.51.100.0/24, on the allowlist of the config; 198.51.100.9 is inside 198.51.0.0/16, on the allowlist of the config (--force overrides this)"}},
 		{"adjacent allowlist does not overlap", []string{"198.51.101.9"},
 			func(w *world) { w.cfg.Allowlist = Ps("198.51.100.0/24") },
 			[]string{"host block on i-1 ttl=1h"}, []string{"host: reaches 1 instance(s) in subnet-a (vpc threshold 2)"}},
@@ -180,7 +180,21 @@ func TestDecide(t *testing.T) {
 				w.s.Callers = []netip.Addr{netip.MustParseAddr("::ffff:198.51.100.20")}
 				w.a.Force = true
 			},
-			[]string{"none refuse", "none refuse"}, []string{"refused: 198.51.100.20 is the caller's own address (--force does not override this)", "contains 198.51.100.20, the caller's own address"}},
+			[]string{"none refuse", "none refuse"}, []string{"refused: 198.51.100.20 is your own SSH session's address (--force does not override this)", "contains 198.51.100.20, your own SSH session's address"}},
+		{"host's own networks even with --force, every one named", []string{"10.99.1.7", "10.99.1.0/24", "192.0.2.53"},
+			func(w *world) {
+				w.s.Protected = []Protected{
+					{Prefix: netip.MustParsePrefix("10.99.1.7/32"), What: "an established SSH peer of this host (port 2222)"},
+					{Prefix: netip.MustParsePrefix("10.99.1.1/32"), What: "an address of this host (eth0)"},
+					{Prefix: netip.MustParsePrefix("10.99.1.254/32"), What: "a default gateway of this host"},
+					{Prefix: netip.MustParsePrefix("192.0.2.53/32"), What: "a DNS resolver of this host"},
+				}
+				w.a.Force = true
+			},
+			[]string{"none refuse", "none refuse", "none refuse"},
+			[]string{"refused: 10.99.1.7 is an established SSH peer of this host (port 2222) (--force does not override this)",
+				"10.99.1.0/24 contains 10.99.1.1, an address of this host (eth0); 10.99.1.0/24 contains 10.99.1.7, an established SSH peer of this host (port 2222); 10.99.1.0/24 contains 10.99.1.254, a default gateway of this host",
+				"192.0.2.53 is a DNS resolver of this host"}},
 		{"special addresses even with --force", []string{"127.0.0.1", "::1", "169.254.169.254", "fd00:ec2::254", "169.254.1.1", "fe80::1", "0.0.0.0", "::", "::ffff:127.0.0.2"},
 			func(w *world) { w.a.Force = true },
 			[]string{"none refuse", "none refuse", "none refuse", "none refuse", "none refuse", "none refuse", "none refuse", "none refuse", "none refuse"},
@@ -288,6 +302,17 @@ func TestDecide(t *testing.T) {
 		{"lowest free rule number in the range", []string{"198.51.100.0/24"},
 			func(w *world) { w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 3)...)} },
 			[]string{"vpc block acl-a#4 ttl=1h"}, []string{""}},
+		{"an unmanaged NACL: host fallback, or a refusal with --scope vpc", []string{"198.51.100.0/24"},
+			func(w *world) {
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(), Unmanaged: "acl-a is not a network ACL this function manages"}
+			},
+			[]string{"host block on i-1 ttl=1h"}, []string{"host: vpc wanted but acl-a is not a network ACL this function manages; falling back"}},
+		{"an unmanaged NACL with --scope vpc is refused", []string{"198.51.100.0/24"},
+			func(w *world) {
+				w.a.Scope = ScopeVPC
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(), Unmanaged: "acl-a is not a network ACL this function manages"}
+			},
+			[]string{"none refuse"}, []string{"refused: --scope vpc requested but acl-a is not a network ACL this function manages"}},
 		{"full at 18 of 18 with the defaults: host fallback", []string{"198.51.100.0/24", "198.51.101.0/24"},
 			func(w *world) {
 				w.a.Targets = hosts("subnet-a", "i-1", "i-2")

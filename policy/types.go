@@ -121,6 +121,10 @@ type NACL struct {
 	ID        string      `json:"id"`
 	SubnetIDs []string    `json:"subnet_ids,omitempty"`
 	Entries   []NACLEntry `json:"entries"`
+	// Unmanaged, when set, says why banshee may not change this ACL (it is
+	// outside the set a deployment manages): a VPC decision for it falls
+	// back to the hosts, or is refused when VPC scope was asked for.
+	Unmanaged string `json:"unmanaged,omitempty"`
 }
 
 // Block is an active block at either scope.
@@ -150,9 +154,20 @@ type Snapshot struct {
 	SGRules   map[string][]SGRule `json:"sg_rules,omitempty"` // by instance id
 	VPCCIDRs  []netip.Prefix      `json:"vpc_cidrs,omitempty"`
 	Callers   []netip.Addr        `json:"callers,omitempty"` // the operator's own addresses (SSH client, ...)
+	// Protected are networks of the host itself that no block may overlap,
+	// not even with --force: established SSH peers, the host's own
+	// addresses, its default gateways and DNS resolvers.
+	Protected []Protected `json:"protected,omitempty"`
 	NACLs     map[string]NACL     `json:"nacls,omitempty"`   // by subnet id
 	Blocks    []Block             `json:"blocks,omitempty"`
 	Offences  []Offence           `json:"offences,omitempty"`
+}
+
+// Protected is a network of the host that no block may overlap, and what it
+// is ("an established SSH peer of this host (port 2222)").
+type Protected struct {
+	Prefix netip.Prefix `json:"prefix"`
+	What   string       `json:"what"`
 }
 
 // Decision is the engine's answer for one source.

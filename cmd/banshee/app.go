@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// or a wrong number of arguments. That is usage (exit 2).
 		var ue *usageError
 		if !errors.As(err, &ue) {
-			err = &usageError{msg: err.Error()}
+			err = &usageError{Msg: err.Error()}
 		}
 	}
 	return err
@@ -95,7 +95,7 @@ Exit codes: 0 done, 1 runtime failure, 2 bad input or usage (nothing changed),
 	pf.StringVar(&a.stateDir, "state-dir", envOr("BANSHEE_STATE_DIR", defaultStateDir), "state directory (env BANSHEE_STATE_DIR)")
 	pf.StringVar(&a.configPath, "config", envOr("BANSHEE_CONFIG", defaultConfig), "configuration file (env BANSHEE_CONFIG)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &usageError{msg: err.Error()}
+		return &usageError{Msg: err.Error()}
 	})
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	for _, f := range commands {

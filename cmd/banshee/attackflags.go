@@ -25,6 +25,10 @@ type attackFlags struct {
 	rate      float64
 	kind      string
 	severity  int
+
+	skipRefused bool   // block the rest when some targets are refused
+	replace     bool   // make TTL and reason exact on a re-block
+	snapshot    string // plan: decide against this snapshot file
 }
 
 // register adds the attack flags to cmd.
@@ -42,6 +46,13 @@ func (f *attackFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.severity, "severity", 0, "severity 1..10 (0: the configured default); a more severe attack may evict older NACL entries")
 	_ = cmd.RegisterFlagCompletionFunc("scope", cobra.FixedCompletions([]string{"auto", "host", "vpc"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"manual", "bruteforce", "scan", "flood"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// registerBlock adds the flags block and plan share beyond the attack.
+func (f *attackFlags) registerBlock(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.skipRefused, "skip-refused", false, "block the targets the policy allows and list the refused ones (default: a refusal of any target blocks none)")
+	fl.BoolVar(&f.replace, "replace", false, "make --ttl and --reason exact for targets already blocked (default: a re-block never shortens a block nor drops its reason)")
 }
 
 // attack validates the flags and builds the attack on targets. Bad values

@@ -2,30 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
-	"strings"
-	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
 )
 
 func init() { register(newBlockCmd) }
-
-// blockOutput is the JSON shape of block: {"decisions": [...]}.
-type blockOutput struct {
-	Decisions []policy.Decision `json:"decisions"`
-	Added     int               `json:"added"`
-	Refreshed int               `json:"refreshed"`
-	// NotBlocked lists targets decided for the NACL that found no room
-	// there at write time and could not fall back to this host.
-	NotBlocked []notBlocked `json:"not_blocked,omitempty"`
-}
-
-// blockHostFn enforces host decisions on this machine; tests replace it
-// with a fake firewall.
-var blockHostFn = (*app).blockHost
 
 func newBlockCmd(a *app) *cobra.Command {
 	var f attackFlags
@@ -37,22 +22,27 @@ standard input, one per line, # starts a comment), where to block it and
 enforces that: a host firewall DROP on this host (ipset entry with a kernel
 timeout) or a VPC network ACL deny.
 
-Blocking an address that is already blocked refreshes its TTL and reason.
-When the policy refuses any target (the allowlist, a security-group
-whitelist, the VPC's own CIDRs, your own SSH address, a too-broad prefix),
-nothing changes and block exits 3. Use plan to see the decisions first.`,
+Blocking an address that is already blocked never shortens the block nor
+drops its reason: the later expiry wins and the reasons are kept (newest
+first); --replace makes the new TTL and reason exact. When the policy refuses
+any target (the allowlist, a security-group whitelist, the VPC's own CIDRs,
+your own SSH session, an SSH peer, an address, gateway or DNS resolver of this
+host, a too-broad prefix), nothing changes and block exits 3;
+--skip-refused blocks the rest. Use plan to see the decisions first.`,
 		Example: `  banshee block 174.132.223.252 --reason "pop3 bruteforce" --ttl 2h
-  banshee block - --ttl 24h --reason "threat list" < list.txt`,
+  banshee block - --ttl 24h --reason "threat list" --skip-refused < list.txt`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runBlock(cmd.Context(), &f, args)
+			return a.runBlock(cmd.Context(), &f, args, true)
 		},
 	}
 	f.register(cmd)
+	f.registerBlock(cmd)
 	return cmd
 }
 
-func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error {
+// runBlock is block (enforce) and plan (not): one engine call, printed.
+func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string, enforce bool) error {
 	targets, err := readTargetArgs(args, a.stdin)
 	if err != nil {
 		return err
@@ -64,116 +54,32 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string) error
 	if err := checkReason(atk.Reason); err != nil {
 		return err
 	}
-	cfg, err := a.config()
-	if err != nil {
-		return err
-	}
-	defer a.startHostProbe(ctx, targets)() // read-only; overlaps the decision
-	snap := policy.Snapshot{Now: time.Now().UTC(), Callers: a.protectedPeers()}
-	vpc, err := a.prepareVPC(ctx, &atk, &snap) // vpc.go: targets and snapshot from EC2
-	if err != nil {
-		return err
-	}
-	ds := policy.New(cfg).Decide(atk, snap)
-	out := blockOutput{Decisions: ds}
-	if n := countRefused(ds); n > 0 {
-		if err := a.emit(out, func(w io.Writer) { writeDecisions(w, refusedOnly(ds)) }); err != nil {
+	req := engine.BlockRequest{Attack: atk, Enforce: enforce, SkipRefused: f.skipRefused, Replace: f.replace, StrictPort: true}
+	if f.snapshot != "" {
+		snap, err := loadSnapshot(f.snapshot)
+		if err != nil {
 			return err
 		}
-		return refusal(ds, "nothing blocked")
+		req.Snapshot = &snap
 	}
-	// Host blocks this command cannot make (on other instances) are found
-	// before anything changes.
-	vpc.onThisHost(ctx, ds)
-	if _, err := hostEntries(ds, atk); err != nil {
-		return usageErrorf("%v (nothing changed)", err)
-	}
-	applied, noRoom, vpcErr := vpc.block(ctx, ds, atk)
-	if vpcErr != nil && len(applied) == 0 {
-		return vpcErr // nothing changed
-	}
-	// Some VPC blocks are in place: finish the rest and report, then fail.
-	// A NACL full at write time: host blocks here, or reported below.
-	out.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
-	res, err := blockHostFn(a, ctx, ds, atk)
+	eng, err := a.engine()
 	if err != nil {
 		return err
 	}
-	out.Added, out.Refreshed = res.Added, len(res.Refreshed)
-	clampHostTTL(out.Decisions, res.Clamped)
-	refreshed := map[string]bool{}
-	for _, p := range res.Refreshed {
-		refreshed[p.String()] = true
+	if enforce {
+		defer a.startHostProbe(ctx, targets)() // read-only; overlaps the decision
 	}
-	if err := a.emit(out, func(w io.Writer) {
-		if len(ds) > summaryAbove {
-			writeSummary(w, ds)
-			return
-		}
-		for _, d := range ds {
-			if d.Action == policy.ActionBlock && refreshed[d.Target.String()] {
-				d.Reasons = append([]string{"already blocked: TTL and reason refreshed"}, d.Reasons...)
-			}
-			writeDecisions(w, []policy.Decision{d})
-		}
-	}); err != nil {
+	res, err := eng.Block(ctx, req)
+	if res == nil {
 		return err
 	}
-	if vpcErr != nil {
-		return vpcErr
+	if enforce && errors.Is(err, engine.ErrRefused) && a.output == "text" {
+		return err // the error names every refused target: printed once
 	}
-	if n := len(out.NotBlocked); n > 0 {
-		nb := out.NotBlocked[0]
-		return fmt.Errorf("%d of %d target(s) not blocked: %s: %s", n, len(ds), showPrefix(nb.Target), nb.Reason)
+	if eerr := a.emit(res, func(w io.Writer) { res.WriteText(w) }); eerr != nil {
+		return eerr
 	}
-	return nil
-}
-
-// summaryAbove is how many decisions text output lists one by one; a bulk
-// block prints counts instead.
-const summaryAbove = 20
-
-// writeSummary prints counts per scope and action.
-func writeSummary(w io.Writer, ds []policy.Decision) {
-	type key struct {
-		scope  policy.Scope
-		action policy.Action
-	}
-	counts := map[key]int{}
-	var order []key
-	for _, d := range ds {
-		k := key{d.Scope, d.Action}
-		if counts[k] == 0 {
-			order = append(order, k)
-		}
-		counts[k]++
-	}
-	for _, k := range order {
-		fmt.Fprintf(w, "%d target(s): %s %s\n", counts[k], k.scope, k.action)
-	}
-}
-
-// refusal is the error of a command whose targets the policy refused: it
-// names the first refused target and why, and wraps errRefused (exit 3).
-func refusal(ds []policy.Decision, what string) error {
-	n := countRefused(ds)
-	for _, d := range ds {
-		if d.Action == policy.ActionRefuse {
-			why := strings.Join(d.Reasons, "; ")
-			return fmt.Errorf("%s (%d of %d target(s) refused; %s): %w", why, n, len(ds), what, errRefused)
-		}
-	}
-	return nil
-}
-
-func refusedOnly(ds []policy.Decision) []policy.Decision {
-	var out []policy.Decision
-	for _, d := range ds {
-		if d.Action == policy.ActionRefuse {
-			out = append(out, d)
-		}
-	}
-	return out
+	return err
 }
 
 // checkReason rejects a reason that could never be stored safely.
@@ -185,3 +91,6 @@ func checkReason(reason string) error {
 	}
 	return nil
 }
+
+// shortDuration writes a duration without trailing zero units: 1h, 1h30m.
+var shortDuration = engine.ShortDuration

@@ -16,43 +16,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/awsnacl/mototest"
-	"github.com/banshee-project/banshee/hostfw"
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 )
 
-// fakeHostFirewall stands in for this machine's firewall in block: it
-// keeps the entries it was asked to add.
-type fakeHostFirewall struct {
-	mu      sync.Mutex
-	entries map[string]hostfw.Entry
-}
-
-func (f *fakeHostFirewall) block(_ *app, _ context.Context, ds []policy.Decision, atk policy.Attack) (hostfw.BlockResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var res hostfw.BlockResult
-	for _, d := range ds {
-		if d.Action != policy.ActionBlock || d.Scope != policy.ScopeHost {
-			continue
-		}
-		if len(d.Instances) > 0 {
-			return res, fmt.Errorf("host block of %s on other instances %v", d.Target, d.Instances)
-		}
-		if _, ok := f.entries[d.Target.String()]; ok {
-			res.Refreshed = append(res.Refreshed, d.Target)
-		} else {
-			res.Added++
-		}
-		f.entries[d.Target.String()] = hostfw.Entry{Prefix: d.Target, TTL: d.TTL, Reason: atk.Reason, Origin: string(atk.Origin)}
-	}
-	return res, nil
-}
-
-func useFakeHost(t *testing.T) *fakeHostFirewall {
-	f := &fakeHostFirewall{entries: map[string]hostfw.Entry{}}
-	old := blockHostFn
-	blockHostFn = f.block
-	t.Cleanup(func() { blockHostFn = old })
+func useFakeHost(t *testing.T) *fakeHostFW {
+	f := newFakeHostFW()
+	old := openHost
+	openHost = func(context.Context) (engine.Host, error) { return f, nil }
+	t.Cleanup(func() { openHost = old })
 	return f
 }
 
@@ -109,7 +81,7 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "not blocked") || !strings.Contains(errs, "203.0.113.50") || !strings.Contains(errs, "no room") {
 		t.Fatalf("block --subnet into a NACL filled meanwhile: exit %d (%s), want 1 naming the target and the lack of room", code, errs)
 	}
-	var bo blockOutput
+	var bo engine.Result
 	if err := json.Unmarshal([]byte(out), &bo); err != nil || len(bo.NotBlocked) != 1 || bo.NotBlocked[0].Target.String() != "203.0.113.50/32" {
 		t.Fatalf("output %q (%v): want not_blocked naming 203.0.113.50", out, err)
 	}
@@ -135,7 +107,7 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("block on the instance into a NACL filled meanwhile: exit %d (%s)", code, errs)
 	}
-	bo = blockOutput{}
+	bo = engine.Result{}
 	if err := json.Unmarshal([]byte(out), &bo); err != nil || len(bo.Decisions) != 1 || len(bo.NotBlocked) != 0 || bo.Added != 1 {
 		t.Fatalf("output %q (%v)", out, err)
 	}
@@ -150,8 +122,8 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 	}
 
 	// A plain host decision on the instance itself lands on this host.
-	out, errs, code = runAWS(t, "block", "203.0.113.53", "--port", "22/tcp", "-o", "json")
-	bo = blockOutput{}
+	out, errs, code = runAWS(t, "block", "203.0.113.53", "-o", "json")
+	bo = engine.Result{}
 	if err := json.Unmarshal([]byte(out), &bo); code != 0 || err != nil || len(bo.Decisions) != 1 || bo.Decisions[0].Scope != policy.ScopeHost {
 		t.Errorf("block on the instance: exit %d (%s) %q", code, errs, out)
 	}

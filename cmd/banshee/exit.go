@@ -2,9 +2,9 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 )
 
@@ -19,16 +19,14 @@ const (
 
 // errRefused marks a command whose targets the policy refused; wrap it to
 // add detail.
-var errRefused = errors.New("refused by policy, nothing changed")
+var errRefused = engine.ErrRefused
 
 // usageError is bad input or usage: exit 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
+type usageError = engine.UsageError
 
 // usageErrorf reports bad input or usage (exit 2).
 func usageErrorf(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
+	return engine.Usagef(format, args...)
 }
 
 func exitCode(err error) int {
@@ -39,7 +37,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errRefused):
 		return exitRefused
-	case errors.As(err, &ue), errors.As(err, &ie):
+	case errors.As(err, &ue), errors.As(err, &ie), engine.IsUsage(err):
 		return exitUsage
 	}
 	return exitFailure

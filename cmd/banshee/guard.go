@@ -97,7 +97,7 @@ func (a *app) runGuard(ctx context.Context, keyPath string, port uint16, maxSkew
 func readGuardKey(path string) ([]byte, error) {
 	key, err := guard.ReadKeyFile(path)
 	if err != nil {
-		return nil, &usageError{msg: err.Error()}
+		return nil, &usageError{Msg: err.Error()}
 	}
 	return key, nil
 }
@@ -112,7 +112,7 @@ func newGuardKeygenCmd(a *app) *cobra.Command {
 			path := args[0]
 			if err := guard.WriteKeyFile(path, raw); err != nil {
 				if errors.Is(err, guard.ErrKeyExists) {
-					return &usageError{msg: err.Error()}
+					return &usageError{Msg: err.Error()}
 				}
 				return err
 			}

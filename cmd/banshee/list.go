@@ -1,12 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"sort"
 	"time"
 
-	"github.com/banshee-project/banshee/policy"
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -17,82 +15,54 @@ func newListCmd(a *app) *cobra.Command {
 	var subnets, nacls []string
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List active blocks",
-		Long:  `list prints the active blocks with their scope, expiry, reason and origin.`,
-		Args:  cobra.NoArgs,
+		Short: "List blocks as they are in force, and drift",
+		Long: `list reads both layers as they are (this host's kernel sets and hooks, the
+network ACLs' entries) and prints every block with its scope, expiry, reason
+and origin. It marks drift from what banshee recorded: missing (recorded but
+not in the kernel), not-hooked (in the set, but the chain is not jumped to, so
+nothing is dropped), unrecorded (in force but not in the journal),
+expired (past its expiry, still in the network ACL until a sweep) and
+no-metadata (a deny in banshee's range without banshee's tags). banshee
+reconcile repairs drift; banshee status exits 1 while there is any.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			blocks, err := a.listScopes(ctx, scope, subnets, nacls) // vpc.go
+			res, err := a.list(cmd, scope, subnets, nacls)
 			if err != nil {
 				return err
 			}
-			sortBlocks(blocks)
-			return a.emit(listOutput(blocks), func(w io.Writer) { writeBlocks(w, blocks, time.Now()) })
+			return a.emit(listOutput(res), func(w io.Writer) { writeListed(w, res, time.Now()) })
 		},
 	}
-	cmd.Flags().StringVar(&scope, "scope", "all", "which blocks: all, host or vpc")
-	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: every NACL banshee manages)")
-	cmd.Flags().StringArrayVar(&nacls, "nacl", nil, "vpc: this network ACL (repeatable)")
+	addScopeFlags(cmd, &scope, &subnets, &nacls, "which blocks")
 	return cmd
 }
 
-// listedBlock is one block of list -o json: every contract field is
-// always there (expires_at null for a block that never expires, reason
-// and origin possibly empty).
-type listedBlock struct {
-	policy.Block
-	ExpiresAt *time.Time    `json:"expires_at"`
-	Reason    string        `json:"reason"`
-	Origin    policy.Origin `json:"origin"`
+// list runs the engine's List for a command's scope flags.
+func (a *app) list(cmd *cobra.Command, scope string, subnets, nacls []string) (*engine.ListResult, error) {
+	where, err := engine.ParseWhere(scope)
+	if err != nil {
+		return nil, usageErrorf("--scope: %v", err)
+	}
+	ids, err := vpcIDs(subnets, nacls)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := a.engine()
+	if err != nil {
+		return nil, err
+	}
+	res, err := eng.List(cmd.Context(), engine.ListRequest{Where: where, NACLs: ids})
+	if err != nil {
+		return nil, err
+	}
+	sortListed(res.Blocks)
+	return res, nil
 }
 
-// listOutput is the JSON shape of list: {"blocks": [...]}, never null.
-func listOutput(bs []policy.Block) any {
-	out := struct {
-		Blocks []listedBlock `json:"blocks"`
-	}{Blocks: make([]listedBlock, 0, len(bs))}
-	for _, b := range bs {
-		lb := listedBlock{Block: b, Reason: b.Reason, Origin: b.Origin}
-		if !b.ExpiresAt.IsZero() {
-			t := b.ExpiresAt.UTC()
-			lb.ExpiresAt = &t
-		}
-		out.Blocks = append(out.Blocks, lb)
-	}
-	return out
-}
-
-func sortBlocks(bs []policy.Block) {
-	sort.SliceStable(bs, func(i, j int) bool {
-		if bs[i].Scope != bs[j].Scope {
-			return bs[i].Scope < bs[j].Scope
-		}
-		return bs[i].Target.String() < bs[j].Target.String()
-	})
-}
-
-// writeBlocks prints a table of blocks.
-func writeBlocks(w io.Writer, bs []policy.Block, now time.Time) {
-	if len(bs) == 0 {
-		fmt.Fprintln(w, "no active blocks")
-		return
-	}
-	fmt.Fprintf(w, "%-40s %-5s %-22s %-10s %-7s %s\n", "TARGET", "SCOPE", "WHERE", "EXPIRES IN", "ORIGIN", "REASON")
-	for _, b := range bs {
-		where := "this host"
-		if b.NACLID != "" {
-			where = fmt.Sprintf("%s #%d", b.NACLID, b.RuleNumber)
-		} else if b.InstanceID != "" {
-			where = b.InstanceID
-		}
-		left := "never"
-		if !b.ExpiresAt.IsZero() {
-			left = shortDuration(b.ExpiresAt.Sub(now).Round(time.Second))
-		}
-		origin := string(b.Origin)
-		if origin == "" {
-			origin = "-"
-		}
-		fmt.Fprintf(w, "%-40s %-5s %-22s %-10s %-7s %s\n", showPrefix(b.Target), b.Scope, where, left, origin, b.Reason)
-	}
+// addScopeFlags adds --scope all|host|vpc, --subnet and --nacl.
+func addScopeFlags(cmd *cobra.Command, scope *string, subnets, nacls *[]string, what string) {
+	cmd.Flags().StringVar(scope, "scope", "all", what+": all (this host and the network ACLs), host or vpc")
+	cmd.Flags().StringArrayVar(subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: every network ACL banshee manages)")
+	cmd.Flags().StringArrayVar(nacls, "nacl", nil, "vpc: this network ACL (repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("scope", cobra.FixedCompletions([]string{"all", "host", "vpc"}, cobra.ShellCompDirectiveNoFileComp))
 }

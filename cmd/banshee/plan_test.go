@@ -90,9 +90,9 @@ func TestPlanRefusedExits3(t *testing.T) {
 		t.Fatalf("want one line per target, got %q", out)
 	}
 	wants := []string{
-		"203.0.113.7 none refuse: 203.0.113.7 is inside 203.0.113.0/24, allowed on tcp/22 by sg-0ssh (rule 'office ssh') of i-01",
-		"198.51.100.9 none refuse: 198.51.100.9 is inside 198.51.100.0/24, on the allowlist of the config",
-		"174.132.223.252 none skip: no security group of i-01 admits tcp/22 from 174.132.223.252; already dropped",
+		"203.0.113.7 refused: 203.0.113.7 is inside 203.0.113.0/24, allowed on tcp/22 by sg-0ssh (rule 'office ssh') of i-01",
+		"198.51.100.9 refused: 198.51.100.9 is inside 198.51.100.0/24, on the allowlist of the config",
+		"174.132.223.252 skipped: no security group of i-01 admits tcp/22 from 174.132.223.252; already dropped",
 	}
 	for i, w := range wants {
 		if !strings.HasPrefix(lines[i], w) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 )
 
@@ -29,7 +30,7 @@ func TestPlanReadsEC2(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("plan --instance: exit %d, %s", code, errs)
 	}
-	var po planOutput
+	var po engine.Result
 	if err := json.Unmarshal([]byte(out), &po); err != nil || len(po.Decisions) != 1 {
 		t.Fatalf("plan output %q: %v", out, err)
 	}
@@ -63,7 +64,7 @@ func TestPlanReadsEC2(t *testing.T) {
 	}
 	// What plan saw is what block does.
 	out, errs, code = runAWS(t, "block", "198.51.100.9", "--instance", w.ins, "--port", "22/tcp", "--rate", "500", "--kind", "flood", "-o", "json")
-	var bo blockOutput
+	var bo engine.Result
 	if err := json.Unmarshal([]byte(out), &bo); code != 0 || err != nil || len(bo.Decisions) != 1 || bo.Decisions[0].RuleNumber != 1 || bo.Decisions[0].NACLID != w.nacl {
 		t.Errorf("block after plan: exit %d (%s) %+v", code, errs, bo.Decisions)
 	}

@@ -306,10 +306,7 @@ readings naming different addresses; a host name instead of an address).`,
 					return err
 				}
 			}
-			snap, err := loadSnapshot("", time.Now(), os.Getenv)
-			if err != nil {
-				return err
-			}
+			snap := policy.Snapshot{Now: time.Now().UTC(), Callers: callerAddrs(os.Getenv)}
 			if n := s.tr.Evicted(); n > 0 {
 				fmt.Fprintf(a.stderr, "banshee: warning: %d source windows were forgotten to stay within --max-sources %d; counts of the oldest sources are incomplete\n", n, maxSources)
 			}

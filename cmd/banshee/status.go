@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/spf13/cobra"
 )
@@ -17,6 +18,17 @@ type statusOutput struct {
 	Host         *hostfw.Status  `json:"host"`
 	PendingApply *hostfw.Pending `json:"pending_apply,omitempty"`
 	Watch        *watchStatus    `json:"watch,omitempty"`
+	// Drift lists the blocks whose kernel or NACL state differs from what
+	// is recorded, and problems such as a missing jump (empty: none).
+	Drift driftStatus `json:"drift"`
+}
+
+// driftStatus is the drift part of status.
+type driftStatus struct {
+	Blocks   []engine.Listed `json:"blocks"`
+	Problems []string        `json:"problems,omitempty"`
+	Notes    []string        `json:"notes,omitempty"`
+	Summary  string          `json:"summary"`
 }
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -25,7 +37,9 @@ func newStatusCmd(a *app) *cobra.Command {
 		Short: "Show the state of banshee on this host",
 		Long: `status reports the iptables backend in use, banshee's sets, chain and hooks per
 address family, and warns about anything that keeps blocks from working
-(a missing hook, rules in the other iptables backend).`,
+(a missing hook, rules in the other iptables backend). It compares what banshee
+recorded with what is in force (as list does) and exits 1 when they differ
+(drift); banshee reconcile repairs it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -45,8 +59,18 @@ address family, and warns about anything that keeps blocks from working
 			if err != nil {
 				return err
 			}
-			out := statusOutput{Host: &st, PendingApply: pending, Watch: ws}
-			return a.emit(out, func(w io.Writer) {
+			lr, err := a.list(cmd, "all", nil, nil)
+			if err != nil {
+				return err
+			}
+			dr := driftStatus{Blocks: []engine.Listed{}, Problems: lr.Problems, Notes: lr.Notes, Summary: lr.StatusLine()}
+			for _, b := range lr.Blocks {
+				if b.Drift != "" {
+					dr.Blocks = append(dr.Blocks, b)
+				}
+			}
+			out := statusOutput{Host: &st, PendingApply: pending, Watch: ws, Drift: dr}
+			err = a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "iptables backend: %s\n", st.Backend)
 				for _, f := range st.Families {
 					hooks := "none"
@@ -70,7 +94,21 @@ address family, and warns about anything that keeps blocks from working
 				if ws != nil {
 					watchStatusText(w, ws, time.Now())
 				}
+				fmt.Fprintln(w, dr.Summary)
+				for _, b := range dr.Blocks {
+					fmt.Fprintf(w, "  %s %s: %s\n", engine.Show(b.Target), b.Scope, b.Drift)
+				}
+				for _, n := range dr.Notes {
+					fmt.Fprintf(w, "note: %s\n", n)
+				}
 			})
+			if err != nil {
+				return err
+			}
+			if lr.Drifted() {
+				return fmt.Errorf("%s", lr.StatusLine())
+			}
+			return nil
 		},
 	}
 }

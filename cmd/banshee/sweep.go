@@ -38,7 +38,7 @@ are not touched. Host blocks need no sweep: the kernel expires them.`,
 			if err != nil {
 				return err
 			}
-			ids, err := a.vpcTargets(ctx, m, subnets, nacls, true)
+			ids, err := vpcIDs(subnets, nacls)
 			if err != nil {
 				return err
 			}

@@ -1,85 +1,59 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"net/netip"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/spf13/cobra"
 )
 
 func init() { register(newUnblockCmd) }
-
-// unblockResult is one target of unblock.
-type unblockResult struct {
-	Target  netip.Prefix `json:"target"`
-	Scope   string       `json:"scope"`
-	Removed bool         `json:"removed"`
-	Message string       `json:"message"`
-}
 
 func newUnblockCmd(a *app) *cobra.Command {
 	var scope string
 	var subnets, nacls []string
 	cmd := &cobra.Command{
 		Use:   "unblock TARGET... [flags]",
-		Short: "Remove blocks",
+		Short: "Remove blocks, wherever banshee put them",
 		Long: `unblock removes the blocks of the targets (addresses or CIDRs, exactly as they
-were blocked; - reads them from standard input). Unblocking a target that is
-not blocked is a no-op and says so.`,
-		Example: `  banshee unblock 174.132.223.252`,
-		Args:    cobra.ArbitraryArgs,
+were blocked; - reads them from standard input) wherever banshee put them:
+this host's sets and every network ACL whose banshee metadata records them
+(the ones named with --subnet/--nacl, else every network ACL banshee manages
+in the region; skipped with a note when no AWS region is configured). No
+scope is needed. Unblocking a target that is not blocked is a no-op and says
+so; a wider block that still covers the target (a /24 around an address) is
+named, with the command that lifts it.`,
+		Example: `  banshee unblock 174.132.223.252
+  banshee unblock 198.51.100.0/24 --scope vpc --subnet subnet-0aa`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: a.completeBlocked,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			targets, err := readTargetArgs(args, a.stdin)
 			if err != nil {
 				return err
 			}
-			switch scope {
-			case "host":
-			case "vpc":
-				return a.runUnblockVPC(ctx, subnets, nacls, targets) // vpc.go
-			default:
-				return usageErrorf("--scope %q: want host or vpc", scope)
+			where, err := engine.ParseWhere(scope)
+			if err != nil {
+				return usageErrorf("--scope: %v", err)
 			}
-			fw, err := a.firewall(ctx)
+			ids, err := vpcIDs(subnets, nacls)
 			if err != nil {
 				return err
 			}
-			absent, err := fw.Unblock(ctx, targets)
+			eng, err := a.engine()
 			if err != nil {
 				return err
 			}
-			notThere := map[netip.Prefix]bool{}
-			for _, p := range absent {
-				notThere[p] = true
-			}
-			var res []unblockResult
-			for _, p := range targets {
-				r := unblockResult{Target: p, Scope: "host", Removed: !notThere[p], Message: "unblocked"}
-				if notThere[p] {
-					r.Message = "was not blocked on this host: nothing to do"
+			res, err := eng.Unblock(ctx, engine.UnblockRequest{Targets: targets, Where: where, NACLs: ids})
+			if res != nil {
+				if eerr := a.emit(res, func(w io.Writer) { res.WriteText(w) }); eerr != nil {
+					return eerr
 				}
-				res = append(res, r)
 			}
-			return a.emit(struct {
-				Results []unblockResult `json:"results"`
-			}{res}, func(w io.Writer) {
-				for _, r := range res {
-					fmt.Fprintf(w, "%s %s: %s\n", showPrefix(r.Target), r.Scope, r.Message)
-				}
-			})
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&scope, "scope", "host", "where to unblock: host or vpc")
-	cmd.Flags().StringArrayVar(&subnets, "subnet", nil, "vpc: the network ACL of this subnet (repeatable; default: this instance's subnet)")
-	cmd.Flags().StringArrayVar(&nacls, "nacl", nil, "vpc: this network ACL (repeatable)")
+	addScopeFlags(cmd, &scope, &subnets, &nacls, "where to unblock")
 	return cmd
-}
-
-func showPrefix(p netip.Prefix) string {
-	if p.IsSingleIP() {
-		return p.Addr().String()
-	}
-	return p.String()
 }

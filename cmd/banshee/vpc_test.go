@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/awsnacl/mototest"
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 )
 
@@ -238,14 +239,14 @@ func TestVPCBlockShadowedAtWrite(t *testing.T) {
 	}
 	cfg := policy.Default().NACL
 	cfg.RuleMin, cfg.RuleMax = 10, 19
-	side := &vpcSide{m: awsnacl.NewFromConfig(mototest.Config(os.Getenv("AWS_ENDPOINT_URL")), cfg)}
+	m := awsnacl.NewFromConfig(mototest.Config(os.Getenv("AWS_ENDPOINT_URL")), cfg)
 	atk := policy.Attack{Origin: policy.OriginCLI, Reason: "test", Port: policy.Port{Proto: "tcp", From: 443, To: 443}}
 	decide := func(addr string) policy.Decision {
 		return policy.Decision{Target: netip.MustParsePrefix(addr + "/32"), Scope: policy.ScopeVPC, Action: policy.ActionBlock,
 			SubnetID: w.subnet, NACLID: w.nacl, TTL: time.Hour}
 	}
 
-	bs, _, err := side.block(ctx, []policy.Decision{decide("203.0.113.1"), decide("198.51.100.7")}, atk)
+	bs, _, err := engine.EnforceVPC(ctx, m, []policy.Decision{decide("203.0.113.1"), decide("198.51.100.7")}, atk)
 	if len(bs) != 1 || bs[0].Target != netip.MustParsePrefix("203.0.113.1/32") {
 		t.Fatalf("blocks %+v: want 203.0.113.1 applied", bs)
 	}
@@ -253,7 +254,7 @@ func TestVPCBlockShadowedAtWrite(t *testing.T) {
 		t.Errorf("one applied, one shadowed: exit %d (%v), want 1 naming 198.51.100.7", code, err)
 	}
 
-	bs, _, err = side.block(ctx, []policy.Decision{decide("198.51.100.8")}, atk)
+	bs, _, err = engine.EnforceVPC(ctx, m, []policy.Decision{decide("198.51.100.8")}, atk)
 	if code := exitCode(err); len(bs) != 0 || code != 3 || !strings.Contains(err.Error(), "rule 5") {
 		t.Errorf("only shadowed: blocks %+v, exit %d (%v), want 3 naming rule 5", bs, code, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/cmd/internal/logsource"
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
@@ -47,8 +48,8 @@ type hostBlocker interface {
 // subnetEdge is what watch needs to block at the subnet edge (*ec2Edge in
 // vpc.go): block's VPC path for attacks on this instance.
 type subnetEdge interface {
-	world(ctx context.Context, cfg policy.NACLConfig) ([]policy.Target, policy.Snapshot, error)
-	enforce(ctx context.Context, eng *policy.Engine, atk policy.Attack, snap policy.Snapshot) ([]policy.Decision, error)
+	world(ctx context.Context, cfg policy.Config) ([]policy.Target, policy.Snapshot, error)
+	enforce(ctx context.Context, cfg policy.Config, atk policy.Attack, known policy.Snapshot) ([]policy.Decision, error)
 }
 
 // edgeWorld is what watch's own decisions know of EC2: this instance as
@@ -92,11 +93,12 @@ type watcher struct {
 	m   *detect.Matcher
 	tr  *detect.Tracker
 
-	// callers returns the addresses no block may cut off: the SSH peers
-	// of this host (refreshed at most every callersTTL).
-	callers    func() []netip.Addr
+	// callers returns the networks no block may cut off: the SSH peers,
+	// addresses, gateways and DNS resolvers of this host (refreshed at
+	// most every callersTTL).
+	callers    func() []policy.Protected
 	callersAt  time.Time
-	callersVal []netip.Addr
+	callersVal []policy.Protected
 
 	mu       sync.Mutex
 	bans     map[netip.Prefix]time.Time // known host blocks → expiry (zero: permanent)
@@ -116,13 +118,9 @@ func newWatcher(cfg policy.Config, host hostBlocker, stats *watchStats, stateDir
 	}
 	w := &watcher{
 		stateDir: stateDir, log: log, now: now, stats: stats, host: host,
-		callers: func() []netip.Addr {
-			peers, err := hostfw.SSHPeers(sshPorts)
-			if err != nil {
-				fmt.Fprintf(log, "banshee watch: cannot read this host's SSH sessions: %v\n", err)
-			}
-			return peers
-		},
+		callers: engine.Local(engine.LocalOptions{SSHPorts: sshPorts, Warn: func(err error) {
+			fmt.Fprintf(log, "banshee watch: %v\n", err)
+		}}),
 		cfg: cfg, eng: policy.New(cfg), m: m, tr: m.NewTracker(maxSources),
 		bans:  map[netip.Prefix]time.Time{},
 		queue: make(chan watchJob, 4096),
@@ -139,7 +137,7 @@ const callersTTL = 2 * time.Second
 
 // protected returns the SSH peers of this host, so an operator whose
 // session shares an address with failing logins is never cut off.
-func (w *watcher) protected(now time.Time) []netip.Addr {
+func (w *watcher) protected(now time.Time) []policy.Protected {
 	if w.callers == nil {
 		return nil
 	}
@@ -209,7 +207,7 @@ func (w *watcher) handleLine(b []byte) {
 	}
 	atk := detect.Attack(det, trip)
 	src := atk.Sources[0]
-	snap := policy.Snapshot{Now: now.UTC(), Callers: w.protected(now)}
+	snap := policy.Snapshot{Now: now.UTC(), Protected: w.protected(now)}
 	w.mu.Lock()
 	if exp, ok := w.bans[src]; ok && (exp.IsZero() || exp.After(now)) {
 		snap.Blocks = []policy.Block{{Target: src, Scope: policy.ScopeHost, ExpiresAt: exp}}
@@ -246,7 +244,7 @@ func (w *watcher) handleLine(b []byte) {
 			one := atk
 			one.Sources, one.Targets = []netip.Prefix{d.Target}, nil
 			job.vpc, job.eng = &one, w.eng
-			job.known = policy.Snapshot{Blocks: snap.Blocks, Offences: snap.Offences, Callers: snap.Callers}
+			job.known = policy.Snapshot{Blocks: snap.Blocks, Offences: snap.Offences, Protected: snap.Protected}
 		}
 		w.queue <- job
 	}
@@ -348,7 +346,7 @@ func (w *watcher) enforceEdge(ctx context.Context, jobs []watchJob) []hostfw.Ent
 		js := groups[k]
 		atk := *js[0].vpc
 		atk.Sources = nil
-		snap := policy.Snapshot{Now: w.now().UTC(), Callers: js[0].known.Callers}
+		snap := policy.Snapshot{Now: w.now().UTC(), Protected: js[0].known.Protected}
 		for _, j := range js {
 			snap.Blocks = append(snap.Blocks, j.known.Blocks...)
 			snap.Offences = append(snap.Offences, j.known.Offences...)
@@ -359,7 +357,7 @@ func (w *watcher) enforceEdge(ctx context.Context, jobs []watchJob) []hostfw.Ent
 		if len(js) > 1 {
 			atk.Reason = fmt.Sprintf("%s (and %d more sources)", atk.Reason, len(js)-1)
 		}
-		ds, err := edge.enforce(ctx, k.eng, atk, snap)
+		ds, err := edge.enforce(ctx, k.eng.Config(), atk, snap)
 		if len(ds) == 0 {
 			w.edgeFailed(fmt.Errorf("VPC scope unavailable, blocking %d source(s) on this host instead: %w", len(js), err))
 			for _, j := range js {
@@ -457,12 +455,13 @@ func (w *watcher) findEdge(ctx context.Context, newEdge func(context.Context) (*
 // reason and leaves the last world (or none: host scope only) in place.
 func (w *watcher) readWorld(ctx context.Context, cfg policy.NACLConfig) error {
 	w.mu.Lock()
-	edge := w.edge
+	edge, pc := w.edge, w.cfg
 	w.mu.Unlock()
 	if edge == nil {
 		return nil
 	}
-	targets, snap, err := edge.world(ctx, cfg)
+	pc.NACL = cfg
+	targets, snap, err := edge.world(ctx, pc)
 	if err != nil {
 		err = fmt.Errorf("reading this instance's EC2 world (VPC scope waits for it; blocks go to this host meanwhile): %w", err)
 		w.edgeFailed(err)

@@ -145,7 +145,7 @@ func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *fakeHost, cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.callers = func() []netip.Addr { return nil } // no SSH sessions on the fake host
+	w.callers = func() []policy.Protected { return nil } // no SSH sessions on the fake host
 	if err := w.syncBans(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,9 @@ func TestWatchAllowlistAndProtected(t *testing.T) {
 // (a typo in a second terminal): watch never blocks that address.
 func TestWatchNeverBlocksAnSSHPeer(t *testing.T) {
 	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 3}"), "", nil, nil)
-	env.w.callers = func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("203.0.113.9")} }
+	env.w.callers = func() []policy.Protected {
+		return []policy.Protected{{Prefix: netip.MustParsePrefix("203.0.113.9/32"), What: "an established SSH peer of this host (port 22)"}}
+	}
 	for range 6 {
 		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.9")))
 		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.10")))
@@ -249,7 +251,7 @@ func TestWatchNeverBlocksAnSSHPeer(t *testing.T) {
 	if _, ok := env.host.get("203.0.113.10/32"); !ok {
 		t.Errorf("the attacker next to it was not blocked; log:\n%s", env.log)
 	}
-	if !strings.Contains(env.log.String(), "caller") {
+	if !strings.Contains(env.log.String(), "an established SSH peer of this host") {
 		t.Errorf("the refusal does not say why; log:\n%s", env.log)
 	}
 }

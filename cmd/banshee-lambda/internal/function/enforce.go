@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/hostfw/remote"
 	"github.com/banshee-project/banshee/policy"
 )
@@ -54,6 +55,7 @@ func (f *Function) snapshot(ctx context.Context, cfg policy.Config, nacls NACLs,
 	if err := nacls.FillSnapshot(ctx, all, &snap); err != nil {
 		return snap, fmt.Errorf("read security groups and network ACLs: %w", err)
 	}
+	f.confine(attacks, &snap)
 	offences, err := f.offences(ctx, cfg, tr, attacks, snap.Blocks)
 	if err != nil {
 		return snap, err
@@ -122,15 +124,14 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 	if err != nil {
 		return err
 	}
-	engine := policy.New(cfg)
+	pol := policy.New(cfg)
 	type decided struct {
 		atk policy.Attack
 		ds  []policy.Decision
 	}
 	var all []decided
 	for _, atk := range attacks {
-		ds := engine.Decide(atk, snap)
-		f.confine(atk, snap, ds)
+		ds := pol.Decide(atk, snap)
 		planned(&snap, atk, ds)
 		all = append(all, decided{atk, ds})
 		resp.Decisions = append(resp.Decisions, ds...)
@@ -175,25 +176,49 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 		return a.severity - b.severity
 	}
 	for _, g := range slices.SortedFunc(maps.Keys(byGroup), groupOrder) {
-		ds := byGroup[g]
-		bs, err := nacls.Block(ctx, tagged[g], awsnacl.Request{Origin: policy.OriginLambda, Port: g.port, Severity: g.severity, Reason: tr.requestReason()})
+		bs, noRoom, err := engine.EnforceVPC(ctx, nacls, tagged[g], policy.Attack{Origin: policy.OriginLambda, Port: g.port, Severity: g.severity, Reason: tr.requestReason()})
 		resp.VPCBlocks = append(resp.VPCBlocks, bs...)
-		for _, te := range awsnacl.Failed(err) {
-			d, ok := findDecision(ds, te.Target.String())
+		var shadowed []*awsnacl.TargetError
+		failed := awsnacl.Failed(err)
+		for _, te := range failed {
 			switch {
-			case ok && errors.Is(te.Err, awsnacl.ErrNoRoom):
-				d.Scope, d.NACLID, d.RuleNumber = policy.ScopeHost, "", 0
-				d.Reasons = append(slices.Clone(d.Reasons), "host: "+te.Err.Error()+", falling back")
-				fallback = append(fallback, d)
-				resp.Fallbacks = append(resp.Fallbacks, d.Target.String())
 			case errors.Is(te.Err, awsnacl.ErrShadowed):
-				f.d.Log.WarnContext(ctx, "vpc block refused", "target", te.Target.String(), "error", te.Err.Error())
-				f.count(nil, "Refusals", 1)
-			default:
+				shadowed = append(shadowed, te)
+			case !errors.Is(te.Err, awsnacl.ErrNoRoom):
 				errs = append(errs, te)
 			}
 		}
-		if err != nil && len(awsnacl.Failed(err)) == 0 {
+		for i := range resp.Decisions {
+			d := &resp.Decisions[i]
+			if !inGroup(byGroup[g], d.Target) || d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
+				continue
+			}
+			if cause, ok := noRoom[d.Target]; ok {
+				// The same fallback as every door: the first reason
+				// names the outcome; no NACL fields stay behind.
+				engine.ToHost(d, fmt.Sprintf("no room in %s at write time (%v)", d.NACLID, cause))
+				fallback = append(fallback, *d)
+				resp.Fallbacks = append(resp.Fallbacks, d.Target.String())
+				continue
+			}
+			for _, te := range shadowed {
+				if te.Target == d.Target {
+					// A refusal, as the CLI's exit 3: nothing is written.
+					d.Scope, d.Action = policy.ScopeNone, policy.ActionRefuse
+					d.NACLID, d.RuleNumber, d.SubnetID, d.Aggregate, d.Evicts = "", 0, "", nil, nil
+					d.Reasons = append([]string{"refused: " + te.Err.Error()}, d.Reasons...)
+					f.d.Log.WarnContext(ctx, "vpc block refused", "target", te.Target.String(), "error", te.Err.Error())
+					f.count(nil, "Refusals", 1)
+				}
+			}
+			for _, b := range bs {
+				if b.Target.Bits() <= d.Target.Bits() && b.Target.Contains(d.Target.Addr()) {
+					d.NACLID, d.RuleNumber, d.ExpiresAt = b.NACLID, b.RuleNumber, b.ExpiresAt
+					break
+				}
+			}
+		}
+		if err != nil && len(failed) == 0 {
 			errs = append(errs, fmt.Errorf("vpc block: %w", err))
 		}
 	}
@@ -268,13 +293,8 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 	return errors.Join(errs...)
 }
 
-func findDecision(ds []policy.Decision, target string) (policy.Decision, bool) {
-	for _, d := range ds {
-		if d.Target.String() == target {
-			return d, true
-		}
-	}
-	return policy.Decision{}, false
+func inGroup(ds []policy.Decision, target netip.Prefix) bool {
+	return slices.ContainsFunc(ds, func(d policy.Decision) bool { return d.Target == target })
 }
 
 // freeSlots writes the free IPv4 ingress slots of every NACL the snapshot

@@ -207,8 +207,7 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 		if err != nil {
 			return err
 		}
-		resp.Decisions = policy.New(cfg).Decide(atk, snap)
-		f.confine(atk, snap, resp.Decisions)
+		resp.Decisions = policy.New(cfg).Decide(atk, snap) // snapshot confines it
 		return nil
 	}
 	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, tr, resp)

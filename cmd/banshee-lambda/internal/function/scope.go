@@ -119,38 +119,24 @@ func (f *Function) sweepIDs(ctx context.Context) (ids []string, all bool, err er
 	return nil, false, fmt.Errorf("list the network ACLs of %s: more than %d pages", s.VPCID, maxACLPages)
 }
 
-// confine keeps VPC-scope decisions on network ACLs the function manages.
-// A decision for another ACL becomes a host block on the attacked
-// instances, or a refusal when the attack asked for VPC scope; the reason
-// says which ACL and why.
-func (f *Function) confine(atk policy.Attack, snap policy.Snapshot, ds []policy.Decision) {
-	for i, d := range ds {
-		if d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
-			continue
-		}
-		naclID := d.NACLID
-		if n, ok := snap.NACLs[d.SubnetID]; ok && naclID == "" {
-			naclID = n.ID
-		}
+// confine marks the network ACLs of the snapshot the function may not
+// change (Scope.Manages) as unmanaged, with the reason: the policy then
+// falls back to the hosts for them, or refuses when the attack asked for
+// VPC scope. It is a policy input, decided once, never a post-edit.
+func (f *Function) confine(attacks []policy.Attack, snap *policy.Snapshot) {
+	for subnet, n := range snap.NACLs {
 		vpcID := ""
-		for _, t := range atk.Targets {
-			if t.SubnetID == d.SubnetID && t.VPCID != "" {
-				vpcID = t.VPCID
+		for _, a := range attacks {
+			for _, t := range a.Targets {
+				if t.SubnetID == subnet && t.VPCID != "" {
+					vpcID = t.VPCID
+				}
 			}
 		}
-		ok, why := f.d.Scope.Manages(naclID, vpcID)
-		if ok {
-			continue
+		if ok, why := f.d.Scope.Manages(n.ID, vpcID); !ok {
+			n.Unmanaged = why
+			snap.NACLs[subnet] = n
 		}
-		d.NACLID, d.RuleNumber, d.SubnetID, d.Aggregate, d.Evicts = "", 0, "", nil, nil
-		if atk.Scope == policy.ScopeVPC {
-			d.Scope, d.Action = policy.ScopeNone, policy.ActionRefuse
-			d.Reasons = append([]string{"refuse: vpc scope requested but " + why}, d.Reasons...)
-		} else {
-			d.Scope, d.Instances = policy.ScopeHost, nil
-			d.Reasons = append(slices.Clone(d.Reasons), "host: "+why+"; falling back")
-		}
-		ds[i] = d
 	}
 }
 

@@ -187,36 +187,36 @@ func TestScope(t *testing.T) {
 
 func TestConfineFallsBackOutsideTheScope(t *testing.T) {
 	f := New(Deps{Scope: Scope{NACLIDs: []string{"acl-00000000000000001"}}})
-	atk := policy.Attack{Targets: []policy.Target{
+	atk := policy.Attack{Port: policy.Port{Proto: "tcp", From: 22, To: 22}, Targets: []policy.Target{
 		{InstanceID: "i-0000000000000000a", SubnetID: "subnet-0000000000000000a"},
+		{InstanceID: "i-0000000000000000c", SubnetID: "subnet-0000000000000000a"},
 		{InstanceID: "i-0000000000000000b", SubnetID: "subnet-0000000000000000b"},
+		{InstanceID: "i-0000000000000000d", SubnetID: "subnet-0000000000000000b"},
 	}}
-	snap := policy.Snapshot{NACLs: map[string]policy.NACL{
-		"subnet-0000000000000000a": {ID: "acl-00000000000000001"},
-		"subnet-0000000000000000b": {ID: "acl-00000000000000002"},
+	deny := policy.NACLEntry{RuleNumber: 32767, CIDR: netip.MustParsePrefix("0.0.0.0/0")}
+	snap := policy.Snapshot{Now: time.Unix(1_800_000_000, 0), NACLs: map[string]policy.NACL{
+		"subnet-0000000000000000a": {ID: "acl-00000000000000001", SubnetIDs: []string{"subnet-0000000000000000a"}, Entries: []policy.NACLEntry{deny}},
+		"subnet-0000000000000000b": {ID: "acl-00000000000000002", SubnetIDs: []string{"subnet-0000000000000000b"}, Entries: []policy.NACLEntry{deny}},
 	}}
-	vpc := func(cidr, subnet, nacl string) policy.Decision {
-		return policy.Decision{Target: netip.MustParsePrefix(cidr), Scope: policy.ScopeVPC, Action: policy.ActionBlock, SubnetID: subnet, NACLID: nacl, RuleNumber: 4, Instances: []string{"i-0000000000000000b"}}
+	f.confine([]policy.Attack{atk}, &snap)
+	if n := snap.NACLs["subnet-0000000000000000a"]; n.Unmanaged != "" {
+		t.Errorf("managed ACL marked unmanaged: %q", n.Unmanaged)
 	}
-	ds := []policy.Decision{
-		vpc("198.18.0.1/32", "subnet-0000000000000000a", "acl-00000000000000001"),
-		vpc("198.18.0.2/32", "subnet-0000000000000000b", ""),
+	if n := snap.NACLs["subnet-0000000000000000b"]; !strings.Contains(n.Unmanaged, "acl-00000000000000002 is not a network ACL this function manages") {
+		t.Errorf("other ACL: %q, want the reason", n.Unmanaged)
 	}
-	f.confine(atk, snap, ds)
-	if ds[0].Scope != policy.ScopeVPC || ds[0].NACLID != "acl-00000000000000001" {
-		t.Errorf("decision on the managed ACL changed: %+v", ds[0])
+	// Only subnet b reached: the policy falls back to the hosts, the
+	// first reason naming the outcome, no NACL fields left.
+	onB := atk
+	onB.Targets = atk.Targets[2:]
+	onB.Sources = []netip.Prefix{netip.MustParsePrefix("198.18.0.2/32")}
+	d := policy.New(policy.Default()).Decide(onB, snap)[0]
+	if d.Scope != policy.ScopeHost || d.Action != policy.ActionBlock || d.NACLID != "" || d.RuleNumber != 0 || d.SubnetID != "" || d.Aggregate != nil || d.Evicts != nil ||
+		!strings.HasPrefix(d.Reasons[0], "host: vpc wanted but acl-00000000000000002 is not a network ACL this function manages") {
+		t.Errorf("decision on another ACL: %+v, want a host block saying why first", d)
 	}
-	if d := ds[1]; d.Scope != policy.ScopeHost || d.Action != policy.ActionBlock || d.NACLID != "" || d.RuleNumber != 0 || d.Instances != nil ||
-		!strings.Contains(d.Reasons[len(d.Reasons)-1], "acl-00000000000000002 is not a network ACL this function manages") {
-		t.Errorf("decision on another ACL: %+v, want a host block on every attacked instance saying why", d)
-	}
-	if got := hostInstances(ds[1], atk); len(got) != 2 {
-		t.Errorf("host fallback on %v, want both attacked instances", got)
-	}
-	atk.Scope = policy.ScopeVPC
-	ds = []policy.Decision{vpc("198.18.0.3/32", "subnet-0000000000000000b", "acl-00000000000000002")}
-	f.confine(atk, snap, ds)
-	if ds[0].Scope != policy.ScopeNone || ds[0].Action != policy.ActionRefuse {
-		t.Errorf("vpc scope requested on another ACL: %+v, want a refusal", ds[0])
+	onB.Scope = policy.ScopeVPC
+	if d := policy.New(policy.Default()).Decide(onB, snap)[0]; d.Scope != policy.ScopeNone || d.Action != policy.ActionRefuse {
+		t.Errorf("vpc scope requested on another ACL: %+v, want a refusal", d)
 	}
 }

@@ -1,0 +1,358 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/banshee-project/banshee/hostfw"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// BlockRequest is a block (or, with Enforce off, a plan).
+type BlockRequest struct {
+	Attack policy.Attack
+	// Enforce off is plan: the same decisions, nothing changes.
+	Enforce bool
+	// SkipRefused blocks the rest when some targets are refused; the
+	// default refuses the whole request.
+	SkipRefused bool
+	// Replace makes the new TTL and reason exact; by default a re-block
+	// never shortens a block nor drops its reason.
+	Replace bool
+	// StrictPort refuses (usage) a host block of an attack on one port:
+	// host blocks drop every port of the source. The CLI sets it, where a
+	// --port flag could otherwise look like a narrower block than it is.
+	StrictPort bool
+	// Snapshot, when set, is the world to decide against instead of
+	// reading EC2 (plan --snapshot). The host's protected networks and the
+	// callers are added to it.
+	Snapshot *policy.Snapshot
+	// Known is what the caller knows that EC2 does not show (watch: its
+	// host blocks, past offences and protected networks); it is added to
+	// the world read.
+	Known *policy.Snapshot
+	// LeaveHost returns host decisions (and the fallback of VPC blocks
+	// that failed) without enforcing them: the caller does (watch batches
+	// its host blocks).
+	LeaveHost bool
+}
+
+// Result is the answer to a block or plan: every door prints it.
+type Result struct {
+	Decisions []policy.Decision `json:"decisions"`
+	Added     int               `json:"added"`
+	Refreshed int               `json:"refreshed"`
+	// NotBlocked lists targets decided for the NACL that found no room
+	// there at write time and could not fall back to this host.
+	NotBlocked []NotBlocked `json:"not_blocked,omitempty"`
+	// Refused lists the targets the policy refused.
+	Refused []netip.Prefix `json:"refused,omitempty"`
+	// Notes are facts about the outcome an operator should know (how VPC
+	// blocks expire, say).
+	Notes []string `json:"notes,omitempty"`
+	// Planned is true for a plan (nothing was changed).
+	Planned bool `json:"planned,omitempty"`
+}
+
+// vpcExpiryNote says how a VPC block goes away at its expiry.
+const vpcExpiryNote = "network ACL denies are removed at expiry by whichever runs first: banshee watch, banshee reconcile or banshee sweep on a host, or the Lambda function's schedule; if none of them runs, run `banshee sweep` (from cron, say)"
+
+// Block decides the attack and, with Enforce, enforces it: VPC blocks
+// through the edge, falling back to this host when the NACL has no room,
+// host blocks here. It returns the result and an error that wraps
+// ErrRefused (exit 3) when the policy refused targets (and nothing was
+// blocked), a *UsageError for bad input (exit 2), or a runtime failure.
+func (e *Engine) Block(ctx context.Context, req BlockRequest) (*Result, error) {
+	atk := req.Attack
+	var snap policy.Snapshot
+	var vpc *vpcSide
+	if req.Snapshot != nil {
+		snap = *req.Snapshot
+		if snap.Now.IsZero() {
+			snap.Now = e.d.Now().UTC()
+		}
+		local := e.snapshot()
+		snap.Callers = append(snap.Callers, local.Callers...)
+		snap.Protected = append(snap.Protected, local.Protected...)
+	} else {
+		snap = e.snapshot()
+		var err error
+		if vpc, err = e.prepareVPC(ctx, &atk, &snap); err != nil {
+			return nil, err
+		}
+	}
+	if k := req.Known; k != nil {
+		snap.Blocks = append(snap.Blocks, k.Blocks...)
+		snap.Offences = append(snap.Offences, k.Offences...)
+		snap.Callers = append(snap.Callers, k.Callers...)
+		snap.Protected = append(snap.Protected, k.Protected...)
+	}
+	ds := e.pol.Decide(atk, snap)
+	res := &Result{Decisions: ds, Planned: !req.Enforce}
+	for _, d := range ds {
+		if d.Action == policy.ActionRefuse {
+			res.Refused = append(res.Refused, d.Target)
+		}
+	}
+	if len(res.Refused) > 0 && !req.SkipRefused {
+		return res, refusal(ds, req.Enforce)
+	}
+	vpc.onThisHost(ctx, ds)
+	if err := e.checkHost(ds, atk, req.StrictPort); err != nil {
+		return res, err
+	}
+	e.extendHost(ctx, ds, atk, req.Replace)
+	if !req.Enforce {
+		return res, e.outcome(res)
+	}
+	bs, noRoom, vpcErr := vpc.block(ctx, ds, atk)
+	if req.LeaveHost {
+		if vpcErr != nil {
+			failedToHost(ds, bs, noRoom, vpcErr)
+		}
+		res.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
+		return res, vpcErr
+	}
+	if vpcErr != nil && len(bs) == 0 {
+		return res, vpcErr // nothing changed
+	}
+	if len(bs) > 0 {
+		res.Notes = append(res.Notes, vpcExpiryNote)
+	}
+	res.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
+	if err := e.blockHere(ctx, res, atk); err != nil {
+		return res, errors.Join(vpcErr, err)
+	}
+	if vpcErr != nil {
+		return res, vpcErr
+	}
+	if n := len(res.NotBlocked); n > 0 {
+		nb := res.NotBlocked[0]
+		return res, fmt.Errorf("%d of %d target(s) not blocked: %s: %s", n, len(ds), Show(nb.Target), nb.Reason)
+	}
+	return res, e.outcome(res)
+}
+
+// failedToHost turns the VPC decisions that a failed write left unapplied
+// (not in bs, not found without room) into host blocks.
+func failedToHost(ds []policy.Decision, bs []policy.Block, noRoom map[netip.Prefix]error, err error) {
+	for i := range ds {
+		d := &ds[i]
+		if !isVPCBlock(*d) || noRoom[d.Target] != nil || slices.ContainsFunc(bs, func(b policy.Block) bool { return covers(b.Target, d.Target) }) {
+			continue
+		}
+		ToHost(d, fmt.Sprintf("the VPC block failed (%v)", err))
+	}
+}
+
+// World resolves the attack's targets through EC2 and reads the world a
+// decision about them would see (security groups, VPC CIDRs, network ACLs
+// and their blocks), changing nothing.
+func (e *Engine) World(ctx context.Context, atk policy.Attack) (policy.Attack, policy.Snapshot, error) {
+	snap := e.snapshot()
+	_, err := e.prepareVPC(ctx, &atk, &snap)
+	return atk, snap, err
+}
+
+// outcome is the error of a request that got through: ErrRefused when
+// targets were refused and nothing else was (or would be) blocked.
+func (e *Engine) outcome(res *Result) error {
+	if len(res.Refused) == 0 {
+		return nil
+	}
+	for _, d := range res.Decisions {
+		if d.Action == policy.ActionBlock {
+			return nil // --skip-refused: the rest is blocked
+		}
+	}
+	return refusal(res.Decisions, !res.Planned)
+}
+
+// refusal is the error of a request whose targets the policy refused.
+// A block names each refused target with its reasons, on one line (the
+// CLI prints it instead of the decisions, so a refusal is printed once); a
+// plan, whose decisions are its output, only counts.
+func refusal(ds []policy.Decision, enforce bool) error {
+	var refused []policy.Decision
+	for _, d := range ds {
+		if d.Action == policy.ActionRefuse {
+			refused = append(refused, d)
+		}
+	}
+	if !enforce {
+		return fmt.Errorf("%d of %d target(s) would be refused: %w", len(refused), len(ds), ErrRefused)
+	}
+	const named = 5
+	var parts []string
+	for i, d := range refused {
+		if i == named {
+			parts = append(parts, fmt.Sprintf("%d more refused target(s) (see -o json)", len(refused)-named))
+			break
+		}
+		why := strings.TrimPrefix(strings.Join(d.Reasons, "; "), "refused: ")
+		parts = append(parts, fmt.Sprintf("%s: %s", Show(d.Target), why))
+	}
+	return fmt.Errorf("refused %s (%d of %d target(s); nothing blocked): %w", strings.Join(parts, "; "), len(refused), len(ds), ErrRefused)
+}
+
+// checkHost finds host blocks this request cannot make, before anything
+// changes: blocks on other instances (those go through SSM), and with
+// strict a host block of an attack on one port.
+func (e *Engine) checkHost(ds []policy.Decision, atk policy.Attack, strict bool) error {
+	for _, d := range ds {
+		if d.Action != policy.ActionBlock || d.Scope != policy.ScopeHost {
+			continue
+		}
+		if len(d.Instances) > 0 {
+			return Usagef("host block of %s on %s: blocking on other instances goes through SSM, which this command does not do; run banshee on the instance, or use --scope vpc (nothing changed)", Show(d.Target), strings.Join(d.Instances, ", "))
+		}
+		if strict && atk.Port.Proto != "" {
+			return Usagef("--port %s: a host block drops every port and protocol of %s, not only %s; leave out --port for a host block, or use --scope vpc for a per-port network ACL deny (nothing changed)", atk.Port, Show(d.Target), atk.Port)
+		}
+	}
+	return nil
+}
+
+// maxReasons bounds how many earlier reasons a re-block keeps.
+const maxReasons = 3
+
+// mergeReason puts the new reason first and keeps earlier ones (bounded,
+// without repeats), as a re-block never drops a reason.
+func mergeReason(newer, older string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, s := range append([]string{newer}, strings.Split(older, " | ")...) {
+		s = strings.TrimSpace(s)
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		parts = append(parts, s)
+		if len(parts) == maxReasons {
+			break
+		}
+	}
+	return strings.Join(parts, " | ")
+}
+
+// extendHost looks up the host blocks that already exist for the local
+// host decisions and, unless replace, keeps the later expiry and the
+// earlier reasons; each decision says so.
+func (e *Engine) extendHost(ctx context.Context, ds []policy.Decision, atk policy.Attack, replace bool) {
+	var ps []netip.Prefix
+	for _, d := range ds {
+		if d.Action == policy.ActionBlock && d.Scope == policy.ScopeHost && len(d.Instances) == 0 {
+			ps = append(ps, d.Target)
+		}
+	}
+	if len(ps) == 0 {
+		return
+	}
+	fw, err := e.hostFW(ctx)
+	if err != nil {
+		return // plan off the host, or blockHere reports it
+	}
+	have, err := fw.Existing(ctx, ps)
+	if err != nil || len(have) == 0 {
+		return
+	}
+	if e.reasons == nil {
+		e.reasons = map[netip.Prefix]string{}
+	}
+	for i := range ds {
+		d := &ds[i]
+		old, ok := have[d.Target.Masked()]
+		if !ok || d.Action != policy.ActionBlock || d.Scope != policy.ScopeHost {
+			continue
+		}
+		until := "never expires"
+		if !old.ExpiresAt.IsZero() {
+			until = "until " + old.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		switch {
+		case replace:
+			d.Reasons = append(d.Reasons, fmt.Sprintf("host: already blocked %s; --replace sets the TTL and reason exactly", until))
+			continue
+		case old.ExpiresAt.IsZero() && old.TTL == 0 || old.ExpiresAt.After(d.ExpiresAt):
+			if old.ExpiresAt.IsZero() {
+				d.TTL, d.TTLSeconds, d.ExpiresAt = 0, 0, time.Time{}
+			} else {
+				d.TTL = old.ExpiresAt.Sub(d.ExpiresAt.Add(-d.TTL)).Round(time.Second)
+				d.TTLSeconds = int64(d.TTL / time.Second)
+				d.ExpiresAt = old.ExpiresAt
+			}
+			d.Reasons = append(d.Reasons, fmt.Sprintf("host: already blocked %s; TTL kept (a re-block never shortens a block; --replace does)", until))
+		default:
+			d.Reasons = append(d.Reasons, fmt.Sprintf("host: already blocked %s; TTL extended", until))
+		}
+		e.reasons[d.Target.Masked()] = mergeReason(atk.Reason, old.Reason)
+	}
+}
+
+// blockHere enforces the local host decisions on this host.
+func (e *Engine) blockHere(ctx context.Context, res *Result, atk policy.Attack) error {
+	var entries []hostfw.Entry
+	for _, d := range res.Decisions {
+		if d.Action != policy.ActionBlock || d.Scope != policy.ScopeHost || len(d.Instances) > 0 {
+			continue
+		}
+		reason := atk.Reason
+		if r, ok := e.reasons[d.Target.Masked()]; ok {
+			reason = r
+		}
+		entries = append(entries, hostfw.Entry{Prefix: d.Target, TTL: d.TTL, Reason: reason, Origin: string(atk.Origin)})
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	fw, err := e.hostFW(ctx)
+	if err != nil {
+		return err
+	}
+	hr, err := fw.Block(ctx, entries)
+	if err != nil {
+		return err
+	}
+	res.Added, res.Refreshed = hr.Added, len(hr.Refreshed)
+	clampHostTTL(res.Decisions, hr.Clamped)
+	return nil
+}
+
+// clampHostTTL makes the decisions of host blocks whose TTL the kernel cut
+// (ipset keeps an entry at most hostfw.MaxTimeout) say so.
+func clampHostTTL(ds []policy.Decision, clamped []netip.Prefix) {
+	if len(clamped) == 0 {
+		return
+	}
+	cut := map[netip.Prefix]bool{}
+	for _, p := range clamped {
+		cut[p] = true
+	}
+	for i := range ds {
+		d := &ds[i]
+		if d.Scope != policy.ScopeHost || !cut[d.Target] {
+			continue
+		}
+		d.ExpiresAt = d.ExpiresAt.Add(hostfw.MaxTimeout - d.TTL)
+		d.TTL = hostfw.MaxTimeout
+		d.TTLSeconds = int64(hostfw.MaxTimeout / time.Second)
+		d.Reasons = append(d.Reasons, fmt.Sprintf("host: TTL cut to %s, the longest the kernel keeps an ipset entry", ShortDuration(hostfw.MaxTimeout)))
+	}
+}
+
+// ShortDuration writes a duration without trailing zero units: 1h, 1h30m.
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

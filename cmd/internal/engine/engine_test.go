@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/policy"
+)
+
+type testWorld struct {
+	now  time.Time
+	host *fakeHost
+	edge *fakeEdge
+	self string
+	prot []policy.Protected
+}
+
+func newTestWorld() *testWorld {
+	w := &testWorld{now: time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)}
+	w.host = newFakeHost(func() time.Time { return w.now })
+	w.edge = newFakeEdge()
+	return w
+}
+
+// engine builds an engine over the world; onEC2 gives it the edge and
+// this instance's identity.
+func (w *testWorld) engine(onEC2 bool) *Engine {
+	d := Deps{
+		Config:    policy.Default(),
+		Host:      func(context.Context) (Host, error) { return w.host, nil },
+		Now:       func() time.Time { return w.now },
+		Protected: func() []policy.Protected { return w.prot },
+		Self:      func(context.Context) (string, error) { return "", awsnacl.ErrNotOnEC2 },
+		Edge:      func(context.Context) (Edge, error) { return nil, Usagef("no AWS region") },
+	}
+	if onEC2 {
+		d.Edge = func(context.Context) (Edge, error) { return w.edge, nil }
+		d.Self = func(context.Context) (string, error) { return "i-00000000000000001", nil }
+	}
+	return New(d)
+}
+
+func pfx(s string) netip.Prefix { return policy.Canonical(netip.MustParsePrefix(s)) }
+
+func attack(ttl time.Duration, reason string, srcs ...string) policy.Attack {
+	a := policy.Attack{Origin: policy.OriginCLI, Reason: reason, TTL: ttl, Scope: policy.ScopeAuto}
+	for _, s := range srcs {
+		if !strings.Contains(s, "/") {
+			s += "/32"
+		}
+		a.Sources = append(a.Sources, pfx(s))
+	}
+	return a
+}
+
+func TestReblockNeverShortens(t *testing.T) {
+	w := newTestWorld()
+	ctx := context.Background()
+	if _, err := w.engine(false).Block(ctx, BlockRequest{Attack: attack(24*time.Hour, "keep me", "198.51.100.7"), Enforce: true}); err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.Add(time.Hour)
+	res, err := w.engine(false).Block(ctx, BlockRequest{Attack: attack(10*time.Minute, "", "198.51.100.7"), Enforce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := w.host.kernel[pfx("198.51.100.7/32")]
+	if want := w.now.Add(23 * time.Hour); !e.ExpiresAt.Equal(want) || e.Reason != "keep me" {
+		t.Errorf("after a shorter bare re-block: expires %v reason %q, want %v and the reason kept", e.ExpiresAt, e.Reason, want)
+	}
+	if d := res.Decisions[0]; d.TTL != 23*time.Hour || !strings.Contains(strings.Join(d.Reasons, ";"), "TTL kept") {
+		t.Errorf("decision %+v: want the kept 23h and a reason saying so", d)
+	}
+	// A longer one extends, and the reasons are kept newest first.
+	if _, err := w.engine(false).Block(ctx, BlockRequest{Attack: attack(48*time.Hour, "again", "198.51.100.7"), Enforce: true}); err != nil {
+		t.Fatal(err)
+	}
+	e = w.host.kernel[pfx("198.51.100.7/32")]
+	if want := w.now.Add(48 * time.Hour); !e.ExpiresAt.Equal(want) || e.Reason != "again | keep me" {
+		t.Errorf("after a longer re-block: expires %v reason %q", e.ExpiresAt, e.Reason)
+	}
+	// --replace is exact.
+	if _, err := w.engine(false).Block(ctx, BlockRequest{Attack: attack(10*time.Minute, "exact", "198.51.100.7"), Enforce: true, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	e = w.host.kernel[pfx("198.51.100.7/32")]
+	if want := w.now.Add(10 * time.Minute); !e.ExpiresAt.Equal(want) || e.Reason != "exact" {
+		t.Errorf("after --replace: expires %v reason %q", e.ExpiresAt, e.Reason)
+	}
+}
+
+func TestPlanIsBlockWithoutEnforcement(t *testing.T) {
+	for _, srcs := range [][]string{{"198.51.100.7"}, {"10.99.1.7"}, {"198.51.100.7", "10.99.1.0/24"}} {
+		w := newTestWorld()
+		w.prot = []policy.Protected{{Prefix: pfx("10.99.1.7/32"), What: "an established SSH peer of this host (port 2222)"}}
+		plan, perr := w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", srcs...)})
+		if len(w.host.kernel) != 0 {
+			t.Fatalf("plan changed the host: %v", w.host.kernel)
+		}
+		block, berr := w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", srcs...), Enforce: true})
+		if !reflect.DeepEqual(plan.Decisions, block.Decisions) {
+			t.Errorf("%v: plan %+v\nblock %+v", srcs, plan.Decisions, block.Decisions)
+		}
+		if errors.Is(perr, ErrRefused) != errors.Is(berr, ErrRefused) || (perr == nil) != (berr == nil) {
+			t.Errorf("%v: plan error %v, block error %v: want the same outcome", srcs, perr, berr)
+		}
+	}
+}
+
+func TestRefusalNamesThePeerAndChangesNothing(t *testing.T) {
+	w := newTestWorld()
+	w.prot = []policy.Protected{{Prefix: pfx("10.99.1.7/32"), What: "an established SSH peer of this host (port 2222)"}}
+	res, err := w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", "198.51.100.7", "10.99.1.7"), Enforce: true})
+	if !errors.Is(err, ErrRefused) || len(w.host.kernel) != 0 {
+		t.Fatalf("err %v, kernel %v: want a refusal blocking none", err, w.host.kernel)
+	}
+	if strings.Contains(err.Error(), "peer") {
+		t.Errorf("error %q repeats the reason the decision carries: a refusal is printed once", err)
+	}
+	if got := res.Decisions[1].Reasons[0]; !strings.Contains(got, "an established SSH peer of this host (port 2222)") || strings.Contains(got, "caller") {
+		t.Errorf("reason %q: want the peer named as a peer", got)
+	}
+	if len(res.Refused) != 1 || res.Refused[0] != pfx("10.99.1.7/32") {
+		t.Errorf("refused %v", res.Refused)
+	}
+	// --skip-refused blocks the rest and succeeds.
+	res, err = w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", "198.51.100.7", "10.99.1.7"), Enforce: true, SkipRefused: true})
+	if err != nil || len(w.host.kernel) != 1 || res.Decisions[1].Action != policy.ActionRefuse {
+		t.Errorf("--skip-refused: err %v kernel %v decisions %+v", err, w.host.kernel, res.Decisions)
+	}
+}
+
+func TestPortOnAHostBlockIsRefusedAsUsage(t *testing.T) {
+	w := newTestWorld()
+	atk := attack(time.Hour, "r", "198.51.100.7")
+	atk.Port = policy.Port{Proto: "tcp", From: 2222, To: 2222}
+	_, err := w.engine(false).Block(context.Background(), BlockRequest{Attack: atk, Enforce: true, StrictPort: true})
+	if !IsUsage(err) || !strings.Contains(err.Error(), "tcp/2222") || len(w.host.kernel) != 0 {
+		t.Errorf("err %v, kernel %v: want a usage error naming the port, nothing blocked", err, w.host.kernel)
+	}
+}
+
+func TestUnblockEverywhereAndNamesWhatStillCovers(t *testing.T) {
+	w := newTestWorld()
+	ctx := context.Background()
+	atk := attack(time.Hour, "edge", "198.51.100.7")
+	atk.Scope = policy.ScopeVPC
+	atk.Targets = []policy.Target{{SubnetID: "subnet-1"}}
+	if _, err := w.engine(true).Block(ctx, BlockRequest{Attack: atk, Enforce: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.edge.denies) != 1 {
+		t.Fatalf("denies %v", w.edge.denies)
+	}
+	net := attack(time.Hour, "net", "10.77.6.0/24")
+	net.Scope = policy.ScopeHost
+	if _, err := w.engine(true).Block(ctx, BlockRequest{Attack: net, Enforce: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.engine(true).Unblock(ctx, UnblockRequest{Targets: []netip.Prefix{pfx("198.51.100.7/32"), pfx("10.77.6.5/32")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := res.Results[0]; !u.Removed || u.Scope != "vpc" || len(w.edge.denies) != 0 {
+		t.Errorf("bare unblock of a VPC block: %+v, denies %v", u, w.edge.denies)
+	}
+	if u := res.Results[1]; u.Removed || len(u.CoveredBy) != 1 || !strings.Contains(u.Message, "banshee unblock 10.77.6.0/24") {
+		t.Errorf("unblock inside a /24: %+v, want the /24 named with how to lift it", u)
+	}
+	// Off EC2: the host only, with a note that NACLs were not checked.
+	res, err = w.engine(false).Unblock(ctx, UnblockRequest{Targets: []netip.Prefix{pfx("10.77.6.0/24")}})
+	if err != nil || !res.Results[0].Removed || len(res.Notes) != 1 {
+		t.Errorf("off EC2: %+v %v", res, err)
+	}
+}
+
+func TestListMarksDriftAndReconcileRepairs(t *testing.T) {
+	w := newTestWorld()
+	ctx := context.Background()
+	for _, s := range []string{"198.51.100.7", "198.51.100.8"} {
+		if _, err := w.engine(false).Block(ctx, BlockRequest{Attack: attack(time.Hour, "r", s), Enforce: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delete(w.host.kernel, pfx("198.51.100.8/32"))                                                             // lost by the kernel
+	w.host.kernel[pfx("203.0.113.9/32")] = w.host.journal[pfx("198.51.100.7/32")]                             // added by hand
+	w.host.kernel[pfx("203.0.113.9/32")] = withPrefix(w.host.kernel[pfx("203.0.113.9/32")], "203.0.113.9/32") // (its own prefix)
+	w.host.unhooked = true
+	lr, err := w.engine(false).List(ctx, ListRequest{Where: Everywhere})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drift := map[string]string{}
+	for _, b := range lr.Blocks {
+		drift[Show(b.Target)] = b.Drift
+	}
+	want := map[string]string{"198.51.100.7": DriftUnhooked, "198.51.100.8": DriftMissing, "203.0.113.9": DriftUnhooked}
+	if !reflect.DeepEqual(drift, want) || !lr.Drifted() || len(lr.Problems) != 1 || len(lr.Notes) != 1 {
+		t.Errorf("drift %v problems %v notes %v, want %v", drift, lr.Problems, lr.Notes, want)
+	}
+	if _, err := w.engine(false).Reconcile(ctx, Everywhere, nil); err != nil {
+		t.Fatal(err)
+	}
+	lr, err = w.engine(false).List(ctx, ListRequest{Where: HostOnly})
+	if err != nil || lr.Drifted() || len(lr.Blocks) != 3 {
+		t.Errorf("after reconcile: %+v %v, want 3 blocks and no drift", lr, err)
+	}
+}
+
+func TestExpiredVPCBlockIsDriftUntilReconcile(t *testing.T) {
+	w := newTestWorld()
+	ctx := context.Background()
+	atk := attack(time.Hour, "edge", "198.51.100.0/24")
+	atk.Targets = []policy.Target{{SubnetID: "subnet-1"}}
+	res, err := w.engine(true).Block(ctx, BlockRequest{Attack: atk, Enforce: true})
+	if err != nil || len(res.Notes) == 0 || !strings.Contains(res.Notes[0], "banshee sweep") {
+		t.Fatalf("block: %v %+v, want a note on how VPC blocks expire", err, res)
+	}
+	w.now = w.now.Add(2 * time.Hour)
+	lr, _ := w.engine(true).List(ctx, ListRequest{Where: VPCOnly})
+	if len(lr.Blocks) != 1 || lr.Blocks[0].Drift != DriftExpired {
+		t.Fatalf("list after expiry: %+v", lr.Blocks)
+	}
+	rr, err := w.engine(true).Reconcile(ctx, VPCOnly, nil)
+	if err != nil || rr.Sweep == nil || len(rr.Sweep.Removed) != 1 || len(w.edge.denies) != 0 {
+		t.Errorf("reconcile: %+v %v, denies %v", rr, err, w.edge.denies)
+	}
+}
+
+func TestResolvers(t *testing.T) {
+	got := resolvers([]byte("# c\nnameserver 10.99.0.2\nnameserver fe80::1%eth0\nsearch x\nnameserver bad\n"))
+	if len(got) != 2 || got[0] != netip.MustParseAddr("10.99.0.2") {
+		t.Errorf("resolvers %v", got)
+	}
+}

@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/banshee-project/banshee/hostfw"
+	"github.com/banshee-project/banshee/policy"
+)
+
+// LocalOptions say where Local looks.
+type LocalOptions struct {
+	SSHPorts   []uint16 // ports sshd listens on (peers of these are protected)
+	ResolvConf string   // default /etc/resolv.conf
+	Warn       func(error)
+}
+
+// Local returns the networks of the host the process runs on (its network
+// namespace) that no block may overlap: established SSH peers, every
+// address of its interfaces, its default gateways and its DNS resolvers.
+// What cannot be read is passed to Warn, never silently left out.
+func Local(o LocalOptions) func() []policy.Protected {
+	if o.ResolvConf == "" {
+		o.ResolvConf = "/etc/resolv.conf"
+	}
+	warn := o.Warn
+	if warn == nil {
+		warn = func(error) {}
+	}
+	return func() []policy.Protected {
+		var out []policy.Protected
+		seen := map[netip.Addr]bool{}
+		add := func(a netip.Addr, what string) {
+			a = a.WithZone("").Unmap()
+			if !a.IsValid() || seen[a] {
+				return
+			}
+			seen[a] = true
+			out = append(out, policy.Protected{Prefix: netip.PrefixFrom(a, a.BitLen()), What: what})
+		}
+		ports := o.SSHPorts
+		if len(ports) == 0 {
+			ports = []uint16{22}
+		}
+		if peers, err := hostfw.SSHPeers(ports); err != nil {
+			warn(fmt.Errorf("cannot read the SSH sessions of this host: %w", err))
+		} else {
+			what := "an established SSH peer of this host"
+			if len(ports) == 1 {
+				what = fmt.Sprintf("%s (port %d)", what, ports[0])
+			}
+			for _, p := range peers {
+				add(p, what)
+			}
+		}
+		addrs, gws, err := hostAddrs()
+		if err != nil {
+			warn(fmt.Errorf("cannot read this host's addresses: %w", err))
+		}
+		for _, ha := range addrs {
+			add(ha.addr, fmt.Sprintf("an address of this host (%s)", ha.dev))
+		}
+		for _, g := range gws {
+			add(g, "a default gateway of this host")
+		}
+		data, err := os.ReadFile(o.ResolvConf)
+		if err != nil && !os.IsNotExist(err) {
+			warn(fmt.Errorf("cannot read the DNS resolvers: %w", err))
+		}
+		for _, r := range resolvers(data) {
+			add(r, "a DNS resolver of this host")
+		}
+		return out
+	}
+}
+
+type hostAddr struct {
+	addr netip.Addr
+	dev  string
+}
+
+// resolvers parses the nameserver lines of resolv.conf.
+func resolvers(data []byte) []netip.Addr {
+	var out []netip.Addr
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
