@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/banshee-project/banshee/cmd/internal/engine"
 )
@@ -57,5 +58,9 @@ func (a *app) engine() (*engine.Engine, error) {
 			},
 		}),
 		Callers: callerAddrs(os.Getenv),
+		Offences: engine.FileOffences{
+			Path: filepath.Join(a.stateDir, "offences.json"),
+			Also: []string{filepath.Join(a.stateDir, watchOffencesFile)},
+		},
 	}), nil
 }

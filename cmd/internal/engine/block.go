@@ -86,6 +86,13 @@ func (e *Engine) Block(ctx context.Context, req BlockRequest) (*Result, error) {
 			return nil, err
 		}
 	}
+	if e.d.Offences != nil {
+		past, err := e.d.Offences.Load()
+		if err != nil {
+			return nil, err
+		}
+		snap.Offences = append(snap.Offences, past...)
+	}
 	if k := req.Known; k != nil {
 		snap.Blocks = append(snap.Blocks, k.Blocks...)
 		snap.Offences = append(snap.Offences, k.Offences...)
@@ -128,6 +135,9 @@ func (e *Engine) Block(ctx context.Context, req BlockRequest) (*Result, error) {
 	if err := e.blockHere(ctx, res, atk); err != nil {
 		return res, errors.Join(vpcErr, err)
 	}
+	if err := e.recordOffences(res, snap.Now); err != nil {
+		return res, errors.Join(vpcErr, err)
+	}
 	if vpcErr != nil {
 		return res, vpcErr
 	}
@@ -136,6 +146,28 @@ func (e *Engine) Block(ctx context.Context, req BlockRequest) (*Result, error) {
 		return res, fmt.Errorf("%d of %d target(s) not blocked: %s: %s", n, len(ds), Show(nb.Target), nb.Reason)
 	}
 	return res, e.outcome(res)
+}
+
+// maxOffenceBatch is the largest request whose blocks are recorded as
+// offences: a bulk threat list is not an attack seen repeating, and its
+// size would make every later block read a large record.
+const maxOffenceBatch = 1000
+
+// recordOffences notes every block made as an offence of its source.
+func (e *Engine) recordOffences(res *Result, now time.Time) error {
+	if e.d.Offences == nil || len(res.Decisions) > maxOffenceBatch {
+		return nil
+	}
+	var add []policy.Offence
+	for _, d := range res.Decisions {
+		if d.Action == policy.ActionBlock {
+			add = append(add, policy.Offence{Source: d.Target, At: now})
+		}
+	}
+	if err := e.d.Offences.Add(add, now.Add(-time.Duration(e.d.Config.Policy.RepeatWindow))); err != nil {
+		return fmt.Errorf("blocked, but recording the offences for repeat-offender escalation failed: %w", err)
+	}
+	return nil
 }
 
 // failedToHost turns the VPC decisions that a failed write left unapplied
@@ -197,7 +229,7 @@ func refusal(ds []policy.Decision, enforce bool) error {
 		why := strings.TrimPrefix(strings.Join(d.Reasons, "; "), "refused: ")
 		parts = append(parts, fmt.Sprintf("%s: %s", Show(d.Target), why))
 	}
-	return fmt.Errorf("refused %s (%d of %d target(s); nothing blocked): %w", strings.Join(parts, "; "), len(refused), len(ds), ErrRefused)
+	return fmt.Errorf("%s (%d of %d target(s)): %w", strings.Join(parts, "; "), len(refused), len(ds), ErrRefused)
 }
 
 // checkHost finds host blocks this request cannot make, before anything

@@ -63,6 +63,9 @@ type Deps struct {
 	// Protected lists the networks of this host no block may overlap:
 	// SSH peers, own addresses, gateways, DNS resolvers (see Local).
 	Protected func() []policy.Protected
+	// Offences keeps past blocks for repeat-offender escalation (nil: the
+	// door has its own record, or none).
+	Offences Offences
 	// Callers are the operator's own addresses (SSH_CONNECTION).
 	Callers []netip.Addr
 	// Now is the clock (default time.Now).

@@ -120,8 +120,8 @@ func TestRefusalNamesThePeerAndChangesNothing(t *testing.T) {
 	if !errors.Is(err, ErrRefused) || len(w.host.kernel) != 0 {
 		t.Fatalf("err %v, kernel %v: want a refusal blocking none", err, w.host.kernel)
 	}
-	if strings.Contains(err.Error(), "peer") {
-		t.Errorf("error %q repeats the reason the decision carries: a refusal is printed once", err)
+	if msg := err.Error(); !strings.Contains(msg, "10.99.1.7: 10.99.1.7 is an established SSH peer of this host (port 2222)") || strings.Count(msg, "refused") != 1 {
+		t.Errorf("error %q: want the target and its cause named once, one line", msg)
 	}
 	if got := res.Decisions[1].Reasons[0]; !strings.Contains(got, "an established SSH peer of this host (port 2222)") || strings.Contains(got, "caller") {
 		t.Errorf("reason %q: want the peer named as a peer", got)
@@ -237,5 +237,34 @@ func TestResolvers(t *testing.T) {
 	got := resolvers([]byte("# c\nnameserver 10.99.0.2\nnameserver fe80::1%eth0\nsearch x\nnameserver bad\n"))
 	if len(got) != 2 || got[0] != netip.MustParseAddr("10.99.0.2") {
 		t.Errorf("resolvers %v", got)
+	}
+}
+
+func TestRepeatOffenderOnTheHostPath(t *testing.T) {
+	w := newTestWorld()
+	dir := t.TempDir()
+	eng := func() *Engine {
+		e := w.engine(false)
+		e.d.Offences = FileOffences{Path: dir + "/offences.json"}
+		return e
+	}
+	var ttls []time.Duration
+	for range 3 {
+		res, err := eng().Block(context.Background(), BlockRequest{Attack: attack(0, "again", "198.51.100.7"), Enforce: true, Replace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttls = append(ttls, res.Decisions[0].TTL)
+		w.now = w.now.Add(time.Minute)
+	}
+	if ttls[0] != time.Hour || ttls[1] != 2*time.Hour || ttls[2] != 4*time.Hour {
+		t.Errorf("TTLs %v, want 1h, 2h, 4h", ttls)
+	}
+	plan, _ := eng().Block(context.Background(), BlockRequest{Attack: attack(0, "again", "198.51.100.7")})
+	if plan.Decisions[0].TTL != 8*time.Hour {
+		t.Errorf("plan after three offences: %v, want 8h as block would", plan.Decisions[0].TTL)
+	}
+	if os, _ := (FileOffences{Path: dir + "/offences.json"}).Load(); len(os) != 3 {
+		t.Errorf("plan recorded an offence: %d", len(os))
 	}
 }
