@@ -21,8 +21,9 @@ type BlockRequest struct {
 	// SkipRefused blocks the rest when some targets are refused; the
 	// default refuses the whole request.
 	SkipRefused bool
-	// Replace makes the new TTL and reason exact; by default a re-block
-	// never shortens a block nor drops its reason.
+	// Replace makes the new TTL and reason exact (no repeat-offender
+	// doubling either); by default a re-block never shortens a block nor
+	// drops its reason.
 	Replace bool
 	// StrictPort refuses (usage) a host block of an attack on one port:
 	// host blocks drop every port of the source. The CLI sets it, where a
@@ -86,7 +87,7 @@ func (e *Engine) Block(ctx context.Context, req BlockRequest) (*Result, error) {
 			return nil, err
 		}
 	}
-	if e.d.Offences != nil {
+	if e.d.Offences != nil && !req.Replace { // --replace: exactly the TTL asked for
 		past, err := e.d.Offences.Load()
 		if err != nil {
 			return nil, err

@@ -200,7 +200,7 @@ func TestListMarksDriftAndReconcileRepairs(t *testing.T) {
 	for _, b := range lr.Blocks {
 		drift[Show(b.Target)] = b.Drift
 	}
-	want := map[string]string{"198.51.100.7": DriftUnhooked, "198.51.100.8": DriftMissing, "203.0.113.9": DriftUnhooked}
+	want := map[string]string{"198.51.100.7": DriftUnhooked, "198.51.100.8": DriftMissing, "203.0.113.9": DriftUnrecorded}
 	if !reflect.DeepEqual(drift, want) || !lr.Drifted() || len(lr.Problems) != 1 || len(lr.Notes) != 1 {
 		t.Errorf("drift %v problems %v notes %v, want %v", drift, lr.Problems, lr.Notes, want)
 	}
@@ -250,7 +250,8 @@ func TestRepeatOffenderOnTheHostPath(t *testing.T) {
 	}
 	var ttls []time.Duration
 	for range 3 {
-		res, err := eng().Block(context.Background(), BlockRequest{Attack: attack(0, "again", "198.51.100.7"), Enforce: true, Replace: true})
+		w.host = newFakeHost(func() time.Time { return w.now }) // the last block expired, say
+		res, err := eng().Block(context.Background(), BlockRequest{Attack: attack(0, "again", "198.51.100.7"), Enforce: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -158,7 +158,7 @@ func (e *Engine) listHost(ctx context.Context, now time.Time, res *ListResult) e
 	}
 	for i := range res.Blocks {
 		l := &res.Blocks[i]
-		if l.Scope == policy.ScopeHost && l.Drift == "" && !recorded[l.Target.Masked()] {
+		if l.Scope == policy.ScopeHost && l.Drift != DriftMissing && !recorded[l.Target.Masked()] {
 			l.Drift = DriftUnrecorded
 		}
 	}
