@@ -157,10 +157,10 @@ type Snapshot struct {
 	// Protected are networks of the host itself that no block may overlap,
 	// not even with --force: established SSH peers, the host's own
 	// addresses, its default gateways and DNS resolvers.
-	Protected []Protected `json:"protected,omitempty"`
-	NACLs     map[string]NACL     `json:"nacls,omitempty"`   // by subnet id
-	Blocks    []Block             `json:"blocks,omitempty"`
-	Offences  []Offence           `json:"offences,omitempty"`
+	Protected []Protected     `json:"protected,omitempty"`
+	NACLs     map[string]NACL `json:"nacls,omitempty"` // by subnet id
+	Blocks    []Block         `json:"blocks,omitempty"`
+	Offences  []Offence       `json:"offences,omitempty"`
 }
 
 // Protected is a network of the host that no block may overlap, and what it

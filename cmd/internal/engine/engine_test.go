@@ -17,7 +17,6 @@ type testWorld struct {
 	now  time.Time
 	host *fakeHost
 	edge *fakeEdge
-	self string
 	prot []policy.Protected
 }
 
