@@ -57,5 +57,9 @@ func (f *Firewall) Recorded() ([]Entry, error) {
 	if f.state == nil || f.state.dir == "" {
 		return nil, ErrNoStateDir
 	}
-	return f.state.load()
+	l, err := f.state.load()
+	if err != nil {
+		return nil, err
+	}
+	return l.entries, nil
 }

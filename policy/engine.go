@@ -42,7 +42,7 @@ func New(cfg Config) *Engine {
 // metadata and unspecified addresses, the allowlist of the config, and the
 // callers' own addresses. It is the check a block that comes back without a
 // decision (restore at boot) must pass again; nil means none.
-func (e *Engine) Protected(p netip.Prefix, callers []netip.Addr) []string {
+func (e *Engine) Protected(p netip.Prefix, callers []netip.Addr, host ...Protected) []string {
 	src := Canonical(p)
 	if !src.IsValid() || src.Bits() == 0 {
 		return []string{fmt.Sprintf("%s covers every address", p)}
@@ -58,6 +58,11 @@ func (e *Engine) Protected(p netip.Prefix, callers []netip.Addr) []string {
 			if pr := (protection{p: netip.PrefixFrom(c, c.BitLen()), kind: protCaller, what: "the caller's own address"}); pr.p.Overlaps(src) {
 				hits = append(hits, pr)
 			}
+		}
+	}
+	for _, h := range host {
+		if h.Prefix.IsValid() && Canonical(h.Prefix).Overlaps(src) {
+			hits = append(hits, protection{p: Canonical(h.Prefix), kind: protCaller, what: h.What})
 		}
 	}
 	slices.SortStableFunc(hits, func(x, y protection) int { return y.p.Bits() - x.p.Bits() })

@@ -93,11 +93,13 @@ func (f *fakeHostFW) Status(context.Context) (hostfw.Status, error) {
 	return hostfw.Status{Families: []hostfw.FamilyStatus{{Family: "ipv4", Set: "banshee4", SetOK: true, Entries: len(f.entries), Chain: true, Hooks: []string{"INPUT"}}}}, nil
 }
 
-func (f *fakeHostFW) Restore(context.Context) (hostfw.RestoreResult, error) {
+func (f *fakeHostFW) Restore(_ context.Context, check func(netip.Prefix) error) (hostfw.RestoreResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for k, e := range f.recorded {
-		f.entries[k] = e
+		if check(e.Prefix) == nil {
+			f.entries[k] = e
+		}
 	}
 	return hostfw.RestoreResult{Restored: len(f.recorded)}, nil
 }

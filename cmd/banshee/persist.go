@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
 )
@@ -70,8 +71,11 @@ state directory that others can write and a journal that is a symbolic link.`,
 				return err
 			}
 			eng, callers := policy.New(cfg), a.protectedPeers()
+			host := engine.Local(engine.LocalOptions{SSHPorts: sshPorts, Warn: func(err error) {
+				fmt.Fprintf(a.stderr, "banshee: warning: %v\n", err)
+			}})()
 			check := func(p netip.Prefix) error {
-				if why := eng.Protected(p, callers); len(why) > 0 {
+				if why := eng.Protected(p, callers, host...); len(why) > 0 {
 					return errors.New(why[0])
 				}
 				return nil

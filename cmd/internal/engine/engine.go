@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/banshee-project/banshee/awsnacl"
@@ -34,7 +35,7 @@ type Host interface {
 	Existing(ctx context.Context, prefixes []netip.Prefix) (map[netip.Prefix]hostfw.Entry, error)
 	Recorded() ([]hostfw.Entry, error)
 	Status(ctx context.Context) (hostfw.Status, error)
-	Restore(ctx context.Context) (hostfw.RestoreResult, error)
+	Restore(ctx context.Context, check func(netip.Prefix) error) (hostfw.RestoreResult, error)
 }
 
 // Edge is the part of the network ACL manager (awsnacl.Manager) the engine
@@ -150,6 +151,20 @@ func (e *Engine) snapshot() policy.Snapshot {
 		s.Protected = e.d.Protected()
 	}
 	return s
+}
+
+// RestoreCheck is the protected-network check every restored or re-added
+// record passes again: nothing that would overlap loopback, link-local, the
+// metadata address, the allowlist, the caller's session or a network of
+// this host goes back into the kernel.
+func (e *Engine) RestoreCheck() func(netip.Prefix) error {
+	snap := e.snapshot()
+	return func(p netip.Prefix) error {
+		if why := e.pol.Protected(p, snap.Callers, snap.Protected...); len(why) > 0 {
+			return errors.New(strings.Join(why, "; "))
+		}
+		return nil
+	}
 }
 
 // IsUsage reports whether err is bad input or usage (exit 2).

@@ -100,7 +100,7 @@ func (f *fakeHost) Status(context.Context) (hostfw.Status, error) {
 	return hostfw.Status{Families: []hostfw.FamilyStatus{fs}}, nil
 }
 
-func (f *fakeHost) Restore(context.Context) (hostfw.RestoreResult, error) {
+func (f *fakeHost) Restore(_ context.Context, check func(netip.Prefix) error) (hostfw.RestoreResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unhooked = false
@@ -108,6 +108,10 @@ func (f *fakeHost) Restore(context.Context) (hostfw.RestoreResult, error) {
 	for p, e := range f.journal {
 		if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(f.now()) {
 			res.Expired++
+			continue
+		}
+		if err := check(p); err != nil {
+			res.Refused = append(res.Refused, hostfw.Refusal{Prefix: p, Why: err.Error()})
 			continue
 		}
 		f.kernel[p] = e

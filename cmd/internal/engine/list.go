@@ -250,11 +250,17 @@ func (e *Engine) reconcileHost(ctx context.Context, res *ReconcileResult) error 
 		}
 		res.Adopted = len(adopt)
 	}
-	rr, err := fw.Restore(ctx)
+	rr, err := fw.Restore(ctx, e.RestoreCheck())
+	res.Restored, res.Expired = rr.Restored, rr.Expired
+	for _, r := range rr.Refused {
+		res.Notes = append(res.Notes, "not restored: "+r.Why)
+	}
+	for _, d := range rr.Damaged {
+		res.Notes = append(res.Notes, fmt.Sprintf("skipped %s", d))
+	}
 	if err != nil {
 		return err
 	}
-	res.Restored, res.Expired = rr.Restored, rr.Expired
 	return nil
 }
 
