@@ -748,6 +748,9 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 			w.keepWorld(rctx, cfg.NACL)
 		}
 	}()
+	if eng, err := a.engine(); err == nil {
+		go w.keepReconciled(rctx, eng)
+	}
 	ready.Wait()
 	w.logf("ready: reading %s", strings.Join(sources, ", "))
 

@@ -209,6 +209,15 @@ func TestWatchEndToEnd(t *testing.T) {
 	if err := dial(att, att.VictimAddr4); err == nil {
 		t.Error("block lost on SIGHUP")
 	}
+	// Drift: the jump to banshee's chain is deleted behind watch's back;
+	// watch's reconcile puts it back and the attacker is dropped again.
+	if out, err := net.Victim.Run(t.Context(), "iptables", "-D", "INPUT", "-j", "BANSHEE"); err != nil {
+		t.Fatalf("deleting the jump: %v %s", err, out)
+	}
+	w.waitLine("reconciled", 90*time.Second)
+	if err := dial(att, att.VictimAddr4); err == nil {
+		t.Error("attacker connects after watch reconciled the deleted jump")
+	}
 	// SIGTERM: clean exit, blocks stay, the status file says stopped
 	if err := w.stop(); err != nil {
 		t.Errorf("watch exit after SIGTERM: %v", err)
