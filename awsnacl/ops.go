@@ -97,6 +97,9 @@ type SweepResult struct {
 	Removed   []policy.Block `json:"removed"`              // expired blocks deleted
 	Adopted   []policy.Block `json:"adopted,omitempty"`    // entries found without metadata, now tagged
 	StaleTags int            `json:"stale_tags,omitempty"` // metadata without an entry, deleted
+	// Vanished are the blocks among StaleTags whose metadata had not
+	// expired: someone else deleted their entries (see Vanished).
+	Vanished []policy.Block `json:"vanished,omitempty"`
 	// Waiting counts entries found without metadata that are not adopted
 	// yet: first seen by this sweep, or less than the grace period ago.
 	Waiting int `json:"waiting,omitempty"`
@@ -259,6 +262,7 @@ func (m *Manager) sweepOne(ctx context.Context, st *naclState, now time.Time, re
 		}
 	}
 	stale := len(m.staleTags(st))
+	vanished := m.vanished(st, now)
 	err := m.removeRules(ctx, st, expired)
 	for _, n := range expired {
 		if !m.ourAt(st, n) {
@@ -267,6 +271,7 @@ func (m *Manager) sweepOne(ctx context.Context, st *naclState, now time.Time, re
 	}
 	if err == nil {
 		res.StaleTags += stale
+		res.Vanished = append(res.Vanished, vanished...)
 	}
 	return err
 }

@@ -1,8 +1,10 @@
 locals {
-  # The function is the alarm action only with alarm_trigger = "alarm_action";
-  # otherwise the EventBridge rule carries the state change to it.
+  # The function is the alarm action with alarm_trigger = "alarm_action",
+  # the module's topic with "sns"; otherwise the EventBridge rule carries
+  # the state change to it.
   alarm_actions = concat(
     var.alarm_trigger == "alarm_action" ? [aws_lambda_function.this.arn] : [],
+    aws_sns_topic.alarms[*].arn,
     var.alarm_actions,
   )
 }

@@ -310,19 +310,18 @@ func TestRuleRangesNeverOverlap(t *testing.T) {
 		t.Errorf("checked %d range pairs, want 225", checked)
 	}
 
-	// The blocklist must fit its range.
-	for n, want := range map[int]bool{0: true, 3: true, 4: false} {
-		list := make([]cty.Value, n)
-		for i := range list {
-			list[i] = cty.StringVal(fmt.Sprintf("192.0.2.%d/32", i))
-		}
-		lv := cty.ListValEmpty(cty.String)
-		if n > 0 {
-			lv = cty.ListVal(list)
-		}
-		got := evalLocal(t, m, "static_blocklist_fits", map[string]cty.Value{"static_blocklist": lv, "static_blocklist_rule_range": rangeVal(20, 22)})
+	// Every blocklist number must lie in its range, and be its own.
+	for src, want := range map[string]bool{
+		`{}`: true,
+		`{ "192.0.2.0/24" = 20, "198.51.100.0/24" = 22 }`:                        true,
+		`{ "192.0.2.0/24" = 20, "198.51.100.0/24" = 21, "203.0.113.0/24" = 22 }`: true,
+		`{ "192.0.2.0/24" = 19 }`:                                                false,
+		`{ "192.0.2.0/24" = 23 }`:                                                false,
+		`{ "192.0.2.0/24" = 21, "2001:db8::/32" = 21 }`:                          false,
+	} {
+		got := evalLocal(t, m, "static_blocklist_fits", map[string]cty.Value{"static_blocklist": hclValue(t, src), "static_blocklist_rule_range": rangeVal(20, 22)})
 		if got.True() != want {
-			t.Errorf("%d entries in 20-22: static_blocklist_fits = %v, want %v", n, got.True(), want)
+			t.Errorf("%s in 20-22: static_blocklist_fits = %v, want %v", src, got.True(), want)
 		}
 	}
 }
@@ -331,7 +330,7 @@ func TestStaticBlocklistRules(t *testing.T) {
 	m := loadModule(t, ".")
 	rules := evalLocal(t, m, "static_blocklist_rules", map[string]cty.Value{
 		"network_acl_ids":             hclValue(t, `["acl-0123456789abcdef0", "acl-0123456789abcdef1"]`),
-		"static_blocklist":            hclValue(t, `["192.0.2.0/24", "2001:db8::/32", "203.0.113.7/32"]`),
+		"static_blocklist":            hclValue(t, `{ "192.0.2.0/24" = 50, "2001:db8::/32" = 51, "203.0.113.7/32" = 52 }`),
 		"static_blocklist_rule_range": rangeVal(50, 89),
 	})
 	type rule struct {
@@ -358,6 +357,24 @@ func TestStaticBlocklistRules(t *testing.T) {
 		t.Errorf("static blocklist rules:\ngot  %v\nwant %v", got, want)
 	}
 
+	// Removing an entry removes its rules and leaves every other rule, key
+	// and number as it was: nothing is renumbered.
+	fewer := evalLocal(t, m, "static_blocklist_rules", map[string]cty.Value{
+		"network_acl_ids":             hclValue(t, `["acl-0123456789abcdef0", "acl-0123456789abcdef1"]`),
+		"static_blocklist":            hclValue(t, `{ "2001:db8::/32" = 51, "203.0.113.7/32" = 52 }`),
+		"static_blocklist_rule_range": rangeVal(50, 89),
+	})
+	for it := fewer.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		n, _ := v.GetAttr("rule_number").AsBigFloat().Int64()
+		if w, ok := want[k.AsString()]; !ok || w.number != n || w.acl != v.GetAttr("network_acl_id").AsString() {
+			t.Errorf("after removing 192.0.2.0/24: rule %s = %d in %s, before %v", k.AsString(), n, v.GetAttr("network_acl_id").AsString(), w)
+		}
+	}
+	if fewer.LengthInt() != 4 {
+		t.Errorf("after removing 192.0.2.0/24: %d rules, want 4", fewer.LengthInt())
+	}
+
 	// No blocklist: no rules (merge of nothing is an empty object).
 	empty := evalLocal(t, m, "static_blocklist_rules", map[string]cty.Value{
 		"network_acl_ids": hclValue(t, `["acl-0123456789abcdef0"]`),
@@ -368,7 +385,7 @@ func TestStaticBlocklistRules(t *testing.T) {
 
 	// Without network_acl_ids the ACLs come from a data source: unknown
 	// before a plan, never guessed.
-	e, err := m.newEvaluator(withVPC(map[string]cty.Value{"static_blocklist": hclValue(t, `["192.0.2.0/24"]`)}))
+	e, err := m.newEvaluator(withVPC(map[string]cty.Value{"static_blocklist": hclValue(t, `{ "192.0.2.0/24" = 50 }`)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,16 +422,16 @@ func validates(t *testing.T, m *tfModule, name string, value cty.Value) bool {
 // validationCases lists, per validated variable, values (HCL) its
 // validations must accept and values they must reject.
 var validationCases = map[string]struct{ good, bad []string }{
-	"name":                           {good: []string{`"banshee"`, `"prod-eu-1"`}, bad: []string{`"Banshee"`, `"a--b"`, `"-a"`, `"aws-prod"`, `"amazonx"`, `"with.dot"`, `""`, `"abcdefghijabcdefghijabcdefghijabc"`}},
+	"name":                           {good: []string{`"banshee"`, `"prod-eu-1"`, `"amz"`}, bad: []string{`"Banshee"`, `"a--b"`, `"-a"`, `"aws-prod"`, `"amazonx"`, `"amzn-web"`, `"with.dot"`, `""`, `"abcdefghijabcdefghijabcdefghijabc"`}},
 	"vpc_id":                         {good: []string{`"vpc-0123abcd"`, `"vpc-0123456789abcdef0"`}, bad: []string{`"vpc-XYZ"`, `"subnet-0123abcd"`, `""`}},
 	"network_acl_ids":                {good: []string{`[]`, `["acl-0123abcd", "acl-0123abce"]`}, bad: []string{`["acl-0123abcd", "acl-0123abcd"]`, `["vpc-0123abcd"]`}},
 	"lambda_zip_path":                {good: []string{`null`, `"dist/banshee-lambda-arm64.zip"`}, bad: []string{`"bootstrap"`}},
 	"lambda_timeout":                 {good: []string{`1`, `900`}, bad: []string{`0`, `901`, `1.5`}},
 	"lambda_memory_size":             {good: []string{`128`, `10240`}, bad: []string{`64`, `10241`, `200.5`}},
-	"reserved_concurrent_executions": {good: []string{`-1`, `1`, `10`}, bad: []string{`0`, `-2`, `1.5`}},
+	"reserved_concurrent_executions": {good: []string{`null`, `1`, `10`}, bad: []string{`0`, `-1`, `1.5`}},
 	"log_retention_in_days":          {good: []string{`1`, `3653`}, bad: []string{`0`, `2`, `10000`}},
 	"sweep_schedule":                 {good: []string{`"rate(5 minutes)"`, `"cron(0/5 * * * ? *)"`}, bad: []string{`"every minute"`, `"rate(0 minutes)"`, `"rate(1 fortnight)"`}},
-	"alarm_trigger":                  {good: []string{`"alarm_action"`}, bad: []string{`"sns"`}},
+	"alarm_trigger":                  {good: []string{`"alarm_action"`, `"sns"`}, bad: []string{`"SNS"`, `"email"`}},
 	"alarm_actions":                  {good: []string{`["arn:aws:sns:eu-west-1:123456789012:oncall"]`}, bad: []string{`["oncall"]`}},
 	"metric_namespace":               {good: []string{`null`, `"Security/Banshee"`}, bad: []string{`"AWS/EC2"`, `""`, `"a b"`}},
 	"auth_log_group_name":            {good: []string{`null`, `"/ec2/auth"`}, bad: []string{`""`, `"a b"`, `"a:b"`}},
@@ -432,7 +449,8 @@ var validationCases = map[string]struct{ good, bad []string }{
 	"config_overrides":               {good: []string{`{}`, `{ policy = { default_ttl = "2h" } }`, `{ nacl = { egress = true } }`}, bad: []string{`{ policy2 = {} }`, `{ nacl = { rule_max = 9 } }`, `"x"`}},
 	"nacl_rule_range":                {good: []string{`{ min = 1, max = 1 }`, `{ min = 100, max = 32766 }`}, bad: []string{`{ min = 0, max = 19 }`, `{ min = 20, max = 19 }`, `{ min = 1, max = 32767 }`, `{ min = 1.5, max = 19 }`}},
 	"nacl_quota":                     {good: []string{`2`, `40`}, bad: []string{`1`, `41`, `20.5`}},
-	"static_blocklist":               {good: []string{`[]`, `["192.0.2.0/24", "2001:db8::/32", "203.0.113.7/32"]`, blocklistHCL(38, 38)}, bad: []string{`["192.0.2.1/24"]`, `["0.0.0.0/0"]`, `["::/0"]`, `["2001:DB8::/32"]`, `["192.0.2.0"]`, `["192.0.2.0/24", "192.0.2.0/24"]`, blocklistHCL(39, 0), blocklistHCL(0, 39)}},
+	"nacl_allow_rules":               {good: []string{`0`, `1`, `38`}, bad: []string{`-1`, `39`, `1.5`}},
+	"static_blocklist":               {good: []string{`{}`, `{ "192.0.2.0/24" = 50, "2001:db8::/32" = 51, "203.0.113.7/32" = 89 }`, blocklistHCL(38, 38)}, bad: []string{`{ "192.0.2.1/24" = 50 }`, `{ "0.0.0.0/0" = 50 }`, `{ "::/0" = 50 }`, `{ "2001:DB8::/32" = 50 }`, `{ "192.0.2.0" = 50 }`, `{ "192.0.2.0/24" = 50, "198.51.100.0/24" = 50 }`, `{ "192.0.2.0/24" = 0 }`, `{ "192.0.2.0/24" = 50.5 }`, `{ "192.0.2.0/24" = 32767 }`, blocklistHCL(39, 0), blocklistHCL(0, 39)}},
 	"static_blocklist_rule_range":    {good: []string{`{ min = 20, max = 49 }`}, bad: []string{`{ min = 0, max = 9 }`, `{ min = 50, max = 49 }`, `{ min = 1, max = 40000 }`}},
 	"admin_cidrs":                    {good: []string{`[]`, `["198.51.100.0/24", "2001:db8::/48"]`}, bad: []string{`["0.0.0.0/0"]`, `["::/0"]`, `["office"]`}},
 	"ssh_port":                       {good: []string{`22`, `2222`}, bad: []string{`0`, `65536`, `22.5`}},
@@ -483,46 +501,52 @@ func TestVariableValidations(t *testing.T) {
 	}
 }
 
-// blocklistHCL is a static blocklist of v4 IPv4 and v6 IPv6 networks, as HCL.
+// blocklistHCL is a static blocklist of v4 IPv4 and v6 IPv6 networks, as
+// HCL, numbered from 100 up.
 func blocklistHCL(v4, v6 int) string {
 	var es []string
 	for i := range v4 {
-		es = append(es, fmt.Sprintf("%q", fmt.Sprintf("198.18.%d.0/24", i)))
+		es = append(es, fmt.Sprintf("%q = %d", fmt.Sprintf("198.18.%d.0/24", i), 100+len(es)))
 	}
 	for i := range v6 {
-		es = append(es, fmt.Sprintf("%q", fmt.Sprintf("2001:db8:%x::/48", i+1)))
+		es = append(es, fmt.Sprintf("%q = %d", fmt.Sprintf("2001:db8:%x::/48", i+1), 100+len(es)))
 	}
-	return "[" + strings.Join(es, ", ") + "]"
+	return "{ " + strings.Join(es, ", ") + " }"
 }
 
-// The static blocklist's rules of one family, the function's range and the
-// default rule must fit the quota together.
+// The static blocklist's rules of one family, the ACL's own allow rules and
+// the default rule must leave the function at least one rule of the quota;
+// nacl_function_rules is what the function can use of its range.
 func TestStaticBlocklistWithinQuota(t *testing.T) {
 	m := loadModule(t, ".")
 	for _, tc := range []struct {
 		v4, v6  int
+		allow   int
 		fn      [2]int
 		quota   int
-		want    bool
+		usable  int
 		comment string
 	}{
-		{0, 0, [2]int{1, 19}, 20, true, "the defaults"},
-		{1, 0, [2]int{1, 19}, 20, false, "the defaults leave no room"},
-		{0, 1, [2]int{1, 19}, 20, false, "IPv6 counts as well"},
-		{1, 0, [2]int{1, 18}, 20, true, "one rule narrower"},
-		{2, 1, [2]int{1, 17}, 20, true, "the families count apart"},
-		{2, 2, [2]int{1, 17}, 20, true, "2 + 17 + 1 per family"},
-		{3, 0, [2]int{1, 17}, 20, false, "3 + 17 + 1"},
-		{0, 3, [2]int{1, 17}, 20, false, "0 + 3 IPv6 + 17 + 1"},
-		{20, 0, [2]int{1, 19}, 40, true, "a raised quota"},
-		{21, 0, [2]int{1, 19}, 40, false, "a raised quota, one over"},
-		{0, 0, [2]int{1, 20}, 20, false, "the function's range alone over the quota"},
-		{38, 38, [2]int{1, 1}, 40, true, "the most the variable allows"},
+		{0, 0, 1, [2]int{1, 19}, 20, 18, "the defaults: 100 allow and the default rule leave 18"},
+		{0, 0, 0, [2]int{1, 19}, 20, 19, "an ACL without allow rules"},
+		{1, 0, 1, [2]int{1, 19}, 20, 17, "one static rule takes one"},
+		{0, 1, 1, [2]int{1, 19}, 20, 17, "IPv6 counts as well"},
+		{2, 1, 1, [2]int{1, 16}, 20, 16, "the complete example: 2 + 16 + 100 allow + default = 20"},
+		{2, 2, 1, [2]int{1, 17}, 20, 16, "the families count apart"},
+		{3, 0, 2, [2]int{1, 17}, 20, 14, "two allow rules"},
+		{17, 0, 1, [2]int{1, 19}, 20, 1, "one rule left"},
+		{18, 0, 1, [2]int{1, 19}, 20, 0, "nothing left"},
+		{0, 18, 1, [2]int{1, 19}, 20, 0, "nothing left for IPv6"},
+		{0, 0, 19, [2]int{1, 19}, 20, 0, "the ACL's own rules fill it"},
+		{20, 0, 1, [2]int{1, 19}, 40, 18, "a raised quota"},
+		{38, 38, 1, [2]int{1, 1}, 40, 0, "the most the variable allows, and one allow rule"},
+		{38, 38, 0, [2]int{1, 1}, 40, 1, "the most the variable allows"},
 	} {
 		values := map[string]cty.Value{
 			"static_blocklist": hclValue(t, blocklistHCL(tc.v4, tc.v6)),
 			"nacl_rule_range":  rangeVal(tc.fn[0], tc.fn[1]),
 			"nacl_quota":       cty.NumberIntVal(int64(tc.quota)),
+			"nacl_allow_rules": cty.NumberIntVal(int64(tc.allow)),
 			// Room for the longest list, away from the function's range.
 			"static_blocklist_rule_range": rangeVal(100, 199),
 		}
@@ -531,9 +555,13 @@ func TestStaticBlocklistWithinQuota(t *testing.T) {
 				t.Fatalf("%s: %s = %#v fails its own validation", tc.comment, name, v)
 			}
 		}
-		if got := evalLocal(t, m, "static_blocklist_within_quota", values); got.True() != tc.want {
-			t.Errorf("%s: %d IPv4 + %d IPv6 static, range %d-%d, quota %d: static_blocklist_within_quota = %v, want %v",
-				tc.comment, tc.v4, tc.v6, tc.fn[0], tc.fn[1], tc.quota, got.True(), tc.want)
+		got := evalLocal(t, m, "nacl_function_rules", values)
+		if n, _ := got.AsBigFloat().Int64(); int(n) != tc.usable {
+			t.Errorf("%s: %d IPv4 + %d IPv6 static, %d allow, range %d-%d, quota %d: nacl_function_rules = %d, want %d",
+				tc.comment, tc.v4, tc.v6, tc.allow, tc.fn[0], tc.fn[1], tc.quota, n, tc.usable)
+		}
+		if ok := evalLocal(t, m, "static_blocklist_within_quota", values); ok.True() != (tc.usable > 0) {
+			t.Errorf("%s: static_blocklist_within_quota = %v with %d rules left for the function", tc.comment, ok.True(), tc.usable)
 		}
 	}
 }
@@ -550,7 +578,7 @@ func TestExamplesPassTheRulePreconditions(t *testing.T) {
 				continue
 			}
 			values := map[string]cty.Value{}
-			for _, arg := range []string{"static_blocklist", "static_blocklist_rule_range", "nacl_rule_range", "nacl_quota"} {
+			for _, arg := range []string{"static_blocklist", "static_blocklist_rule_range", "nacl_rule_range", "nacl_quota", "nacl_allow_rules"} {
 				a, ok := b.Body.Attributes[arg]
 				if !ok {
 					continue
@@ -564,6 +592,17 @@ func TestExamplesPassTheRulePreconditions(t *testing.T) {
 			for _, local := range []string{"rule_ranges_disjoint", "static_blocklist_fits", "static_blocklist_within_quota"} {
 				if !evalLocal(t, m, local, values).True() {
 					t.Errorf("%s: module %q fails the precondition local.%s", dir, name, local)
+				}
+			}
+			// An example that sizes the function's range sizes it to what
+			// the quota leaves: no rule number it cannot use.
+			if _, ok := values["nacl_rule_range"]; ok {
+				got, _ := evalLocal(t, m, "nacl_function_rules", values).AsBigFloat().Int64()
+				r := values["nacl_rule_range"]
+				lo, _ := r.GetAttr("min").AsBigFloat().Int64()
+				hi, _ := r.GetAttr("max").AsBigFloat().Int64()
+				if got != hi-lo+1 {
+					t.Errorf("%s: module %q gives the function %d-%d, of which the quota leaves %d", dir, name, lo, hi, got)
 				}
 			}
 		}

@@ -58,12 +58,82 @@ resource "aws_lambda_permission" "alarms_direct" {
 }
 
 ################################################################################
+# Alarm notifications through SNS → the function
+################################################################################
+
+resource "aws_sns_topic" "alarms" {
+  count = var.alarm_trigger == "sns" ? 1 : 0
+
+  name = "${var.name}-alarms"
+
+  tags = local.tags
+}
+
+# CloudWatch publishes the notifications of this account's alarms named
+# with the prefix, and nothing else may.
+data "aws_iam_policy_document" "alarm_topic" {
+  count = var.alarm_trigger == "sns" ? 1 : 0
+
+  statement {
+    sid       = "AlarmNotifications"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["${local.alarm_arn_prefix}*"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  count = var.alarm_trigger == "sns" ? 1 : 0
+
+  arn    = aws_sns_topic.alarms[0].arn
+  policy = data.aws_iam_policy_document.alarm_topic[0].json
+}
+
+resource "aws_sns_topic_subscription" "alarms" {
+  count = var.alarm_trigger == "sns" ? 1 : 0
+
+  topic_arn = aws_sns_topic.alarms[0].arn
+  protocol  = "lambda"
+  endpoint  = aws_lambda_function.this.arn
+}
+
+resource "aws_lambda_permission" "alarms_sns" {
+  count = var.alarm_trigger == "sns" ? 1 : 0
+
+  statement_id  = "AllowAlarmTopic"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "sns.amazonaws.com"
+  source_arn    = aws_sns_topic.alarms[0].arn
+}
+
+################################################################################
 # Schedule → sweep of expired blocks
 ################################################################################
 
+# Besides sweeping, each scheduled run re-evaluates the alarms named with
+# the prefix that are still in ALARM: alarm actions, notifications and
+# state-change events fire on transitions only, so a sustained attack would
+# otherwise be handled once.
 resource "aws_cloudwatch_event_rule" "sweep" {
   name                = "${var.name}-sweep"
-  description         = "banshee: sweep expired blocks"
+  description         = "banshee: sweep expired blocks, re-evaluate alarms still in ALARM"
   schedule_expression = var.sweep_schedule
 
   tags = local.tags

@@ -52,9 +52,7 @@ data "aws_iam_policy_document" "function" {
     sid = "ManageNetworkAclEntries"
     actions = [
       "ec2:CreateNetworkAclEntry",
-      "ec2:CreateTags",
       "ec2:DeleteNetworkAclEntry",
-      "ec2:DeleteTags",
       "ec2:ReplaceNetworkAclEntry",
     ]
     resources = local.managed_network_acl_arns
@@ -68,6 +66,48 @@ data "aws_iam_policy_document" "function" {
         values   = [condition.value]
       }
     }
+  }
+
+  # banshee's metadata only: every tag key of the request starts with
+  # banshee:, and the request names its keys (DeleteTags without keys
+  # would delete every tag).
+  statement {
+    sid = "TagNetworkAcls"
+    actions = [
+      "ec2:CreateTags",
+      "ec2:DeleteTags",
+    ]
+    resources = local.managed_network_acl_arns
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = [local.banshee_tag_keys]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "aws:TagKeys"
+      values   = ["false"]
+    }
+
+    dynamic "condition" {
+      for_each = length(var.network_acl_ids) > 0 ? [] : [local.vpc_arn]
+
+      content {
+        test     = "ArnEquals"
+        variable = "ec2:Vpc"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # The scheduled run re-evaluates the installation's alarms that stay in
+  # ALARM (alarm actions and events fire on transitions only).
+  statement {
+    sid       = "FindAlarmsInAlarm"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["${local.alarm_arn_prefix}*"]
   }
 
   statement {
@@ -92,10 +132,12 @@ data "aws_iam_policy_document" "function" {
     resources = [aws_ssm_parameter.config.arn]
   }
 
+  # The document's ARN is built from the caller's account: with the
+  # provider's skip_requesting_account_id its own arn has no account id.
   statement {
     sid       = "RunHostBlockDocument"
     actions   = ["ssm:SendCommand"]
-    resources = [aws_ssm_document.host_block.arn]
+    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:document/${aws_ssm_document.host_block.name}"]
   }
 
   # Finding earlier commands of the document (at-least-once delivery: the

@@ -28,12 +28,44 @@ data "aws_iam_policy_document" "instance" {
     sid = "ManageNetworkAclEntries"
     actions = [
       "ec2:CreateNetworkAclEntry",
-      "ec2:CreateTags",
       "ec2:DeleteNetworkAclEntry",
-      "ec2:DeleteTags",
       "ec2:ReplaceNetworkAclEntry",
     ]
     resources = local.managed_network_acl_arns
+
+    dynamic "condition" {
+      for_each = length(var.network_acl_ids) > 0 ? [] : [local.vpc_arn]
+
+      content {
+        test     = "ArnEquals"
+        variable = "ec2:Vpc"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # banshee's metadata only: every tag key of the request starts with
+  # banshee:, and the request names its keys (DeleteTags without keys
+  # would delete every tag).
+  statement {
+    sid = "TagNetworkAcls"
+    actions = [
+      "ec2:CreateTags",
+      "ec2:DeleteTags",
+    ]
+    resources = local.managed_network_acl_arns
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = [local.banshee_tag_keys]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "aws:TagKeys"
+      values   = ["false"]
+    }
 
     dynamic "condition" {
       for_each = length(var.network_acl_ids) > 0 ? [] : [local.vpc_arn]

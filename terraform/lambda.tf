@@ -34,12 +34,12 @@ resource "aws_lambda_function" "this" {
 
     precondition {
       condition     = local.static_blocklist_fits
-      error_message = "The static_blocklist has more entries than static_blocklist_rule_range has rule numbers."
+      error_message = "Each static_blocklist rule number must lie in static_blocklist_rule_range (${var.static_blocklist_rule_range.min}-${var.static_blocklist_rule_range.max}), and no two entries may share one."
     }
 
     precondition {
       condition     = local.static_blocklist_within_quota
-      error_message = "The static_blocklist (${local.static_blocklist_ipv4_rules} IPv4, ${local.static_blocklist_ipv6_rules} IPv6 rules), the function's nacl_rule_range (${var.nacl_rule_range.max - var.nacl_rule_range.min + 1} rules) and the default rule need ${local.nacl_rules_needed} rules of one address family, more than nacl_quota (${var.nacl_quota}): narrow nacl_rule_range, shorten the static_blocklist, or raise nacl_quota after raising the AWS quota."
+      error_message = "The static_blocklist (${local.static_blocklist_ipv4_rules} IPv4, ${local.static_blocklist_ipv6_rules} IPv6 rules), the ACL's own ${var.nacl_allow_rules} allow rules (nacl_allow_rules) and the default rule take ${local.nacl_rules_outside} of the nacl_quota (${var.nacl_quota}) rules of one address family and leave the function none: shorten the static_blocklist, or raise nacl_quota after raising the AWS quota."
     }
   }
 

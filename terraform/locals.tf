@@ -5,8 +5,10 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  # The region's id is its name under provider 5 and 6 alike (6 deprecates
+  # name and adds region, which 5 lacks).
+  region     = data.aws_region.current.id
   account_id = data.aws_caller_identity.current.account_id
 
   # Alarms whose names start with this prefix reach the function. The dot
@@ -14,6 +16,10 @@ locals {
   # another's alarms.
   alarm_prefix     = "${var.name}."
   alarm_arn_prefix = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.alarm_prefix}"
+
+  # The tag keys banshee writes on network ACLs (awsnacl: banshee:rule:N,
+  # banshee:seen:N, banshee:vpc-cidrs).
+  banshee_tag_keys = "banshee:*"
 
   metric_namespace = coalesce(var.metric_namespace, "Banshee/${var.name}")
 
@@ -35,25 +41,36 @@ locals {
     for id in var.network_acl_ids : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-acl/${id}"
   ] : ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-acl/*"]
 
-  rule_ranges_disjoint  = var.static_blocklist_rule_range.max < var.nacl_rule_range.min || var.nacl_rule_range.max < var.static_blocklist_rule_range.min
-  static_blocklist_fits = length(var.static_blocklist) <= var.static_blocklist_rule_range.max - var.static_blocklist_rule_range.min + 1
+  rule_ranges_disjoint = var.static_blocklist_rule_range.max < var.nacl_rule_range.min || var.nacl_rule_range.max < var.static_blocklist_rule_range.min
 
-  # The quota counts the rules of one direction and address family, the
-  # ACL's default rule (*) included. The static blocklist's rules of a family,
-  # the function's reserved range and the default rule must fit it together:
-  # otherwise the function would count on rule numbers the ACL cannot hold.
-  static_blocklist_ipv4_rules   = length([for cidr in var.static_blocklist : cidr if !strcontains(cidr, ":")])
+  # Every static blocklist rule number lies in static_blocklist_rule_range,
+  # and no two entries share one.
+  static_blocklist_numbers = values(var.static_blocklist)
+  static_blocklist_fits = alltrue([
+    for n in local.static_blocklist_numbers : n >= var.static_blocklist_rule_range.min && n <= var.static_blocklist_rule_range.max
+  ]) && length(distinct(local.static_blocklist_numbers)) == length(local.static_blocklist_numbers)
+
+  # The quota counts the rules of one direction and address family: the
+  # static blocklist's, the ACL's own (nacl_allow_rules, such as rule 100 of
+  # a default ACL), the default rule (*) and the function's. The function
+  # keeps at least one rule; it uses as many numbers of its range as the
+  # quota leaves (banshee counts every entry before it writes one), which
+  # is nacl_function_rules.
+  static_blocklist_ipv4_rules   = length([for cidr in keys(var.static_blocklist) : cidr if !strcontains(cidr, ":")])
   static_blocklist_ipv6_rules   = length(var.static_blocklist) - local.static_blocklist_ipv4_rules
-  nacl_rules_needed             = max(local.static_blocklist_ipv4_rules, local.static_blocklist_ipv6_rules) + (var.nacl_rule_range.max - var.nacl_rule_range.min + 1) + 1
-  static_blocklist_within_quota = local.nacl_rules_needed <= var.nacl_quota
+  nacl_rules_outside            = max(local.static_blocklist_ipv4_rules, local.static_blocklist_ipv6_rules) + var.nacl_allow_rules + 1
+  nacl_function_rules           = max(min(var.nacl_rule_range.max - var.nacl_rule_range.min + 1, var.nacl_quota - local.nacl_rules_outside), 0)
+  static_blocklist_within_quota = local.nacl_function_rules >= 1
 
-  # One deny per (ACL, blocklist entry). Keys use the ACL's position, which is
-  # known at plan time even when the ACL is created in the same apply.
+  # One deny per (ACL, blocklist entry), keyed by the ACL's position (known
+  # at plan time even when the ACL is created in the same apply) and the
+  # CIDR, numbered as the caller numbered it: adding or removing an entry
+  # never touches another.
   static_blocklist_rules = merge([
     for acl_index, acl_id in local.managed_network_acl_ids : {
-      for entry_index, cidr in var.static_blocklist : "${acl_index}/${cidr}" => {
+      for cidr, number in var.static_blocklist : "${acl_index}/${cidr}" => {
         network_acl_id = acl_id
-        rule_number    = var.static_blocklist_rule_range.min + entry_index
+        rule_number    = number
         cidr           = cidr
         ipv6           = strcontains(cidr, ":")
       }
@@ -123,6 +140,7 @@ locals {
     BANSHEE_INSTANCE_TAG     = "${var.instance_tag.key}=${var.instance_tag.value}"
     BANSHEE_NACL_IDS         = join(",", var.network_acl_ids)
     BANSHEE_VPC_ID           = var.vpc_id
+    BANSHEE_ALARM_PREFIX     = local.alarm_prefix
   }
 
   ##############################################################################
@@ -133,5 +151,7 @@ locals {
   # created (a precondition on its document says so).
   instance_role_names_attachable = var.create_instance_policy || length(var.instance_role_names) == 0
 
-  tags = merge(var.tags, { "banshee:installation" = var.name })
+  # Not under banshee:, which is banshee's metadata on network ACLs and
+  # which the provider's ignore_tags should skip (see README.md).
+  tags = merge(var.tags, { "banshee-installation" = var.name })
 }

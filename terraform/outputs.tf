@@ -51,6 +51,11 @@ output "metric_namespace" {
   value       = local.metric_namespace
 }
 
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic the module's alarms notify and the function is subscribed to (null unless alarm_trigger = \"sns\")."
+  value       = one(aws_sns_topic.alarms[*].arn)
+}
+
 output "alarm_event_rule_arn" {
   description = "ARN of the EventBridge rule for alarm state changes (null with alarm_trigger = \"alarm_action\")."
   value       = one(aws_cloudwatch_event_rule.alarms[*].arn)
@@ -98,7 +103,12 @@ output "nacl_rule_range" {
 
 output "static_blocklist_rule_numbers" {
   description = "Rule number of each static blocklist entry (the same in every managed network ACL)."
-  value       = { for index, cidr in var.static_blocklist : cidr => var.static_blocklist_rule_range.min + index }
+  value       = var.static_blocklist
+}
+
+output "nacl_function_rules" {
+  description = "Rule numbers of nacl_rule_range the function can use in each managed network ACL: the range, or fewer when the static blocklist, the ACL's own rules and the default rule leave less of nacl_quota."
+  value       = local.nacl_function_rules
 }
 
 output "flow_log_id" {

@@ -3,13 +3,13 @@
 ################################################################################
 
 variable "name" {
-  description = "Name of this banshee installation. Prefixes every resource, and (followed by a dot) the names of the alarms the function reacts to. Lowercase letters, digits and single hyphens; it must not start with aws or amazon (SSM document names cannot)."
+  description = "Name of this banshee installation. Prefixes every resource, and (followed by a dot) the names of the alarms the function reacts to. Lowercase letters, digits and single hyphens; it must not start with aws, amazon or amzn (SSM document names cannot)."
   type        = string
   default     = "banshee"
 
   validation {
-    condition     = can(regex("^[a-z0-9]+(-[a-z0-9]+)*$", var.name)) && length(var.name) <= 32 && !can(regex("^(aws|amazon)", var.name))
-    error_message = "The name must be 1-32 lowercase letters, digits and single hyphens, and must not start with aws or amazon."
+    condition     = can(regex("^[a-z0-9]+(-[a-z0-9]+)*$", var.name)) && length(var.name) <= 32 && !can(regex("^(aws|amazon|amzn)", var.name))
+    error_message = "The name must be 1-32 lowercase letters, digits and single hyphens, and must not start with aws, amazon or amzn."
   }
 }
 
@@ -78,13 +78,13 @@ variable "lambda_memory_size" {
 }
 
 variable "reserved_concurrent_executions" {
-  description = "Reserved concurrency of the function. The default 1 serializes invocations, so alarms and sweeps never race for the same network ACL rule numbers; -1 removes the reservation."
+  description = "Reserved concurrency of the function, or null (the default) for none. Concurrent invocations are safe (banshee places NACL entries so that racing writers never exceed the quota, and every write is idempotent); 1 serializes them. AWS refuses a reservation that leaves the account fewer than 10 unreserved executions, which new accounts (a limit of 10) always do."
   type        = number
-  default     = 1
+  default     = null
 
   validation {
-    condition     = var.reserved_concurrent_executions == -1 || (var.reserved_concurrent_executions >= 1 && floor(var.reserved_concurrent_executions) == var.reserved_concurrent_executions)
-    error_message = "The reserved_concurrent_executions must be -1 or a whole number of at least 1."
+    condition     = var.reserved_concurrent_executions == null ? true : var.reserved_concurrent_executions >= 1 && floor(var.reserved_concurrent_executions) == var.reserved_concurrent_executions
+    error_message = "The reserved_concurrent_executions must be null or a whole number of at least 1."
   }
 }
 
@@ -100,7 +100,7 @@ variable "log_retention_in_days" {
 }
 
 variable "sweep_schedule" {
-  description = "EventBridge schedule expression on which the function sweeps expired blocks."
+  description = "EventBridge schedule expression on which the function sweeps expired blocks and re-evaluates the alarms named with the prefix that stay in ALARM (so that attackers who join a sustained attack are blocked too)."
   type        = string
   default     = "rate(1 minute)"
 
@@ -115,13 +115,13 @@ variable "sweep_schedule" {
 ################################################################################
 
 variable "alarm_trigger" {
-  description = "How the module's alarms reach the function: \"eventbridge\" (a rule on CloudWatch Alarm State Change events for alarms named with the prefix) or \"alarm_action\" (the alarms invoke the function directly as their alarm action; no rule is created)."
+  description = "How the module's alarms reach the function: \"eventbridge\" (a rule on CloudWatch Alarm State Change events for alarms named with the prefix), \"alarm_action\" (the alarms invoke the function directly as their alarm action; no rule is created) or \"sns\" (the alarms notify an SNS topic the module creates, to which the function is subscribed). Whichever it is, each run of sweep_schedule re-evaluates the alarms named with the prefix that stay in ALARM, since all three fire on state transitions only."
   type        = string
   default     = "eventbridge"
 
   validation {
-    condition     = contains(["eventbridge", "alarm_action"], var.alarm_trigger)
-    error_message = "The alarm_trigger must be eventbridge or alarm_action."
+    condition     = contains(["eventbridge", "alarm_action", "sns"], var.alarm_trigger)
+    error_message = "The alarm_trigger must be eventbridge, alarm_action or sns."
   }
 }
 
@@ -357,6 +357,17 @@ variable "nacl_rule_range" {
   }
 }
 
+variable "nacl_allow_rules" {
+  description = "Rules per direction and address family that each managed network ACL holds besides banshee's and the default rule (*): a default network ACL has one (rule 100, allow all). They count toward nacl_quota."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.nacl_allow_rules >= 0 && var.nacl_allow_rules <= 38 && floor(var.nacl_allow_rules) == var.nacl_allow_rules
+    error_message = "The nacl_allow_rules must be a whole number from 0 to 38."
+  }
+}
+
 variable "nacl_quota" {
   description = "Rules per direction and address family a network ACL may hold, the ACL's own rules included (AWS: 20 by default, up to 40 after a quota increase)."
   type        = number
@@ -369,28 +380,28 @@ variable "nacl_quota" {
 }
 
 variable "static_blocklist" {
-  description = "Networks (canonical IPv4 or IPv6 CIDR) denied inbound on every managed network ACL, permanently, as rules numbered from static_blocklist_rule_range.min up in list order. Per address family, these rules, the size of nacl_rule_range and the default rule together must not exceed nacl_quota."
-  type        = list(string)
-  default     = []
+  description = "Networks (canonical IPv4 or IPv6 CIDR) denied inbound on every managed network ACL, permanently, each with its rule number from static_blocklist_rule_range: { \"192.0.2.0/24\" = 50 }. An entry keeps its number, so adding or removing one never renumbers another. Do not move a number from one network to another in the same apply (the new rule could be created before the old one is deleted). Per address family, these rules, the ACL's own (nacl_allow_rules) and the default rule must leave the function at least one rule under nacl_quota."
+  type        = map(number)
+  default     = {}
 
   validation {
-    condition     = alltrue([for cidr in var.static_blocklist : can(cidrhost(cidr, 0)) ? "${cidrhost(cidr, 0)}/${split("/", cidr)[1]}" == cidr && split("/", cidr)[1] != "0" : false])
-    error_message = "Each static blocklist entry must be a CIDR in canonical form (network address, lowercase IPv6) and narrower than /0."
+    condition     = alltrue([for cidr in keys(var.static_blocklist) : can(cidrhost(cidr, 0)) ? "${cidrhost(cidr, 0)}/${split("/", cidr)[1]}" == cidr && split("/", cidr)[1] != "0" : false])
+    error_message = "Each static blocklist network must be a CIDR in canonical form (network address, lowercase IPv6) and narrower than /0."
   }
 
   validation {
-    condition     = length(distinct(var.static_blocklist)) == length(var.static_blocklist)
-    error_message = "The static blocklist must not repeat an entry."
+    condition     = alltrue([for n in values(var.static_blocklist) : n >= 1 && n <= 32766 && floor(n) == n]) && length(distinct(values(var.static_blocklist))) == length(var.static_blocklist)
+    error_message = "Each static blocklist rule number must be a whole number from 1 to 32766, and no two networks may share one."
   }
 
   validation {
-    condition     = length([for cidr in var.static_blocklist : cidr if strcontains(cidr, ":")]) <= 38 && length([for cidr in var.static_blocklist : cidr if !strcontains(cidr, ":")]) <= 38
+    condition     = length([for cidr in keys(var.static_blocklist) : cidr if strcontains(cidr, ":")]) <= 38 && length([for cidr in keys(var.static_blocklist) : cidr if !strcontains(cidr, ":")]) <= 38
     error_message = "The static blocklist may hold at most 38 networks of each address family: a network ACL holds at most 40 rules per family, one of them the default rule and at least one left for the function."
   }
 }
 
 variable "static_blocklist_rule_range" {
-  description = "Rule numbers reserved for the static blocklist (inclusive). Must not overlap nacl_rule_range and must hold every static_blocklist entry; keep it below the ACL's allow rules."
+  description = "Rule numbers reserved for the static blocklist (inclusive). Must not overlap nacl_rule_range and must hold the number of every static_blocklist entry; keep it below the ACL's allow rules."
   type = object({
     min = number
     max = number

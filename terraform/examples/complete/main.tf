@@ -204,14 +204,17 @@ module "banshee" {
     value = "enabled"
   }
 
-  static_blocklist = [
-    "192.0.2.0/24",
-    "203.0.113.0/24",
-    "2001:db8:dead::/48",
-  ]
+  # Each network keeps its rule number: removing one never renumbers the
+  # others.
+  static_blocklist = {
+    "192.0.2.0/24"       = 50
+    "203.0.113.0/24"     = 51
+    "2001:db8:dead::/48" = 52
+  }
 
-  # The default ACL holds, per address family, these 2 static denies, the
-  # function's 16, the allow rule 100 and the default rule: 20, the quota.
+  # The default ACL holds, per address family, at most these 2 static
+  # denies, its allow rule 100 (nacl_allow_rules = 1, the default) and the
+  # default rule: 4 of the quota's 20, which leaves 16 for the function.
   nacl_rule_range = {
     min = 1
     max = 16

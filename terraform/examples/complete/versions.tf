@@ -12,6 +12,13 @@ terraform {
 provider "aws" {
   region = var.region
 
+  # banshee keeps its block metadata in banshee:* tags on the network
+  # ACLs; without this, resources managed here that carry tags would
+  # plan to remove them.
+  ignore_tags {
+    key_prefixes = ["banshee:"]
+  }
+
   default_tags {
     tags = {
       Example = "banshee-complete"

@@ -60,6 +60,10 @@ type Deps struct {
 	// Region is the function's own region; an alarm of another region is
 	// an error (its logs and instances are not reachable from here).
 	Region string
+	// Alarms lists the alarms named with AlarmPrefix that stay in ALARM,
+	// for the scheduled re-evaluation (sustain.go); nil: none.
+	Alarms      AlarmsAPI
+	AlarmPrefix string
 }
 
 // Function handles invocations.
@@ -99,6 +103,8 @@ type Response struct {
 	Host      []remote.Result      `json:"host_commands,omitempty"`
 	Sweep     *awsnacl.SweepResult `json:"sweep,omitempty"`
 	Fallbacks []string             `json:"host_fallbacks,omitempty"`
+	// Reevaluated are the alarms a scheduled run found still in ALARM.
+	Reevaluated []Reevaluation `json:"reevaluated,omitempty"`
 }
 
 // Handle handles one raw invocation payload. A payload it cannot parse is
@@ -118,7 +124,7 @@ func (f *Function) Handle(ctx context.Context, raw []byte) (Response, error) {
 	case ev.Alarm != nil:
 		err = f.alarm(ctx, ev.Alarm, &resp)
 	case ev.Schedule != nil:
-		err = f.sweep(ctx, ev.Schedule, &resp)
+		err = errors.Join(f.sweep(ctx, ev.Schedule, &resp), f.sustain(ctx, &resp))
 	case ev.Manual != nil:
 		err = f.manual(ctx, ev.Manual, &resp)
 	}
@@ -276,6 +282,7 @@ func (f *Function) sweep(ctx context.Context, s *event.Schedule, resp *Response)
 	resp.Sweep = &res
 	f.d.Log.InfoContext(ctx, "swept expired NACL blocks", "rule", s.Rule, "network_acls", ids, "removed", len(res.Removed), "adopted", len(res.Adopted), "stale_tags", res.StaleTags)
 	f.count(map[string]string{"Scope": string(policy.ScopeVPC)}, "Expired", float64(len(res.Removed)))
+	f.warnVanished(ctx, res.Vanished)
 	if err != nil {
 		return fmt.Errorf("sweep expired blocks: %w", err)
 	}

@@ -9,9 +9,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/cmd/banshee-lambda/internal/offenders"
@@ -26,6 +29,7 @@ const (
 	EnvInstanceTag     = "BANSHEE_INSTANCE_TAG"     // key=value every targeted instance carries
 	EnvNACLIDs         = "BANSHEE_NACL_IDS"         // network ACL ids the function may change, comma-separated; unset: see EnvVPCID
 	EnvVPCID           = "BANSHEE_VPC_ID"           // the VPC whose network ACLs the function may change; neither set: the ACLs banshee's tags mark
+	EnvAlarmPrefix     = "BANSHEE_ALARM_PREFIX"     // the schedule re-evaluates alarms so named that stay in ALARM; unset: none
 )
 
 // FromEnv wires the function from the environment and the SDK's default
@@ -66,6 +70,14 @@ func FromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (*F
 			}
 			return ""
 		},
+	}
+	if prefix := getenv(EnvAlarmPrefix); prefix != "" {
+		// CloudWatch's Query protocol: the service still serves it, and so
+		// does moto, where the tests run the function.
+		d.Alarms = cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) {
+			o.Protocol = awsquery.New(schemas.GraniteServiceVersion20100801)
+		})
+		d.AlarmPrefix = prefix
 	}
 	if doc := getenv(EnvSSMDocument); doc != "" {
 		h, err := remote.New(ssmc, ec2c, remote.Config{Document: doc, InstanceTag: getenv(EnvInstanceTag)})
