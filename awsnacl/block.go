@@ -396,12 +396,18 @@ func (m *Manager) directions() []bool {
 }
 
 // shadow returns the lowest allow entry numbered below n, in a direction a
-// block occupies, that admits traffic of cidr on port first.
+// block occupies, that admits traffic of cidr on port first: inbound, to
+// the attacked port; outbound, the replies, to the peer's ephemeral ports
+// (replyPorts).
 func (m *Manager) shadow(st *naclState, cidr netip.Prefix, n int, port policy.Port) *policy.NACLEntry {
 	var best *policy.NACLEntry
 	for _, eg := range m.directions() {
+		p := port
+		if eg {
+			p = replyPorts(port)
+		}
 		for i, e := range st.entries {
-			if e.Egress != eg || !e.Allow || e.RuleNumber >= n || !e.CIDR.Overlaps(cidr) || !e.Port.Overlaps(port) {
+			if e.Egress != eg || !e.Allow || e.RuleNumber >= n || !e.CIDR.Overlaps(cidr) || !e.Port.Overlaps(p) {
 				continue
 			}
 			if best == nil || e.RuleNumber < best.RuleNumber {

@@ -49,20 +49,29 @@ resource "aws_cloudwatch_metric_alarm" "ssh_auth_failures" {
 }
 
 ################################################################################
-# Rejected connections in the VPC flow logs
+# Connection probes in the VPC flow logs
 ################################################################################
 
+# Resource names keep "rejected_connections" so that existing states move
+# without a replacement of the metric filter's address; what they count
+# changed: connection attempts the network ACL let through.
 resource "aws_cloudwatch_log_metric_filter" "rejected_connections" {
   count = local.flow_log_group_name == null ? 0 : 1
 
-  name           = "${var.name}-rejected-connections"
+  name           = "${var.name}-connection-probes"
   log_group_name = var.create_flow_logs ? aws_cloudwatch_log_group.flow_logs[0].name : local.flow_log_group_name
 
-  # Default flow log format (version 2), space-delimited.
-  pattern = "[version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start, end, action = \"REJECT\", log_status]"
+  # Default flow log format (version 2), space-delimited: accepted TCP
+  # flows of 1 or 2 packets to a port below the ephemeral range (a probe of
+  # a closed port, a half-open scan; the replies to the instances' own
+  # connections go to ephemeral ports). Traffic a deny of banshee's stops
+  # is recorded as REJECT and not counted, so blocking a source lowers the
+  # metric. The function reads these records the same way
+  # (cmd/banshee-lambda/internal/offenders/flowlog.go).
+  pattern = "[version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport < 32768, protocol = 6, packets < 3, bytes, start, end, action = \"ACCEPT\", log_status]"
 
   metric_transformation {
-    name      = "RejectedConnections"
+    name      = "ConnectionProbes"
     namespace = local.metric_namespace
     value     = "1"
     unit      = "Count"
@@ -72,8 +81,8 @@ resource "aws_cloudwatch_log_metric_filter" "rejected_connections" {
 resource "aws_cloudwatch_metric_alarm" "rejected_connections" {
   count = local.flow_log_group_name == null ? 0 : 1
 
-  alarm_name        = "${local.alarm_prefix}rejected-connections"
-  alarm_description = "Spike of rejected connections in the flow logs of ${var.vpc_id}: banshee finds and blocks the sources."
+  alarm_name        = "${local.alarm_prefix}connection-probes"
+  alarm_description = "Spike of connection probes that the network ACLs let through, in the flow logs of ${var.vpc_id}: banshee finds and blocks the sources."
 
   namespace           = local.metric_namespace
   metric_name         = aws_cloudwatch_log_metric_filter.rejected_connections[0].metric_transformation[0].name

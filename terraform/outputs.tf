@@ -117,7 +117,7 @@ output "flow_log_id" {
 }
 
 output "flow_log_group_name" {
-  description = "Log group of the VPC flow logs the rejected-connection alarm watches, or null."
+  description = "Log group of the VPC flow logs the connection-probe alarm watches, or null."
   value       = local.flow_log_group_name
 }
 

@@ -20,7 +20,7 @@ variable "tags" {
 }
 
 variable "vpc_id" {
-  description = "ID of the VPC banshee protects. Its network ACLs are the ones the function may change when network_acl_ids is empty, and its flow logs feed the rejected-connection alarm."
+  description = "ID of the VPC banshee protects. Its network ACLs are the ones the function may change when network_acl_ids is empty, and its flow logs feed the connection-probe alarm."
   type        = string
 
   validation {
@@ -181,13 +181,13 @@ variable "ssh_auth_failure_threshold" {
 }
 
 variable "create_flow_logs" {
-  description = "Whether to create VPC flow logs (to CloudWatch Logs, with their own log group and delivery role) for the rejected-connection alarm."
+  description = "Whether to create VPC flow logs (to CloudWatch Logs, with their own log group and delivery role) for the connection-probe alarm."
   type        = bool
   default     = false
 }
 
 variable "flow_log_group_name" {
-  description = "Log group of the VPC's flow logs, in the default format. With create_flow_logs, the name of the group to create (null means /banshee/<name>/vpc-flow-logs); without it, an existing group that already receives the flow logs, or null to disable the rejected-connection alarm."
+  description = "Log group of the VPC's flow logs, in the default format. With create_flow_logs, the name of the group to create (null means /banshee/<name>/vpc-flow-logs); without it, an existing group that already receives the flow logs, or null to disable the connection-probe alarm."
   type        = string
   default     = null
 
@@ -198,9 +198,9 @@ variable "flow_log_group_name" {
 }
 
 variable "flow_log_traffic_type" {
-  description = "Traffic recorded by the flow logs the module creates. REJECT is enough for the rejected-connection alarm and costs least."
+  description = "Traffic recorded by the flow logs the module creates. The connection-probe alarm counts ACCEPT records (probes the network ACLs let through); REJECT alone leaves it nothing to count."
   type        = string
-  default     = "REJECT"
+  default     = "ACCEPT"
 
   validation {
     condition     = contains(["ACCEPT", "REJECT", "ALL"], var.flow_log_traffic_type)
@@ -209,7 +209,7 @@ variable "flow_log_traffic_type" {
 }
 
 variable "rejected_connections_threshold" {
-  description = "Number of rejected flow-log records within one period at or above which the rejected-connection alarm fires."
+  description = "Number of connection probes (accepted TCP flow records of 1 or 2 packets to a port below 32768) within one period at or above which the connection-probe alarm fires."
   type        = number
   default     = 1000
 

@@ -3,7 +3,8 @@
 // log events of the alarm's evaluation window, to the source addresses
 // those events name, counted per source and per instance. It reads auth
 // logs with the daemon's own detectors (policy/detect), VPC flow logs by
-// the default format's field positions (REJECT records only), and takes a
+// the default format's field positions (REJECT records, and the ACCEPT
+// records of probes: flowlog.go), and takes a
 // metric dimension that already names the source as it is.
 //
 // It only reads: it must never change anything in AWS, and never take an

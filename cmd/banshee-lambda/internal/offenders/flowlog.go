@@ -18,11 +18,26 @@ type flowRecord struct {
 	Packets int
 }
 
+// Probes are the ACCEPT records a flow-log metric filter of the Terraform
+// module counts: TCP, at most probeMaxPackets packets, to a port below
+// probeMaxPort. A scan of a closed port is one SYN (the instance answers
+// RST); a SYN scan of an open one adds the scanner's RST; a connection that
+// carries anything has more. The port bound leaves out the replies to the
+// instances' own connections, which go to their ephemeral ports (Linux
+// 32768-60999, Windows 49152-65535). Traffic a banshee deny stops is
+// recorded as REJECT: once a source is blocked, it is no probe any more.
+const (
+	probeMaxPackets = 2
+	probeMaxPort    = 32767
+)
+
 // parseFlow parses a default-format flow log record and reports whether it
-// is a REJECT record with a usable source address.
+// is a REJECT record, or an ACCEPT record of a probe, with a usable source
+// address. (The metric filter's pattern chooses which of the two an alarm
+// counts; this accepts both, so that either pattern's records parse.)
 func parseFlow(line string) (flowRecord, bool) {
 	f := strings.Fields(line)
-	if len(f) != 14 || f[0] != "2" || !strings.HasPrefix(f[2], "eni-") || f[12] != "REJECT" {
+	if len(f) != 14 || f[0] != "2" || !strings.HasPrefix(f[2], "eni-") || (f[12] != "REJECT" && !probe(f)) {
 		return flowRecord{}, false
 	}
 	src, err := netip.ParseAddr(f[3])
@@ -48,4 +63,11 @@ func parseFlow(line string) (flowRecord, bool) {
 		r.Port.Proto = "icmpv6"
 	}
 	return r, true
+}
+
+// probe reports whether the fields of an ACCEPT record are a probe.
+func probe(f []string) bool {
+	packets, perr := strconv.Atoi(f[8])
+	port, derr := strconv.Atoi(f[6])
+	return f[12] == "ACCEPT" && f[7] == "6" && perr == nil && packets >= 1 && packets <= probeMaxPackets && derr == nil && port >= 1 && port <= probeMaxPort
 }

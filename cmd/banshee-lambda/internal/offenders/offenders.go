@@ -72,7 +72,7 @@ func New(logs LogsAPI, ec2c EC2API, watch policy.WatchConfig, lim Limits) (*Find
 // Offender is one source seen in the alarm's window.
 type Offender struct {
 	Source    netip.Prefix      `json:"source"`
-	Count     int               `json:"count"`               // failure lines or REJECT records
+	Count     int               `json:"count"`               // failure lines or flow records (REJECTs, probes)
 	Instances map[string]int    `json:"instances,omitempty"` // count per instance
 	Subnets   map[string]string `json:"-"`                   // instance → subnet, when the logs say (flow logs)
 	VPCs      map[string]string `json:"-"`                   // instance → VPC, when the logs say
@@ -83,11 +83,11 @@ type Offender struct {
 }
 
 // Summary says what the source did: "<detector> N failures", or for flow
-// logs "flowlog N rejected connections".
+// logs "flowlog N refused or probing connections".
 func (o Offender) Summary() string {
 	what := "failures"
 	if o.Detector == "flowlog" {
-		what = "rejected connections"
+		what = "refused or probing connections"
 	}
 	return fmt.Sprintf("%s %d %s", o.Detector, o.Count, what)
 }

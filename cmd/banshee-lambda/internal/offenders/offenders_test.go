@@ -35,6 +35,14 @@ func TestParseFlow(t *testing.T) {
 		{"2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917142 REJECT OK", true,
 			flowRecord{ENI: "eni-1235b8ca123456789", Src: netip.MustParseAddr("203.0.113.12"), Port: policy.Port{Proto: "icmp"}, Packets: 4}},
 		{"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK", false, flowRecord{}},
+		// Probes: TCP, 1 or 2 packets, to a port below the ephemeral range.
+		{"2 123456789010 eni-1235b8ca123456789 198.51.100.9 172.31.16.21 51234 5432 6 1 44 1418530010 1418530070 ACCEPT OK", true,
+			flowRecord{ENI: "eni-1235b8ca123456789", Src: netip.MustParseAddr("198.51.100.9"), Port: policy.Port{Proto: "tcp", From: 5432, To: 5432}, Packets: 1}},
+		{"2 123456789010 eni-1235b8ca123456789 198.51.100.9 172.31.16.21 51234 22 6 2 84 1418530010 1418530070 ACCEPT OK", true,
+			flowRecord{ENI: "eni-1235b8ca123456789", Src: netip.MustParseAddr("198.51.100.9"), Port: policy.Port{Proto: "tcp", From: 22, To: 22}, Packets: 2}},
+		{"2 123456789010 eni-1235b8ca123456789 198.51.100.9 172.31.16.21 51234 22 6 3 164 1418530010 1418530070 ACCEPT OK", false, flowRecord{}},
+		{"2 123456789010 eni-1235b8ca123456789 198.51.100.9 172.31.16.21 53 53 17 1 76 1418530010 1418530070 ACCEPT OK", false, flowRecord{}},
+		{"2 123456789010 eni-1235b8ca123456789 93.184.216.34 172.31.16.21 443 41234 6 1 40 1418530010 1418530070 ACCEPT OK", false, flowRecord{}}, // a reply to the instance's own connection
 		{"2 123456789010 eni-1a2b3c4d - - - - - - - 1431280876 1431280934 - NODATA", false, flowRecord{}},
 		{"May  9 10:00:01 host sshd[1]: Failed password for root from 203.0.113.7 port 1 ssh2", false, flowRecord{}},
 	}
