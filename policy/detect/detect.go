@@ -67,16 +67,23 @@ type Skipped struct {
 
 // Built-in detector names.
 const (
-	SSHD        = "sshd"
-	Dropbear    = "dropbear"
-	CyrusPOP3   = "cyrus-pop3"
-	CyrusIMAP   = "cyrus-imap"
-	DovecotPOP3 = "dovecot-pop3"
-	DovecotIMAP = "dovecot-imap"
-	PostfixSASL = "postfix-sasl"
-	VSFTPD      = "vsftpd"
-	HTTPAuth    = "http-auth"
-	HTTPScan    = "http-scan"
+	SSHD         = "sshd"
+	Dropbear     = "dropbear"
+	CyrusPOP3    = "cyrus-pop3"
+	CyrusIMAP    = "cyrus-imap"
+	DovecotPOP3  = "dovecot-pop3"
+	DovecotIMAP  = "dovecot-imap"
+	PostfixSASL  = "postfix-sasl"
+	VSFTPD       = "vsftpd"
+	Courier      = "courier"
+	DovecotAuth  = "dovecot-auth"
+	DovecotSieve = "dovecot-sieve"
+	PostfixRelay = "postfix-relay"
+	Exim         = "exim"
+	ProFTPD      = "proftpd"
+	PureFTPd     = "pure-ftpd"
+	HTTPAuth     = "http-auth"
+	HTTPScan     = "http-scan"
 )
 
 func tcp(p uint16) policy.Port { return policy.Port{Proto: "tcp", From: p, To: p} }
@@ -92,6 +99,15 @@ var builtins = []Detector{
 	{Name: DovecotIMAP, Kind: policy.KindBruteforce, Port: tcp(143)},
 	{Name: PostfixSASL, Kind: policy.KindBruteforce, Port: tcp(25)},
 	{Name: VSFTPD, Kind: policy.KindBruteforce, Port: tcp(21)},
+	{Name: Courier, Kind: policy.KindBruteforce, Port: tcp(143)},
+	// the auth process serves every login service; its lines accompany a
+	// login process's "auth failed" line (weight 5). IMAP by default.
+	{Name: DovecotAuth, Kind: policy.KindBruteforce, Port: tcp(143)},
+	{Name: DovecotSieve, Kind: policy.KindBruteforce, Port: tcp(4190)},
+	{Name: PostfixRelay, Kind: policy.KindBruteforce, Port: tcp(25)},
+	{Name: Exim, Kind: policy.KindBruteforce, Port: tcp(25)},
+	{Name: ProFTPD, Kind: policy.KindBruteforce, Port: tcp(21)},
+	{Name: PureFTPd, Kind: policy.KindBruteforce, Port: tcp(21)},
 	// HTTP and HTTPS share the log; the range covers both.
 	{Name: HTTPAuth, Kind: policy.KindBruteforce, Port: policy.Port{Proto: "tcp", From: 80, To: 443}},
 	// 404s come in bursts from scanners but also from broken links: a
@@ -108,6 +124,13 @@ const (
 	idDovecotIMAP
 	idPostfixSASL
 	idVSFTPD
+	idCourier
+	idDovecotAuth
+	idDovecotSieve
+	idPostfixRelay
+	idExim
+	idProFTPD
+	idPureFTPd
 	idHTTPAuth
 	idHTTPScan
 	numBuiltins
@@ -414,35 +437,73 @@ func (m *Matcher) builtin(prog, msg []byte, mt *Match) result {
 	case "dropbear":
 		res = dropbear(msg)
 		mt.Detector = idDropbear
-	case "pop3", "pop3s", "cyrus/pop3", "cyrus/pop3s", "pop3d":
+	case "pop3", "pop3s", "cyrus/pop3", "cyrus/pop3s", "pop3d", "pop3d-ssl", "courierpop3login", "courier-pop3d":
 		res = legacy(cyrus(msg))
 		mt.Detector = idCyrusPOP3
 		if res.v == vMatch && (string(prog) == "pop3s" || string(prog) == "cyrus/pop3s") {
 			mt.Port = tcp(995)
 		}
-	case "imap", "imaps", "cyrus/imap", "cyrus/imaps", "imapd":
+		if res.v == vNone {
+			if res = courier(msg); res.v == vMatch {
+				mt.Detector, mt.Port = idCourier, tcp(110)
+				if bytes.HasSuffix(prog, []byte("-ssl")) {
+					mt.Port = tcp(995)
+				}
+			}
+		}
+	case "imap", "imaps", "cyrus/imap", "cyrus/imaps", "imapd", "imapd-ssl", "courier-imapd":
 		res = legacy(cyrus(msg))
 		mt.Detector = idCyrusIMAP
 		if res.v == vMatch && (string(prog) == "imaps" || string(prog) == "cyrus/imaps") {
 			mt.Port = tcp(993)
 		}
+		if res.v == vNone {
+			if res = courier(msg); res.v == vMatch {
+				mt.Detector = idCourier
+				if bytes.HasSuffix(prog, []byte("-ssl")) {
+					mt.Port = tcp(993)
+				}
+			}
+		}
 	case "dovecot":
 		svc, rest, isLogin := dovecotService(msg)
 		if !isLogin {
-			return none
+			res = dovecotAuth(msg)
+			mt.Detector = idDovecotAuth
+			break
 		}
 		return m.dovecotLogin(svc, rest, mt)
-	case "pop3-login", "imap-login":
+	case "pop3-login", "imap-login", "managesieve-login":
 		return m.dovecotLogin(prog[:len(prog)-len("-login")], msg, mt)
+	case "exim", "exim4":
+		res = exim(msg)
+		mt.Detector = idExim
+	case "proftpd":
+		res = proftpd(msg)
+		mt.Detector = idProFTPD
+	case "pure-ftpd":
+		res = pureFTPd(msg)
+		mt.Detector = idPureFTPd
 	case "vsftpd":
 		res = legacy(vsftpd(msg))
 		mt.Detector = idVSFTPD
 	case "nginx", "apache", "apache2", "httpd":
-		return m.http(msg, mt)
+		if res = m.http(msg, mt); res.v == vNone {
+			res = m.errorLog(msg, mt)
+		}
+		return res
 	default:
 		if hasPrefix(prog, "postfix") && bytes.HasSuffix(prog, []byte("/smtpd")) {
 			res = legacy(postfixSASL(msg))
 			mt.Detector = idPostfixSASL
+			if res.v == vNone {
+				if more, ok := postfixMore(msg); ok {
+					res = more
+					if res.form == "relay-denied" {
+						mt.Detector = idPostfixRelay
+					}
+				}
+			}
 			if res.v == vMatch {
 				switch {
 				case bytes.Contains(prog, []byte("/submission/")):
@@ -473,6 +534,8 @@ func (m *Matcher) dovecotLogin(svc, msg []byte, mt *Match) result {
 		mt.Detector = idDovecotPOP3
 	case "imap":
 		mt.Detector = idDovecotIMAP
+	case "managesieve":
+		mt.Detector = idDovecotSieve
 	default:
 		return none
 	}
@@ -523,7 +586,88 @@ func (m *Matcher) noHeader(line []byte, mt *Match) result {
 		}
 		return matched(a, classAuth, "fail-login")
 	}
+	if res := m.errorLog(line, mt); res.v != vNone {
+		return res
+	}
+	// Exim's main log: "2026-11-21 05:53:09 [PID] MESSAGE"
+	if len(line) > 20 && line[4] == '-' && line[7] == '-' && line[10] == ' ' && line[13] == ':' && line[16] == ':' && line[19] == ' ' {
+		msg := line[20:]
+		if len(msg) > 0 && msg[0] == '[' {
+			if rb := bytes.IndexByte(msg, ']'); rb > 0 && rb < 12 && rb+1 < len(msg) && msg[rb+1] == ' ' {
+				msg = msg[rb+2:]
+			}
+		}
+		res := exim(msg)
+		if res.v != vNone {
+			mt.Detector = idExim
+		}
+		if res.v == vMatch {
+			mt.Addr = res.addr
+			if t, err := time.ParseInLocation("2006-01-02 15:04:05", string(line[:19]), time.Local); err == nil {
+				mt.Time = t
+			}
+		}
+		return res
+	}
 	return m.http(line, mt)
+}
+
+// errorLog reads the Apache and nginx error log forms of basic
+// authentication failures (a line of the file, or the message of a
+// syslog line).
+func (m *Matcher) errorLog(line []byte, mt *Match) result {
+	var res result
+	var stamp []byte
+	switch {
+	case len(line) > 30 && line[0] == '[':
+		res = apacheError(line)
+		if rb := bytes.IndexByte(line, ']'); rb > 0 {
+			stamp = line[1:rb]
+		}
+	case len(line) > 30 && isNginxStamp(line[:19]) && line[19] == ' ' && line[20] == '[':
+		// "2026/11/21 05:53:09 [error] 123#123: *1 MESSAGE"
+		rest := line[20:]
+		rb := bytes.IndexByte(rest, ']')
+		if rb < 0 || !hasPrefix(rest[rb:], "] ") {
+			return none
+		}
+		rest = rest[rb+2:]
+		c := bytes.Index(rest, []byte(": "))
+		if c < 0 || c > 24 || bytes.IndexByte(rest[:c], '#') < 0 {
+			return none
+		}
+		rest = rest[c+2:]
+		if len(rest) > 0 && rest[0] == '*' { // connection number
+			sp := bytes.IndexByte(rest, ' ')
+			if sp < 2 {
+				return none
+			}
+			if _, ok := numN(rest[1:sp]); !ok {
+				return none
+			}
+			rest = rest[sp+1:]
+		}
+		res = nginxError(rest)
+		stamp = line[:19]
+	default:
+		return none
+	}
+	if res.v == vNone {
+		return none
+	}
+	mt.Detector = idHTTPAuth
+	if res.v == vMatch {
+		mt.Addr = res.addr
+		if mt.Time.IsZero() {
+			for _, layout := range [...]string{"Mon Jan 02 15:04:05.000000 2006", "2006/01/02 15:04:05"} {
+				if t, err := time.ParseInLocation(layout, string(stamp), time.Local); err == nil {
+					mt.Time = t
+					break
+				}
+			}
+		}
+	}
+	return res
 }
 
 // Explanation says what detect made of one line: the fail2ban-regex habit
@@ -596,4 +740,29 @@ func (m *Matcher) Explain(line []byte) Explanation {
 		}
 	}
 	return ex
+}
+
+// isNginxStamp reports whether b is "2006/01/02 15:04:05".
+func isNginxStamp(b []byte) bool {
+	for i, c := range b {
+		switch i {
+		case 4, 7:
+			if c != '/' {
+				return false
+			}
+		case 10:
+			if c != ' ' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return len(b) == 19
 }

@@ -1,7 +1,8 @@
 // Package detect turns log lines into attack evidence: it splits a line into
-// its syslog (or RFC 3339, or combined-log) header and message, runs the
-// built-in detectors (sshd, Cyrus and Dovecot pop3/imap, Postfix SASL,
-// vsftpd, nginx/Apache combined logs) and the detectors the user configured,
+// its syslog (BSD, RFC 3339, RFC 5424, or combined-log) header and message,
+// runs the built-in detectors (OpenSSH, Dropbear, Cyrus, Dovecot, Courier,
+// Postfix, Exim, vsftpd, ProFTPD, Pure-FTPd, nginx/Apache access and
+// error logs) and the detectors the user configured,
 // and keeps a memory-bounded sliding window per source and detector
 // (max_retry failures within find_time) that says when a source has crossed
 // its threshold.
@@ -23,36 +24,75 @@
 //
 // So every built-in detector takes the address only from the one position
 // the daemon's format fixes, and parses towards it from the side the remote
-// side cannot write to:
+// side cannot write to. Where the remote side writes on both sides of the
+// address (a user name before it, auth info, a request or a HELO name
+// after it), every reading the format allows is tried; when two readings
+// name different addresses the line is skipped and counted
+// (Matcher.Skipped), because a missed line costs less than a wrong ban:
 //
-//   - sshd "Failed …", "Invalid user …", "maximum authentication
-//     attempts …": the user name comes before the address, so the message is
-//     parsed from its end: the last " from " followed by exactly
-//     "ADDR port N ssh2" (plus ": KEYTYPE FINGERPRINT" for publickey, both
-//     written by the server) or "ADDR port N".
+//   - sshd "Failed METHOD for [invalid user ]USER from ADDR port N[ ssh2][:
+//     INFO]", "maximum authentication attempts exceeded for …": every
+//     " from " is tried; a valid account (no "invalid user ") has no space
+//     in its name, so that reading wins a tie.
+//   - sshd "Invalid user USER from ADDR[ port N]", "Bad protocol version
+//     identification 'TEXT' from ADDR port N", "error: PAM: … for USER
+//     from HOST[ via ADDR]": the address ends the message.
 //   - sshd "Disconnected from / Connection closed by / Connection reset by
-//     [authenticating|invalid user X] ADDR port N [preauth]": the last three
-//     tokens before " [preauth]".
-//   - sshd "Did not receive identification string from ADDR [port N]":
-//     the whole message is fixed text; "Unable to negotiate with ADDR port
-//     N: …": parsed from the start, because the client's offer follows.
-//   - Cyrus "badlogin: HOST [ADDR] MECH USER …" and Postfix "warning:
-//     HOST[ADDR]: SASL …": parsed from the start; HOST must consist only of
-//     host name characters (the daemons resolve it through the resolver,
-//     which rejects anything else), otherwise the line is ignored.
+//     / Disconnecting / Received disconnect from [authenticating|invalid
+//     user X] ADDR port N…": every " port N" preceded by an address.
+//   - sshd forms logged before any user name ("Did not receive
+//     identification string", "Unable to negotiate", "banner exchange",
+//     "Timeout before authentication", "ROOT LOGIN REFUSED FROM"): the
+//     address starts the text after the fixed prefix. "User U from HOST not
+//     allowed because …": U is an account; HOST must be an address.
+//   - pam_unix "authentication failure; logname= uid= euid= tty= ruser=
+//     rhost=HOST": every field before rhost= is the system's.
+//   - Dropbear: "… from ADDR:PORT" ends the message; "Exit before auth
+//     from <ADDR:PORT>: …" starts it.
+//   - Cyrus "badlogin: HOST [ADDR] …", Postfix "HOST[ADDR]: SASL …",
+//     "reject: RCPT from HOST[ADDR]: 554 … Relay access denied", "lost
+//     connection after AUTH from HOST[ADDR]", ProFTPD "SERVER
+//     (HOST[ADDR]) - …": parsed from the start; HOST must consist only of
+//     host name characters (resolvers reject anything else).
 //   - Dovecot "…-login: … (auth failed, N attempts …): user=<X>, …,
-//     rip=ADDR, lip=…": "auth failed" must appear before "user=<", and the
-//     address is the last ", rip=" field (everything after the user name
-//     is written by the server).
-//   - vsftpd "[USER] FAIL LOGIN: Client "ADDR"": the message must end with
-//     that text; the address is the last quoted string.
+//     rip=ADDR, …": "auth failed" before "user=<", the last ", rip=".
+//     Its auth process "PASSDB(USER,RIP[,<SESSION>]): …": the field before
+//     the server's session id, read from the right.
+//   - Courier "LOGIN FAILED, user=X, ip=[ADDR]", vsftpd "[USER] FAIL LOGIN:
+//     Client "ADDR"": the message must end with the address field.
+//   - Pure-FTPd "(?@ADDR) [WARNING] Authentication failed for user [X]":
+//     the address precedes the user.
+//   - Exim "AUTH authenticator failed for [NAME ][(HELO) ][ADDR]:PORT:
+//     535 …[ (set_id=USER)]": every "[ADDR]:PORT: 535 ".
+//   - Apache error log "[DATE] [MODULE:LEVEL] [pid N] [client ADDR:PORT]
+//     AH01617|AH01618|AH01614: …": all server text up to the address.
+//     nginx error log "user "X": password mismatch, client: ADDR, server:
+//     …, request: "…"": every ", client: " after a user form; "no
+//     user/password was provided …, client: ADDR": the first.
 //   - combined log: the address is the first field; the status is read
 //     after the request string, honouring the escapes Apache (\") and nginx
 //     (\x22) write for quotes inside it.
 //
+// Weights: an authentication failure counts FullWeight (10), a
+// pre-authentication probe DefaultProbeWeight (5, watch.probe_weight;
+// watch.ignore_probes drops them), a PAM line that accompanies the
+// daemon's own failure line 5. A detector trips at max_retry × 10 within
+// find_time, or long_max_retry failures within long_find_time (default 10
+// in 24h: slow attackers). IPv6 sources are grouped by /64 by default
+// (watch.group_v6; group_v4 for IPv4): a group with one address trips as
+// that address, one with several as the network.
+//
+// Defaults next to fail2ban's and sshguard's: banshee max_retry 5 within
+// 10m (fail2ban maxretry 5, findtime 10m; sshguard threshold 30 with
+// attacks scoring 10, i.e. 3 attacks, within detection_time 30m), probes
+// counted at half weight (sshguard scores them like attacks, 10, except
+// "Connection closed … [preauth]" at 2; fail2ban counts them only in its
+// aggressive mode), long window 10 within 24h (fail2ban's recidive jail
+// bans 5 bans within 1d; CrowdSec's ssh-slow-bf).
+//
 // A line that does not fit its format exactly yields nothing: detect fails
 // closed (no ban), never open. Addresses are canonical (IPv4-mapped IPv6
-// becomes IPv4); addresses with zones are rejected.
+// becomes IPv4; a zone is dropped).
 //
 // Out of scope: a local user who can write arbitrary lines into the log
 // (logger -t sshd, a world-writable log file) can forge any line; protect

@@ -98,7 +98,7 @@ func form(head, tail string) sshdForm {
 var (
 	remoteID = `(?:(?:authenticating|invalid) user .* )?`
 	sshdRefs = []sshdForm{
-		form(`(?:\[ID \d+ [a-z]+\.[a-z]+\] )?Failed [a-z0-9@./-]+ for .* from `, ` port \d+(?: ssh[12](?:: .+)?)?`),
+		form(`(?:\[ID \d+ [a-z]+\.[a-z]+\] )?Failed [a-z0-9@./-]+ for .* from `, ` port \d+(?: ssh2(?:: .+)?| ssh1)?`),
 		form(`(?:Invalid|Illegal) user .* from `, `(?: port \d+)?`),
 		form(`(?:error: )?maximum authentication attempts exceeded for .* from `, ` port \d+ ssh2(?: \[preauth\])?`),
 		form(`User [^ ]+ from `, ` not allowed because .*`),
@@ -118,6 +118,11 @@ var (
 
 var validUser = regexp.MustCompile(`^(?:\[ID \d+ [a-z]+\.[a-z]+\] )?(?:Failed [a-z0-9@./-]+|(?:error: )?maximum authentication attempts exceeded) for [^ ]+ from (\S+) port \d+ ssh2`)
 
+var zoneChars = regexp.MustCompile(`^[A-Za-z0-9._-]{1,15}$`)
+
+// zoneOK: an interface name as the kernel allows it (IFNAMSIZ 16).
+func zoneOK(z string) bool { return z == "" || zoneChars.MatchString(z) }
+
 // sshdReadings returns every address some reference form reads in msg:
 // each token that parses as an address, with the text around it fitting
 // one form.
@@ -130,7 +135,7 @@ func sshdReadings(msg string) map[netip.Addr]bool {
 		for e := i + 1; e <= len(msg) && e <= i+62; e++ {
 			tok := msg[i:e]
 			a, err := netip.ParseAddr(tok)
-			if err != nil {
+			if err != nil || !zoneOK(a.Zone()) {
 				continue
 			}
 			for _, f := range sshdRefs {
@@ -190,14 +195,21 @@ func FuzzDropbear(f *testing.F) {
 
 func FuzzCyrus(f *testing.F) {
 	seedMessages(f, "cyrus.txt", false)
-	refs := []*regexp.Regexp{regexp.MustCompile(`(?s)^badlogin: (?:[A-Za-z0-9._-]+ )?\[([^\]]*)\] `)}
-	fuzzLine(f, "pop3[1]", refs, func(n string) bool { return n == CyrusPOP3 })
+	refs := []*regexp.Regexp{
+		regexp.MustCompile(`(?s)^badlogin: (?:[A-Za-z0-9._-]+ )?\[([^\]]*)\] `),
+		regexp.MustCompile(`(?s)^LOGIN FAILED, user=.*, ip=\[([^\]]*)\]$`), // Courier's pop3d shares the name
+	}
+	fuzzLine(f, "pop3[1]", refs, func(n string) bool { return n == CyrusPOP3 || n == Courier })
 }
 
 func FuzzPostfix(f *testing.F) {
 	seedMessages(f, "postfix.txt", false)
-	refs := []*regexp.Regexp{regexp.MustCompile(`(?s)^warning: [A-Za-z0-9._-]+\[([^\]]*)\]: SASL [^ ]+ authentication failed`)}
-	fuzzLine(f, "postfix/smtpd[1]", refs, func(n string) bool { return n == PostfixSASL })
+	refs := []*regexp.Regexp{
+		regexp.MustCompile(`(?s)^warning: [A-Za-z0-9._-]+\[([^\]]*)\]: SASL [^ ]+ authentication failed`),
+		regexp.MustCompile(`(?s)^[A-Za-z0-9]+: reject: RCPT from [A-Za-z0-9._-]+\[([^\]]*)\]: 554 5\.7\.1 <.*>: Relay access denied;`),
+		regexp.MustCompile(`(?s)^lost connection after AUTH from [A-Za-z0-9._-]+\[([^\]]*)\]$`),
+	}
+	fuzzLine(f, "postfix/smtpd[1]", refs, func(n string) bool { return n == PostfixSASL || n == PostfixRelay })
 }
 
 func FuzzVSFTPD(f *testing.F) {
@@ -220,7 +232,14 @@ func FuzzDovecot(f *testing.F) {
 		if !ok {
 			return
 		}
-		if n := m.Detectors()[got.Detector].Name; n != DovecotPOP3 && n != DovecotIMAP {
+		n := m.Detectors()[got.Detector].Name
+		if n == DovecotAuth {
+			// PASSDB(USER,RIP[,<SESSION>]): the rip is the field before
+			// the server's session id, or the last one
+			checkRef(t, msg, got.Addr, dovecotAuthRefs)
+			return
+		}
+		if n != DovecotPOP3 && n != DovecotIMAP && n != DovecotSieve {
 			t.Fatalf("detector %s matched %q", n, msg)
 		}
 		// The server writes everything before the first "user=<" and
@@ -241,6 +260,19 @@ func FuzzDovecot(f *testing.F) {
 	})
 }
 
+var dovecotAuthRefs = []*regexp.Regexp{
+	regexp.MustCompile(`(?s)^auth(?:-worker\(\d+\))?: (?:(?:Info|Error|Warning): )?[^(]*\(.*,([^,]*),<[^>]*>\): (?:pam_authenticate\(\) failed: .*|Password mismatch.*|unknown user.*)$`),
+	regexp.MustCompile(`(?s)^auth(?:-worker\(\d+\))?: (?:(?:Info|Error|Warning): )?[^(]*\(.*,([^,]*)\): (?:pam_authenticate\(\) failed: .*|Password mismatch.*|unknown user.*)$`),
+}
+
+// httpErrorRefs are the error log forms: the address is the one in
+// Apache's "[client ADDR:PORT]" before the AH code, or the one after
+// nginx's ", client: " that follows its fixed message.
+var httpErrorRefs = []*regexp.Regexp{
+	regexp.MustCompile(`(?s)^\[[^\]]*\] \[[^\]]*\] \[[^\]]*\] \[client (.*):\d+\] AH0161[4578]: `),
+	regexp.MustCompile(`(?s)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[^\]]*\] [^:]*#[^:]*: (?:\*\d+ )?no user/password was provided for basic authentication, client: ([^,]*)(?:, server: .*)?$`),
+}
+
 func FuzzHTTP(f *testing.F) {
 	seedMessages(f, "http.txt", true)
 	m, err := New(policy.WatchConfig{}, fixedNow)
@@ -259,6 +291,24 @@ func FuzzHTTP(f *testing.F) {
 		if n := m.Detectors()[got.Detector].Name; n != HTTPAuth && n != HTTPScan && n != VSFTPD {
 			t.Fatalf("detector %s matched %q", n, line)
 		}
+		// nginx may log through syslog: the line is the message
+		var rec Record
+		NewParser(fixedNow, nil).Parse([]byte(line), &rec)
+		if rec.Program != nil {
+			line = string(rec.Msg)
+		}
+		if len(line) > 0 && line[0] == '[' || len(line) > 4 && line[4] == '/' {
+			if strings.Contains(line, `": password mismatch, client: `) || strings.Contains(line, `" was not found in "`) {
+				// user forms: every reading must name the address returned
+				rs := nginxReadings(line)
+				if !rs[got.Addr] || len(rs) != 1 {
+					t.Fatalf("returned %v, readings %v: %q", got.Addr, rs, line)
+				}
+				return
+			}
+			checkRef(t, line, got.Addr, httpErrorRefs)
+			return
+		}
 		if m.Detectors()[got.Detector].Name == VSFTPD {
 			checkRef(t, line, got.Addr, []*regexp.Regexp{regexp.MustCompile(`(?s)FAIL LOGIN: Client "([^"]*)"$`)})
 			return
@@ -275,6 +325,92 @@ func FuzzHTTP(f *testing.F) {
 		}
 		if ref.FindStringSubmatch(line) == nil {
 			t.Fatalf("matched a line with no 401/404 after the request: %q", line)
+		}
+	})
+}
+
+var nginxUserHead = regexp.MustCompile(`(?s)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[^\]]*\] [^:]*#[^:]*: (?:\*\d+ )?user ".*(?:": password mismatch|" was not found in ".*")$`)
+
+// nginxReadings returns the address after every ", client: " whose
+// preceding text is a user form and that is followed by ", server: " or
+// the end.
+func nginxReadings(line string) map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	for i := 0; ; {
+		j := strings.Index(line[i:], ", client: ")
+		if j < 0 {
+			return out
+		}
+		at := i + j
+		i = at + 1
+		if !nginxUserHead.MatchString(line[:at]) {
+			continue
+		}
+		rest := line[at+len(", client: "):]
+		field, after, found := strings.Cut(rest, ",")
+		if found && !strings.HasPrefix(","+after, ", server: ") {
+			continue
+		}
+		if a, err := netip.ParseAddr(field); err == nil {
+			out[a.WithZone("").Unmap()] = true
+		}
+	}
+}
+
+func FuzzCourier(f *testing.F) {
+	seedMessages(f, "courier.txt", false)
+	refs := []*regexp.Regexp{
+		regexp.MustCompile(`(?s)^badlogin: (?:[A-Za-z0-9._-]+ )?\[([^\]]*)\] `),
+		regexp.MustCompile(`(?s)^LOGIN FAILED, user=.*, ip=\[([^\]]*)\]$`),
+	}
+	fuzzLine(f, "imapd[1]", refs, func(n string) bool { return n == Courier || n == CyrusIMAP })
+}
+
+func FuzzProFTPD(f *testing.F) {
+	seedMessages(f, "proftpd.txt", false)
+	refs := []*regexp.Regexp{regexp.MustCompile(`(?s)^[^ ()]+ \([A-Za-z0-9._:-]+\[([^\]]*)\]\) - (?:USER .*(?:: no such user found from |\(Login failed\): ).*|Maximum login attempts \(.*\) exceeded)$`)}
+	fuzzLine(f, "proftpd[1]", refs, func(n string) bool { return n == ProFTPD })
+}
+
+func FuzzPureFTPd(f *testing.F) {
+	seedMessages(f, "pure-ftpd.txt", false)
+	refs := []*regexp.Regexp{regexp.MustCompile(`(?s)^\(\?@([^)]*)\) \[WARNING\] Authentication failed for user \[`)}
+	fuzzLine(f, "pure-ftpd", refs, func(n string) bool { return n == PureFTPd })
+}
+
+var eximReading = regexp.MustCompile(`(?:^| )\[([^\]]*)\]:\d+: 535 `)
+
+// FuzzExim: an address is returned only when every "[ADDR]:PORT: 535 "
+// after "authenticator failed for " names it.
+func FuzzExim(f *testing.F) {
+	seedMessages(f, "exim.txt", false)
+	m, err := New(policy.WatchConfig{}, fixedNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		if strings.ContainsAny(msg, "\r\n") {
+			return
+		}
+		got, ok := m.Match([]byte("Nov 21 05:53:09 host exim[1]: " + msg))
+		if !ok {
+			return
+		}
+		_, after, found := strings.Cut(msg, " authenticator failed for ")
+		if !found {
+			t.Fatalf("matched without the fixed text: %q", msg)
+		}
+		seen := map[netip.Addr]bool{}
+		// every position, overlapping ones included
+		for i := 0; i < len(after); i++ {
+			if sm := eximReading.FindStringSubmatch(after[i:]); sm != nil && strings.HasPrefix(after[i:], sm[0]) && (i == 0 || sm[0][0] == ' ' || after[i-1] == ' ') {
+				if a, err := netip.ParseAddr(sm[1]); err == nil {
+					seen[a.WithZone("").Unmap()] = true
+				}
+			}
+		}
+		if !seen[got.Addr] || len(seen) != 1 {
+			t.Fatalf("returned %v, readings %v: %q", got.Addr, seen, msg)
 		}
 	})
 }
