@@ -116,6 +116,16 @@ type DetectorConfig struct {
 	// (default: the watch section's).
 	LongMaxRetry int      `yaml:"long_max_retry" json:"long_max_retry"`
 	LongFindTime Duration `yaml:"long_find_time" json:"long_find_time"`
+	// Program, when set, runs the pattern only on lines of that syslog
+	// program, against the message after "PROGRAM[PID]: " (so "^" anchors
+	// at the message's start); otherwise against "PROGRAM[PID]: MESSAGE".
+	Program string `yaml:"program" json:"program,omitempty"`
+	// Prefilter is a literal every matching line contains: lines without
+	// it skip the regular expression.
+	Prefilter string `yaml:"prefilter" json:"prefilter,omitempty"`
+	// Weight is what a match counts toward max_retry × 10: 10 (default)
+	// for an authentication failure, less for a probe.
+	Weight int `yaml:"weight" json:"weight,omitempty"`
 }
 
 // Duration is a time.Duration read from a Go duration string.

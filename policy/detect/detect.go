@@ -137,9 +137,12 @@ const (
 )
 
 type userDetector struct {
-	id   int
-	re   *regexp.Regexp
-	addr int // submatch index of "addr"
+	id        int
+	re        *regexp.Regexp
+	addr      int    // submatch index of "addr"
+	program   []byte // nil: any line, against "prog[pid]: msg"
+	prefilter []byte
+	weight    int
 }
 
 // Matcher runs the built-in and configured detectors over lines. It is not
@@ -294,6 +297,16 @@ func (m *Matcher) add(dc policy.DetectorConfig, index map[string]int, defRetry i
 	if n != 1 {
 		return &policy.InputError{Value: dc.Pattern, Msg: fmt.Sprintf("watch.detectors %s: the pattern needs exactly one group named addr, it has %d", name, n)}
 	}
+	w := dc.Weight
+	if w == 0 {
+		w = FullWeight
+	}
+	if w < 0 || w > FullWeight {
+		return &policy.InputError{Value: fmt.Sprint(dc.Weight), Msg: fmt.Sprintf("watch.detectors %s: weight is 1 to %d", name, FullWeight)}
+	}
+	if dc.Program != "" && (len(dc.Program) > 64 || bytes.ContainsAny([]byte(dc.Program), " :[]\t")) {
+		return &policy.InputError{Value: dc.Program, Msg: fmt.Sprintf("watch.detectors %s: program is a syslog tag without spaces, ':' or brackets", name)}
+	}
 	d := Detector{Name: name, Kind: policy.KindBruteforce, Port: port, MaxRetry: dc.MaxRetry, FindTime: time.Duration(dc.FindTime), Pattern: dc.Pattern}
 	if d.MaxRetry == 0 {
 		d.MaxRetry = defRetry
@@ -307,7 +320,14 @@ func (m *Matcher) add(dc policy.DetectorConfig, index map[string]int, defRetry i
 	}
 	tuneLong(&d, dc)
 	index[name] = len(m.dets)
-	m.user = append(m.user, userDetector{id: len(m.dets), re: re, addr: addr})
+	u := userDetector{id: len(m.dets), re: re, addr: addr, weight: w}
+	if dc.Program != "" {
+		u.program = []byte(dc.Program)
+	}
+	if dc.Prefilter != "" {
+		u.prefilter = []byte(dc.Prefilter)
+	}
+	m.user = append(m.user, u)
 	m.dets = append(m.dets, d)
 	return nil
 }
@@ -392,15 +412,25 @@ func (m *Matcher) matchRecord(r *Record) (Match, result) {
 		return mt, res
 	}
 	for _, u := range m.user {
-		sm := u.re.FindSubmatchIndex(r.Tagged)
+		text := r.Tagged
+		if u.program != nil {
+			if !bytes.Equal(r.Program, u.program) {
+				continue
+			}
+			text = msg
+		}
+		if u.prefilter != nil && !bytes.Contains(text, u.prefilter) {
+			continue
+		}
+		sm := u.re.FindSubmatchIndex(text)
 		if sm == nil || sm[2*u.addr] < 0 {
 			continue
 		}
-		a, ok := parseAddr(r.Tagged[sm[2*u.addr]:sm[2*u.addr+1]])
+		a, ok := parseAddr(text[sm[2*u.addr]:sm[2*u.addr+1]])
 		if !ok {
 			continue
 		}
-		mt.Detector, mt.Addr, mt.Weight = u.id, a, FullWeight
+		mt.Detector, mt.Addr, mt.Weight = u.id, a, u.weight
 		return m.finish(mt), matched(a, classAuth, "pattern")
 	}
 	return mt, none // mt.Detector: the detector that reads the program, if any

@@ -176,3 +176,39 @@ func TestGroupKeyRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A declarative detector with a program runs only on that program's lines,
+// against the message, after its literal prefilter, with its weight.
+func TestDeclarativeDetector(t *testing.T) {
+	m := newTestMatcher(t, policy.WatchConfig{Detectors: []policy.DetectorConfig{{
+		Name: "gitea", Program: "gitea", Prefilter: "Failed authentication attempt",
+		Pattern: `^router: .* Failed authentication attempt for \S+ from (?P<addr>[0-9a-f.:]+):\d+$`,
+		Port:    "3000/tcp", Weight: 5,
+	}}})
+	line := "Nov 21 05:53:09 git gitea[7]: router: x Failed authentication attempt for bob from 192.0.2.160:4000"
+	got, ok := m.Match([]byte(line))
+	if !ok || got.Addr != netip.MustParseAddr("192.0.2.160") || got.Weight != 5 || got.Port != tcp(3000) || m.Detectors()[got.Detector].Name != "gitea" {
+		t.Fatalf("%+v %v", got, ok)
+	}
+	for _, l := range []string{
+		// another program writing the same text
+		"Nov 21 05:53:09 git logger[7]: router: x Failed authentication attempt for bob from 192.0.2.161:4000",
+		// the pattern is anchored at the message, not the line
+		"Nov 21 05:53:09 git gitea[7]: x router: y Failed authentication attempt for bob from 192.0.2.162:4000",
+		// prefilter missing
+		"Nov 21 05:53:09 git gitea[7]: router: x Failed auth attempt for bob from 192.0.2.163:4000",
+	} {
+		if got, ok := m.Match([]byte(l)); ok {
+			t.Errorf("matched %v: %s", got.Addr, l)
+		}
+	}
+	for _, dc := range []policy.DetectorConfig{
+		{Name: "x", Pattern: `(?P<addr>\S+)`, Weight: 11},
+		{Name: "x", Pattern: `(?P<addr>\S+)`, Weight: -1},
+		{Name: "x", Pattern: `(?P<addr>\S+)`, Program: "a b"},
+	} {
+		if _, err := New(policy.WatchConfig{Detectors: []policy.DetectorConfig{dc}}, fixedNow); err == nil {
+			t.Errorf("%+v accepted", dc)
+		}
+	}
+}
