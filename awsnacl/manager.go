@@ -66,10 +66,6 @@ func WithMutatingLimit(rate float64, burst int) Option {
 	return func(m *Manager) { m.limit = newBucket(rate, burst, m.now) }
 }
 
-// WithReadMaxAge sets how long a NACL read serves later calls of the
-// Manager; 0 makes every call read again.
-func WithReadMaxAge(d time.Duration) Option { return func(m *Manager) { m.maxAge = d } }
-
 // New returns a Manager over client. Zero tuning keys of cfg take the
 // package defaults.
 func New(client EC2API, cfg policy.NACLConfig, opts ...Option) *Manager {

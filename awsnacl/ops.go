@@ -112,10 +112,6 @@ type SweepResult struct {
 // grace period is a writer's leftover, not work in progress.
 const DefaultOrphanGrace = 5 * time.Minute
 
-// WithOrphanGrace sets how long an entry must be seen without metadata
-// before Sweep adopts it (DefaultOrphanGrace).
-func WithOrphanGrace(d time.Duration) Option { return func(m *Manager) { m.grace = d } }
-
 // sweepReadMaxAge bounds how old the read is that Sweep deletes from: an
 // older one (a region-wide sweep working through many NACLs) is read
 // again first, so Block's reuseMargin covers the time between a sweep's

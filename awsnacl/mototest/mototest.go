@@ -1,7 +1,6 @@
 package mototest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -176,23 +175,6 @@ func Config(endpoint string) aws.Config {
 		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", "testing"),
 		BaseEndpoint: aws.String(endpoint),
 	}
-}
-
-// Reset wipes every resource of the server (POST /moto-api/reset).
-func (s *Server) Reset(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/moto-api/reset", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("resetting moto: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("resetting moto: %s", resp.Status)
-	}
-	return nil
 }
 
 func freePort() (int, error) {

@@ -118,14 +118,6 @@ func (p *Proxy) Faulted() int {
 	return p.faulted
 }
 
-// ResetCounts zeroes the counters.
-func (p *Proxy) ResetCounts() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.counts = map[string]int{}
-	p.faulted = 0
-}
-
 type verdict int
 
 const (
