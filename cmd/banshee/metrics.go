@@ -1,20 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // watchStatusFile is the file in the state directory where watch writes
@@ -165,49 +166,117 @@ func watchStatusText(w io.Writer, st *watchStatus, now time.Time) {
 	}
 }
 
-// watchCollector exports watchStats to Prometheus.
-type watchCollector struct {
-	s                                                                   *watchStats
-	lines, matches, decisions, bans, tracked, parseErr, enfErr, skipped *prometheus.Desc
+// The metrics endpoint writes the Prometheus text exposition format
+// (version 0.0.4) itself: a few families read from one snapshot do not need
+// the client library, whose package initialisation (registering the Go and
+// process collectors, protobuf descriptors) every banshee command would pay
+// at start, watch or not.
+
+// metricsContentType is the content type of the text exposition format.
+const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// metricsHandler serves the watch numbers on /metrics.
+func metricsHandler(s *watchStats) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		var b bytes.Buffer
+		writeMetrics(&b, s.snapshot(time.Now()))
+		w.Header().Set("Content-Type", metricsContentType)
+		_, _ = w.Write(b.Bytes())
+	})
 }
 
-func newWatchCollector(s *watchStats) *watchCollector {
-	return &watchCollector{
-		s:         s,
-		lines:     prometheus.NewDesc("banshee_watch_lines_read_total", "Log lines read.", nil, nil),
-		matches:   prometheus.NewDesc("banshee_watch_matches_total", "Failure lines matched, by detector.", []string{"detector"}, nil),
-		decisions: prometheus.NewDesc("banshee_watch_decisions_total", "Policy decisions, by scope and action.", []string{"scope", "action"}, nil),
-		bans:      prometheus.NewDesc("banshee_watch_active_bans", "Host blocks active now.", nil, nil),
-		tracked:   prometheus.NewDesc("banshee_watch_tracked_sources", "Source windows held.", nil, nil),
-		parseErr:  prometheus.NewDesc("banshee_watch_parse_errors_total", "Malformed input (journal entries that are not JSON); over-long lines are in banshee_watch_skipped_lines_total.", nil, nil),
-		enfErr:    prometheus.NewDesc("banshee_watch_enforce_errors_total", "Blocks that could not be enforced.", nil, nil),
-		skipped:   prometheus.NewDesc("banshee_watch_skipped_lines_total", "Lines not matched on purpose: too_long (over the line limit, dropped), ambiguous (a failure line naming two addresses), no_address.", []string{"reason"}, nil),
-	}
+// metricFamily is one metric family of the exposition.
+type metricFamily struct {
+	name, help, kind string // kind: counter or gauge
+	labels           []string
+	samples          []metricSample
 }
 
-// Describe implements prometheus.Collector.
-func (c *watchCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lines, c.matches, c.decisions, c.bans, c.tracked, c.parseErr, c.enfErr, c.skipped} {
-		ch <- d
-	}
+type metricSample struct {
+	values []string // one per label
+	v      int64
 }
 
-// Collect implements prometheus.Collector.
-func (c *watchCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.s.snapshot(time.Now())
-	ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(st.LinesRead))
-	for det, n := range st.Matches {
-		ch <- prometheus.MustNewConstMetric(c.matches, prometheus.CounterValue, float64(n), det)
+// watchMetrics are the families of the watch numbers in st: labels sorted
+// by name, samples by label values.
+func watchMetrics(st watchStatus) []metricFamily {
+	one := func(v int64) []metricSample { return []metricSample{{v: v}} }
+	matches := make([]metricSample, 0, len(st.Matches))
+	for _, det := range slices.Sorted(maps.Keys(st.Matches)) {
+		matches = append(matches, metricSample{values: []string{det}, v: st.Matches[det]})
 	}
-	for k, n := range st.Decisions {
+	decisions := make([]metricSample, 0, len(st.Decisions))
+	for _, k := range slices.Sorted(maps.Keys(st.Decisions)) {
 		scope, action, _ := strings.Cut(k, "/")
-		ch <- prometheus.MustNewConstMetric(c.decisions, prometheus.CounterValue, float64(n), scope, action)
+		decisions = append(decisions, metricSample{values: []string{action, scope}, v: st.Decisions[k]})
 	}
-	ch <- prometheus.MustNewConstMetric(c.bans, prometheus.GaugeValue, float64(st.ActiveBans))
-	ch <- prometheus.MustNewConstMetric(c.tracked, prometheus.GaugeValue, float64(st.TrackedSources))
-	ch <- prometheus.MustNewConstMetric(c.parseErr, prometheus.CounterValue, float64(st.ParseErrors))
-	ch <- prometheus.MustNewConstMetric(c.enfErr, prometheus.CounterValue, float64(st.EnforceErrors))
-	for reason, n := range st.SkippedLines {
-		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(n), reason)
+	skipped := make([]metricSample, 0, len(st.SkippedLines))
+	for _, reason := range slices.Sorted(maps.Keys(st.SkippedLines)) {
+		skipped = append(skipped, metricSample{values: []string{reason}, v: st.SkippedLines[reason]})
 	}
+	return []metricFamily{
+		{"banshee_watch_lines_read_total", "Log lines read.", "counter", nil, one(st.LinesRead)},
+		{"banshee_watch_matches_total", "Failure lines matched, by detector.", "counter", []string{"detector"}, matches},
+		{"banshee_watch_decisions_total", "Policy decisions, by scope and action.", "counter", []string{"action", "scope"}, decisions},
+		{"banshee_watch_active_bans", "Host blocks active now.", "gauge", nil, one(int64(st.ActiveBans))},
+		{"banshee_watch_tracked_sources", "Source windows held.", "gauge", nil, one(int64(st.TrackedSources))},
+		{"banshee_watch_parse_errors_total", "Malformed input (journal entries that are not JSON); over-long lines are in banshee_watch_skipped_lines_total.", "counter", nil, one(st.ParseErrors)},
+		{"banshee_watch_enforce_errors_total", "Blocks that could not be enforced.", "counter", nil, one(st.EnforceErrors)},
+		{"banshee_watch_skipped_lines_total", "Lines not matched on purpose: too_long (over the line limit, dropped), ambiguous (a failure line naming two addresses), no_address.", "counter", []string{"reason"}, skipped},
+	}
+}
+
+// writeMetrics writes st in the text exposition format.
+func writeMetrics(w io.Writer, st watchStatus) {
+	var b []byte
+	for _, f := range watchMetrics(st) {
+		b = append(b, "# HELP "...)
+		b = append(b, f.name...)
+		b = append(b, ' ')
+		b = append(b, metricEscaper(false).Replace(f.help)...)
+		b = append(b, "\n# TYPE "...)
+		b = append(b, f.name...)
+		b = append(b, ' ')
+		b = append(b, f.kind...)
+		b = append(b, '\n')
+		for _, s := range f.samples {
+			b = append(b, f.name...)
+			if len(f.labels) > 0 {
+				b = append(b, '{')
+				for i, l := range f.labels {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, l...)
+					b = append(b, `="`...)
+					b = append(b, metricEscaper(true).Replace(s.values[i])...)
+					b = append(b, '"')
+				}
+				b = append(b, '}')
+			}
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, s.v, 10)
+			b = append(b, '\n')
+		}
+	}
+	_, _ = w.Write(b)
+}
+
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+// metricEscaper escapes HELP text (backslash, newline) or, for a label
+// value, also the double quote.
+func metricEscaper(label bool) *strings.Replacer {
+	if label {
+		return labelEscaper
+	}
+	return helpEscaper
 }

@@ -25,8 +25,6 @@ import (
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/banshee-project/banshee/policy/detect"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 )
 
@@ -671,14 +669,12 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 	// metrics
 	var srv *http.Server
 	if metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(newWatchCollector(stats))
 		ln, err := net.Listen("tcp", metricsAddr)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", metricsHandler(stats))
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()

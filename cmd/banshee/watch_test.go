@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,7 +18,8 @@ import (
 
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // fakeHost is a stateful stand-in for the host firewall: a set of entries
@@ -388,11 +391,16 @@ func TestWatchStatusAndMetrics(t *testing.T) {
 		t.Errorf("no status file: %v %v", none, err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newWatchCollector(env.w.stats))
-	mfs, err := reg.Gather()
+	// The exposition is read back by Prometheus's own text parser.
+	rec := httptest.NewRecorder()
+	metricsHandler(env.w.stats).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if ct := rec.Header().Get("Content-Type"); ct != metricsContentType {
+		t.Errorf("content type %q", ct)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(rec.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v:\n%s", err, rec.Body.String())
 	}
 	got := map[string]float64{}
 	for _, mf := range mfs {
@@ -478,5 +486,25 @@ func TestWatchUnit(t *testing.T) {
 	}
 	if out, err := exec.Command(sa, "verify", tmp).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// TestMetricsEscaping: label values with a quote, a backslash and a newline
+// survive Prometheus's own text parser.
+func TestMetricsEscaping(t *testing.T) {
+	odd := "a\"b\\c\nd"
+	var b bytes.Buffer
+	writeMetrics(&b, watchStatus{Matches: map[string]int64{odd: 3}, Decisions: map[string]int64{"host/block": 1}})
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(&b)
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, b.String())
+	}
+	ms := mfs["banshee_watch_matches_total"].GetMetric()
+	if len(ms) != 1 || ms[0].GetLabel()[0].GetValue() != odd || ms[0].GetCounter().GetValue() != 3 {
+		t.Errorf("matches = %v, want detector %q = 3", ms, odd)
+	}
+	if len(mfs) != 7 {
+		t.Errorf("%d families, want 7:\n%s", len(mfs), b.String())
 	}
 }
