@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -65,9 +65,6 @@ type Firewall struct {
 
 	rateLimits       []RateLimit
 	rateLimitsLoaded bool
-
-	// bulk is an "ipset restore" started ahead by PrepareBulk.
-	bulk *bulkRestore
 
 	// ensured remembers when Ensure last found a family in place, so a
 	// long-running caller (watch) does not probe iptables on every block.
@@ -394,11 +391,15 @@ func offendingLine(err error, payload string) string {
 type BlockResult struct {
 	Added     int
 	Refreshed []netip.Prefix // already present: TTL and comment refreshed
-	Clamped   []netip.Prefix // TTL cut to MaxTimeout, the kernel's limit
+	// AddedOrRefreshed counts the entries of a bulk block into a set too
+	// large to list first (see listFactor): each is in the set now, new or
+	// refreshed.
+	AddedOrRefreshed int
+	Clamped          []netip.Prefix // TTL cut to MaxTimeout, the kernel's limit
 }
 
-// probeLimit is how many entries Block checks one by one for "refreshed";
-// beyond it a bulk block does not tell new from refreshed.
+// probeLimit is how many entries Block adds one message each (a plain add
+// tells new from present); more go in bulk, many per message.
 const probeLimit = 16
 
 // Block adds entries to the sets (refreshing TTL and comment of entries
@@ -482,7 +483,7 @@ func (f *Firewall) Block(ctx context.Context, entries []Entry) (BlockResult, err
 	if j.err != nil {
 		return res, fmt.Errorf("blocked in the kernel, but journaling for restore failed: %w", j.err)
 	}
-	res.Added = len(entries) - len(res.Refreshed)
+	res.Added = len(entries) - len(res.Refreshed) - res.AddedOrRefreshed
 	res.Clamped = clamped
 	return res, nil
 }
@@ -501,9 +502,10 @@ func (f *Firewall) rebuild(ctx context.Context, fams map[Family]bool) error {
 	return nil
 }
 
-// add puts entries into the sets: one netlink message each for a few (a
-// plain add tells new from present, and a present entry is then refreshed),
-// one "ipset restore" run for many.
+// add puts entries into the sets over netlink: one message each for a few
+// (a plain add tells new from present, and a present entry is then
+// refreshed), many per message in bulk, after one listing of the sets to
+// tell new from refreshed.
 func (f *Firewall) add(ctx context.Context, entries []Entry) (BlockResult, error) {
 	var res BlockResult
 	if len(entries) <= probeLimit {
@@ -520,76 +522,78 @@ func (f *Firewall) add(ctx context.Context, entries []Entry) (BlockResult, error
 		}
 		return res, nil
 	}
-	b := f.bulk
-	f.bulk = nil
-	if b == nil {
-		var err error
-		if b, err = f.startBulk(ctx); err != nil {
-			return res, err
-		}
+	present, known, err := f.present(entries)
+	if err != nil {
+		return res, err
 	}
-	// The input is generated while ipset reads it.
-	const chunk = 64 << 10
-	buf := make([]byte, 0, chunk+512)
-	var werr error
-	for _, e := range entries {
-		buf = appendSetAdd(buf, f.setName(FamilyOf(e.Prefix)), e)
-		if len(buf) >= chunk {
-			if _, werr = b.in.Write(buf); werr != nil {
-				break // ipset stopped reading; wait says why
+	if !known {
+		res.AddedOrRefreshed = len(entries)
+	}
+	if len(present) > 0 {
+		res.Refreshed = make([]netip.Prefix, 0, min(len(present), len(entries)))
+	}
+	for _, fam := range []Family{V4, V6} {
+		set := f.setName(fam)
+		es := make([]Entry, 0, len(entries))
+		for _, e := range entries {
+			if FamilyOf(e.Prefix) == fam {
+				es = append(es, e)
+				if _, ok := present[e.Prefix]; ok {
+					res.Refreshed = append(res.Refreshed, e.Prefix)
+				}
 			}
-			buf = buf[:0]
 		}
-	}
-	if werr == nil {
-		_, werr = b.in.Write(buf)
-	}
-	b.in.Close()
-	if err := b.wait(); err != nil {
-		return res, fmt.Errorf("adding %d entries: %w", len(entries), classify(err))
-	}
-	if werr != nil {
-		return res, fmt.Errorf("adding %d entries: writing to ipset: %w", len(entries), werr)
+		if len(es) == 0 {
+			continue
+		}
+		if err := f.sets.addAll(set, es); err != nil {
+			return res, fmt.Errorf("adding %d entries to %s: %w", len(es), set, err)
+		}
 	}
 	return res, nil
 }
 
-// bulkRestore is a running "ipset -exist restore" waiting for its input.
-type bulkRestore struct {
-	in   io.WriteCloser
-	wait func() error
-}
+// listFactor bounds the listing a bulk block takes to tell new entries from
+// refreshed ones: it lists a set only while the set holds at most this many
+// entries per entry being added. Beyond that listing would cost more than
+// the adding, and the result says "added or refreshed".
+const listFactor = 4
 
-func (f *Firewall) startBulk(ctx context.Context) (*bulkRestore, error) {
-	in, wait, err := f.r.start(ctx, f.t.ipset, "-exist", "restore")
-	if err != nil {
-		return nil, fmt.Errorf("starting ipset restore: %w", classify(err))
+// present returns which of entries their sets hold now, from one listing
+// of each set (none for an empty set), or known=false when a set is too
+// large to list for this many entries.
+func (f *Firewall) present(entries []Entry) (present map[netip.Prefix]struct{}, known bool, err error) {
+	perFam := map[Family]int{}
+	for _, e := range entries {
+		perFam[FamilyOf(e.Prefix)]++
 	}
-	return &bulkRestore{in: in, wait: wait}, nil
-}
-
-// PrepareBulk starts "ipset restore" ahead for a caller about to block
-// more than a few entries, so the process starts while the caller decides.
-// It changes nothing: Release ends an unused one with empty input.
-func (f *Firewall) PrepareBulk(ctx context.Context, n int) error {
-	if n <= probeLimit || f.bulk != nil {
-		return nil
+	for _, fam := range []Family{V4, V6} {
+		if perFam[fam] == 0 {
+			continue
+		}
+		set := f.setName(fam)
+		n, err := f.sets.count(set)
+		switch {
+		case errors.Is(err, errNoSet):
+			continue // the add says so, and Block rebuilds
+		case err != nil:
+			return nil, false, fmt.Errorf("counting the entries of %s: %w", set, err)
+		case n == 0:
+			continue
+		case n > listFactor*perFam[fam]:
+			return nil, false, nil
+		}
+		m, err := f.sets.members(set)
+		if err != nil && !errors.Is(err, errNoSet) {
+			return nil, false, fmt.Errorf("listing %s: %w", set, err)
+		}
+		if present == nil {
+			present = m
+			continue
+		}
+		maps.Copy(present, m)
 	}
-	b, err := f.startBulk(ctx)
-	if err != nil {
-		return err
-	}
-	f.bulk = b
-	return nil
-}
-
-// Release ends what PrepareBulk started and Block did not use.
-func (f *Firewall) Release() {
-	if f.bulk != nil {
-		f.bulk.in.Close()
-		_ = f.bulk.wait()
-		f.bulk = nil
-	}
+	return present, true, nil
 }
 
 // Unblock removes prefixes from the sets. It returns the prefixes that were

@@ -12,10 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setAdder adds one entry to an ipset set. Single blocks go through it
-// (one netlink message, no process); bulk changes use "ipset restore".
+// setAdder puts entries into ipset sets over netlink, without a process:
+// one entry per message for a single block, many per message in bulk.
 type setAdder interface {
 	add(set string, e Entry, replace bool) error
+	addAll(set string, entries []Entry) error
+	count(set string) (int, error)
+	members(set string) (map[netip.Prefix]struct{}, error)
 }
 
 var (
@@ -38,17 +41,10 @@ func (netlinkSets) add(set string, e Entry, replace bool) error {
 	}
 	err := netlink.IpsetAdd(set, ne)
 	var ie nl.IPSetError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ie) && int(ie) == nl.IPSET_ERR_EXIST:
+	if errors.As(err, &ie) && int(ie) == nl.IPSET_ERR_EXIST {
 		return errEntryExists
-	case errors.Is(err, unix.ENOENT):
-		return errNoSet
-	case errors.Is(err, unix.EPERM):
-		return ErrNotPermitted
 	}
-	return err
+	return ipsetError(err)
 }
 
 // diagPeers lists the remote addresses of established TCP sessions to the

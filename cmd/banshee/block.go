@@ -67,7 +67,7 @@ func (a *app) runBlock(ctx context.Context, f *attackFlags, args []string, enfor
 		return err
 	}
 	if enforce {
-		defer a.startHostProbe(ctx, targets)() // read-only; overlaps the decision
+		a.startHostProbe(ctx, targets) // read-only; overlaps the decision
 	}
 	res, err := eng.Block(ctx, req)
 	if res == nil {

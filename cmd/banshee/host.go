@@ -35,15 +35,8 @@ func (a *app) firewall(ctx context.Context) (*hostfw.Firewall, error) {
 }
 
 // startHostProbe runs probeHost for targets and keeps it for blockHost.
-// The returned function releases what the probe prepared and Block did not
-// use; call it when the command is done.
-func (a *app) startHostProbe(ctx context.Context, targets []netip.Prefix) (release func()) {
+func (a *app) startHostProbe(ctx context.Context, targets []netip.Prefix) {
 	a.hostProbe = a.probeHost(ctx, targets)
-	return func() {
-		if fw, err := a.hostProbe(); err == nil {
-			fw.Release()
-		}
-	}
 }
 
 // probeHost starts the read-only check of the host firewall's hooks for
@@ -67,9 +60,6 @@ func (a *app) probeHost(ctx context.Context, targets []netip.Prefix) func() (*ho
 				fw.Probe(ctx, fam)
 			}
 		}
-		// A bulk list: ipset starts now; Block feeds it. If starting
-		// fails here, Block starts its own and reports the error.
-		_ = fw.PrepareBulk(ctx, len(targets))
 	}()
 	return func() (*hostfw.Firewall, error) { <-done; return fw, nil }
 }

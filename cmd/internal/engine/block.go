@@ -48,6 +48,9 @@ type Result struct {
 	Decisions []policy.Decision `json:"decisions"`
 	Added     int               `json:"added"`
 	Refreshed int               `json:"refreshed"`
+	// AddedOrRefreshed counts host blocks of a bulk list that went into a
+	// set too large to list first: new or refreshed, not told apart.
+	AddedOrRefreshed int `json:"added_or_refreshed,omitempty"`
 	// NotBlocked lists targets decided for the NACL that found no room
 	// there at write time and could not fall back to this host.
 	NotBlocked []NotBlocked `json:"not_blocked,omitempty"`
@@ -351,7 +354,7 @@ func (e *Engine) blockHere(ctx context.Context, res *Result, atk policy.Attack) 
 	if err != nil {
 		return err
 	}
-	res.Added, res.Refreshed = hr.Added, len(hr.Refreshed)
+	res.Added, res.Refreshed, res.AddedOrRefreshed = hr.Added, len(hr.Refreshed), hr.AddedOrRefreshed
 	clampHostTTL(res.Decisions, hr.Clamped)
 	return nil
 }

@@ -1,0 +1,261 @@
+//go:build linux
+
+package hostfw
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// This file talks to the kernel's ipset netlink interface in bulk: many
+// entries per message, the way "ipset restore" would if it batched, and the
+// one listing a bulk block takes of a set before it adds to it.
+
+// batchBytes is the most attribute bytes one add message carries. The
+// entries sit in one nested attribute, whose length is 16 bits, and a
+// failed request comes back echoed in the kernel's error, which must fit
+// the 64 KiB the netlink library reads at once.
+const batchBytes = 32 << 10
+
+// ipset flags and attributes that the netlink library does not name.
+const (
+	ipsetFlagListHeader = 1 << 2 // IPSET_FLAG_LIST_HEADER: list the header only
+	ipsetErrPrivate     = 4096   // IPSET_ERR_PRIVATE: first ipset-specific errno
+)
+
+// nlAttr is a netlink attribute being built in a byte slice.
+type nlAttr int
+
+// beginAttr appends the header of an attribute whose length is set by end.
+func beginAttr(b []byte, typ uint16) ([]byte, nlAttr) {
+	start := len(b)
+	b = binary.NativeEndian.AppendUint16(b, 0)
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	return b, nlAttr(start)
+}
+
+// end sets the attribute's length and pads b to 4 bytes.
+func (a nlAttr) end(b []byte) []byte {
+	binary.NativeEndian.PutUint16(b[a:], uint16(len(b)-int(a)))
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func appendAttr(b []byte, typ uint16, payload ...byte) []byte {
+	b, a := beginAttr(b, typ)
+	b = append(b, payload...)
+	return a.end(b)
+}
+
+func appendAttrU32(b []byte, typ uint16, v uint32) []byte {
+	return appendAttr(b, typ|nl.NLA_F_NET_BYTEORDER, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// ipsetRequest starts an ipset netlink message for set: the netfilter
+// header, the protocol version and the set's name.
+func ipsetRequest(cmd int, set string) (*nl.NetlinkRequest, []byte) {
+	req := nl.NewNetlinkRequest(cmd|(unix.NFNL_SUBSYS_IPSET<<8), nl.GetIpsetFlags(cmd))
+	b := []byte{unix.AF_INET, nl.NFNETLINK_V0, 0, 0} // nfgenmsg
+	b = appendAttr(b, nl.IPSET_ATTR_PROTOCOL, nl.IPSET_PROTOCOL)
+	b = appendAttr(b, nl.IPSET_ATTR_SETNAME, append([]byte(set), 0)...)
+	return req, b
+}
+
+// appendEntryData appends one entry as the DATA attribute of an add: the
+// address, its prefix length, the timeout and the comment banshee writes.
+func appendEntryData(b []byte, e Entry) []byte {
+	b, data := beginAttr(b, nl.IPSET_ATTR_DATA|nl.NLA_F_NESTED)
+	b, ip := beginAttr(b, nl.IPSET_ATTR_IP|nl.NLA_F_NESTED)
+	addr := e.Prefix.Addr()
+	if addr.Is4() {
+		a := addr.As4()
+		b = appendAttr(b, nl.IPSET_ATTR_IPADDR_IPV4|nl.NLA_F_NET_BYTEORDER, a[:]...)
+	} else {
+		a := addr.As16()
+		b = appendAttr(b, nl.IPSET_ATTR_IPADDR_IPV6|nl.NLA_F_NET_BYTEORDER, a[:]...)
+	}
+	b = ip.end(b)
+	b = appendAttr(b, nl.IPSET_ATTR_CIDR, byte(e.Prefix.Bits()))
+	b = appendAttrU32(b, nl.IPSET_ATTR_TIMEOUT, uint32(timeoutSeconds(e.TTL)))
+	if c := setComment(e.Origin, e.Reason); c != "" {
+		b = appendAttr(b, nl.IPSET_ATTR_COMMENT, append([]byte(c), 0)...)
+	}
+	return data.end(b)
+}
+
+// addAll puts entries, all of set's family, into set: as many entries per
+// message as fit in batchBytes, one kernel round trip per message. An entry
+// already in the set gets the new timeout and comment, as with
+// "ipset -exist add". On an error the entries of earlier messages are in.
+func (netlinkSets) addAll(set string, entries []Entry) error {
+	var one []byte
+	buf := make([]byte, 0, batchBytes+1024)
+	for len(entries) > 0 {
+		req, b := ipsetRequest(nl.IPSET_CMD_ADD, set)
+		b = append(buf[:0], b...)
+		// Without NLM_F_EXCL the kernel refreshes what exists. A list of
+		// entries comes with a line number (the kernel's rule).
+		b = appendAttrU32(b, nl.IPSET_ATTR_LINENO, 0)
+		b, adt := beginAttr(b, nl.IPSET_ATTR_ADT|nl.NLA_F_NESTED)
+		n := 0
+		for n < len(entries) {
+			one = appendEntryData(one[:0], entries[n])
+			if n > 0 && len(b)+len(one) > batchBytes {
+				break
+			}
+			b = append(b, one...)
+			n++
+		}
+		b = adt.end(b)
+		req.RawData = b
+		if _, err := req.Execute(unix.NETLINK_NETFILTER, 0); err != nil {
+			return ipsetError(err)
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// ipsetError maps a netlink error of ipset to banshee's errors.
+func ipsetError(err error) error {
+	var errno unix.Errno
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOENT):
+		return errNoSet
+	case errors.Is(err, unix.EPERM):
+		return ErrNotPermitted
+	case errors.As(err, &errno) && int(errno) >= ipsetErrPrivate:
+		if int(errno) == nl.IPSET_ERR_EXIST {
+			return errEntryExists
+		}
+		return nl.IPSetError(uintptr(errno))
+	}
+	return err
+}
+
+// count returns how many entries set holds (expired ones the kernel has not
+// yet collected included), from its header alone.
+func (netlinkSets) count(set string) (int, error) {
+	req, b := ipsetRequest(nl.IPSET_CMD_LIST, set)
+	b = appendAttrU32(b, nl.IPSET_ATTR_FLAGS, ipsetFlagListHeader)
+	req.AddRawData(b)
+	n, found := 0, false
+	err := req.ExecuteIter(unix.NETLINK_NETFILTER, 0, func(msg []byte) bool {
+		for typ, v := range attrs(msg, 4) {
+			if typ != nl.IPSET_ATTR_DATA {
+				continue
+			}
+			for typ, v := range attrs(v, 0) {
+				if typ == nl.IPSET_ATTR_ELEMENTS && len(v) == 4 {
+					n, found = int(binary.BigEndian.Uint32(v)), true
+				}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return 0, ipsetError(err)
+	}
+	if !found {
+		return 0, fmt.Errorf("reading the header of set %s: the kernel did not say how many entries it holds", set)
+	}
+	return n, nil
+}
+
+// members lists the prefixes set holds now (expired entries are left out
+// by the kernel), in one dump.
+func (netlinkSets) members(set string) (map[netip.Prefix]struct{}, error) {
+	req, b := ipsetRequest(nl.IPSET_CMD_LIST, set)
+	req.AddRawData(b)
+	out := map[netip.Prefix]struct{}{}
+	var perr error
+	err := req.ExecuteIter(unix.NETLINK_NETFILTER, 0, func(msg []byte) bool {
+		for typ, v := range attrs(msg, 4) {
+			if typ != nl.IPSET_ATTR_ADT {
+				continue
+			}
+			for typ, v := range attrs(v, 0) {
+				if typ != nl.IPSET_ATTR_DATA {
+					continue
+				}
+				p, err := entryPrefix(v)
+				if err != nil {
+					perr = fmt.Errorf("listing set %s: %w", set, err)
+					return false
+				}
+				out[p] = struct{}{}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, ipsetError(err)
+	}
+	return out, perr
+}
+
+// entryPrefix reads the address and prefix length of a listed entry.
+func entryPrefix(data []byte) (netip.Prefix, error) {
+	var addr netip.Addr
+	bits := -1
+	for typ, v := range attrs(data, 0) {
+		switch typ {
+		case nl.IPSET_ATTR_IP:
+			for typ, v := range attrs(v, 0) {
+				switch {
+				case typ == nl.IPSET_ATTR_IPADDR_IPV4 && len(v) == 4:
+					addr = netip.AddrFrom4([4]byte(v))
+				case typ == nl.IPSET_ATTR_IPADDR_IPV6 && len(v) == 16:
+					addr = netip.AddrFrom16([16]byte(v))
+				}
+			}
+		case nl.IPSET_ATTR_CIDR:
+			if len(v) == 1 {
+				bits = int(v[0])
+			}
+		}
+	}
+	if !addr.IsValid() {
+		return netip.Prefix{}, errors.New("an entry without an address")
+	}
+	if bits < 0 {
+		bits = addr.BitLen()
+	}
+	return addr.Prefix(bits)
+}
+
+// attrs iterates over the netlink attributes in b from offset skip on,
+// yielding each one's type (flags cleared) and payload. It stops at the
+// first malformed attribute.
+func attrs(b []byte, skip int) func(yield func(uint16, []byte) bool) {
+	return func(yield func(uint16, []byte) bool) {
+		if skip > len(b) {
+			return
+		}
+		b := b[skip:]
+		for len(b) >= 4 {
+			l := int(binary.NativeEndian.Uint16(b))
+			typ := binary.NativeEndian.Uint16(b[2:]) & nl.NLA_TYPE_MASK
+			if l < 4 || l > len(b) {
+				return
+			}
+			if !yield(typ, b[4:l]) {
+				return
+			}
+			l = (l + 3) &^ 3
+			if l >= len(b) {
+				return
+			}
+			b = b[l:]
+		}
+	}
+}
