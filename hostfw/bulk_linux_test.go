@@ -117,8 +117,8 @@ func TestBulkBlock(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(journaled) != len(got) {
-			return fmt.Errorf("journal holds %d blocks, the kernel %d", len(journaled), len(got))
+		if len(journaled.entries) != len(got) || len(journaled.damaged) != 0 {
+			return fmt.Errorf("journal holds %d blocks (%d damaged records), the kernel %d", len(journaled.entries), len(journaled.damaged), len(got))
 		}
 		return nil
 	})
