@@ -494,7 +494,7 @@ func TestWatchUnit(t *testing.T) {
 func TestMetricsEscaping(t *testing.T) {
 	odd := "a\"b\\c\nd"
 	var b bytes.Buffer
-	writeMetrics(&b, watchStatus{Matches: map[string]int64{odd: 3}, Decisions: map[string]int64{"host/block": 1}})
+	writeMetrics(&b, watchStatus{Matches: map[string]int64{odd: 3}, Decisions: map[string]int64{"host/block": 1}, SkippedLines: map[string]int64{"too_long": 2}})
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := parser.TextToMetricFamilies(&b)
 	if err != nil {
@@ -504,7 +504,7 @@ func TestMetricsEscaping(t *testing.T) {
 	if len(ms) != 1 || ms[0].GetLabel()[0].GetValue() != odd || ms[0].GetCounter().GetValue() != 3 {
 		t.Errorf("matches = %v, want detector %q = 3", ms, odd)
 	}
-	if len(mfs) != 7 {
-		t.Errorf("%d families, want 7:\n%s", len(mfs), b.String())
+	if len(mfs) != 8 {
+		t.Errorf("%d families, want 8:\n%s", len(mfs), b.String())
 	}
 }
