@@ -47,6 +47,7 @@ type Edge interface {
 	Unblock(ctx context.Context, subnetOrNACL string, prefixes []netip.Prefix) ([]policy.Block, error)
 	List(ctx context.Context, subnetsOrNACLs ...string) ([]policy.Block, error)
 	Sweep(ctx context.Context, now time.Time, subnetsOrNACLs ...string) (awsnacl.SweepResult, error)
+	Vanished(ctx context.Context, now time.Time, subnetsOrNACLs ...string) ([]policy.Block, error)
 }
 
 // Deps is what an Engine works with. Every function may be nil: no local

@@ -226,6 +226,11 @@ func TestExpiredVPCBlockIsDriftUntilReconcile(t *testing.T) {
 	if len(lr.Blocks) != 1 || lr.Blocks[0].Drift != DriftExpired {
 		t.Fatalf("list after expiry: %+v", lr.Blocks)
 	}
+	w.edge.vanished = []policy.Block{{Target: pfx("203.0.113.0/24"), Scope: policy.ScopeVPC, NACLID: w.edge.nacl, RuleNumber: 7, ExpiresAt: w.now.Add(time.Hour)}}
+	lr, _ = w.engine(true).List(ctx, ListRequest{Where: VPCOnly})
+	if len(lr.Blocks) != 2 || lr.Blocks[1].Drift != DriftMissing {
+		t.Errorf("a tagged entry someone deleted: %+v, want it listed missing", lr.Blocks)
+	}
 	rr, err := w.engine(true).Reconcile(ctx, VPCOnly, nil)
 	if err != nil || rr.Sweep == nil || len(rr.Sweep.Removed) != 1 || len(w.edge.denies) != 0 {
 		t.Errorf("reconcile: %+v %v, denies %v", rr, err, w.edge.denies)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -126,6 +127,8 @@ type fakeEdge struct {
 	nacl   string
 	denies map[netip.Prefix]policy.Block
 	next   int
+	// vanished are tagged blocks whose entry someone else deleted.
+	vanished []policy.Block
 }
 
 func newFakeEdge() *fakeEdge {
@@ -213,4 +216,10 @@ func (f *fakeEdge) Sweep(_ context.Context, now time.Time, _ ...string) (awsnacl
 func withPrefix(e hostfw.Entry, p string) hostfw.Entry {
 	e.Prefix = netip.MustParsePrefix(p)
 	return e
+}
+
+func (f *fakeEdge) Vanished(context.Context, time.Time, ...string) ([]policy.Block, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.vanished), nil
 }

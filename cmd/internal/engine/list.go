@@ -15,7 +15,7 @@ import (
 
 // Drift kinds: how what is differs from what should be.
 const (
-	DriftMissing    = "missing"     // recorded, but not in the kernel set: not dropped
+	DriftMissing    = "missing"     // recorded, but not in the kernel set (or the NACL): not dropped
 	DriftUnrecorded = "unrecorded"  // in force, but not recorded (not restored at boot)
 	DriftUnhooked   = "not-hooked"  // in the set, but the chain is not jumped to: not dropped
 	DriftExpired    = "expired"     // past its expiry, still in the network ACL (sweep pending)
@@ -82,6 +82,15 @@ func (e *Engine) List(ctx context.Context, req ListRequest) (*ListResult, error)
 					l.Drift = DriftExpired
 				}
 				res.Blocks = append(res.Blocks, l)
+			}
+		}
+		if err == nil {
+			// Tagged, unexpired, but the entry is gone: someone else
+			// (a Terraform apply of the ACL, say) removed it.
+			var gone []policy.Block
+			gone, err = m.Vanished(ctx, now, req.NACLs...)
+			for _, b := range gone {
+				res.Blocks = append(res.Blocks, Listed{Block: b, Drift: DriftMissing})
 			}
 		}
 		switch {
