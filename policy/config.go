@@ -166,6 +166,13 @@ func Default() Config {
 			MetricsAddr: "127.0.0.1:9739",
 			MaxRetry:    5,
 			FindTime:    Duration(10 * time.Minute),
+			// see policy/detect: probes count half a failure; 10 failures
+			// in 24h also trip; an IPv6 /64 counts as one source
+			ProbeWeight:  5,
+			LongMaxRetry: 10,
+			LongFindTime: Duration(24 * time.Hour),
+			GroupV4:      32,
+			GroupV6:      64,
 		},
 	}
 }
