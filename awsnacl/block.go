@@ -139,9 +139,11 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 	pending := map[int]meta{} // metadata to write
 	var created []int         // rule numbers created by this call
 	var redundant []int       // entries an aggregate now covers
+	var wrote []netip.Prefix  // wider denies written in place: what redundant entries lie inside
 	type done struct {
-		d policy.Decision
-		n int
+		d   policy.Decision
+		n   int
+		idx int
 	}
 	var ok []done
 	var errs []error
@@ -167,46 +169,73 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 		}
 	}
 
+	// The placement's merges of entries of ours, before any new entry:
+	// each is written in place of the lowest entry inside it, and the
+	// numbers of the others are free for new entries once it is.
+	var mergeErrs []error
 	for _, d := range ds {
+		for _, mg := range d.Merges {
+			if mg.NACLID != "" && mg.NACLID != st.id {
+				continue
+			}
+			mc := policy.Canonical(mg.Target)
+			md := meta{Exp: mg.ExpiresAt.UTC().Truncate(time.Second), Origin: req.Origin, CIDR: mc, Reason: cmpOr(mg.Reason, req.Reason), Severity: req.Severity, At: now.UTC().Truncate(time.Second)}
+			if _, _, err := m.mergeInside(ctx, st, mc, md, req.Port, now, pending, &redundant, &wrote); err != nil {
+				mergeErrs = append(mergeErrs, err)
+			}
+		}
+	}
+
+	// Decisions whose deny swallows entries of ours go first, so the
+	// numbers they free are there for the rest.
+	order := make([]int, len(ds))
+	swallows := make([]bool, len(ds))
+	for i, d := range ds {
+		order[i] = i
+		c := decisionCIDR(d)
+		swallows[i] = len(m.inside(st, c, func(policy.NACLEntry) bool { return true })) > 0
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case swallows[a] == swallows[b]:
+			return 0
+		case swallows[a]:
+			return -1
+		}
+		return 1
+	})
+
+	for _, idx := range order {
+		d := ds[idx]
 		cidr = decisionCIDR(d)
 		reason := req.Reason
 		if reason == "" && len(d.Reasons) > 0 {
 			reason = d.Reasons[0]
 		}
-		md := meta{Exp: expiry(d, now), Origin: req.Origin, CIDR: cidr, Reason: reason, Severity: req.Severity}
+		md := meta{Exp: expiry(d, now), Origin: req.Origin, CIDR: cidr, Reason: reason, Severity: req.Severity, Volume: d.Volume}
+		if d.Volume > 0 {
+			md.At = now.UTC().Truncate(time.Second)
+		}
 
 		// Already denied by an entry of ours that will stay (not about to
 		// expire) and that no lower allow bypasses for this traffic: extend
 		// its metadata if needed.
 		if n, found := m.covering(st, cidr, usable); found {
 			extend(st, pending, n, md)
-			ok = append(ok, done{d, n})
+			ok = append(ok, done{d, n, idx})
 			continue
 		}
 
-		// An aggregate over entries of ours: rewrite the lowest of them in
-		// place and delete the rest once the aggregate is tagged.
-		if d.Aggregate != nil {
-			inner := m.inside(st, cidr, func(e policy.NACLEntry) bool { return !m.expiring(st, e.RuleNumber, now) })
-			if len(inner) > 0 && m.shadow(st, cidr, inner[0], req.Port) == nil {
-				n := inner[0]
-				for _, k := range inner {
-					if cm, has := st.meta(k); has {
-						md.Exp = later(md.Exp, cm.Exp)
-					}
-				}
-				if err := m.replace(ctx, st, n, cidr); err != nil {
-					fail(d, err)
-					continue
-				}
-				pending[n] = md
-				for _, k := range inner[1:] {
-					delete(pending, k)
-					redundant = append(redundant, k)
-				}
-				ok = append(ok, done{d, n})
-				continue
+		// A deny over entries of ours (an aggregate, or a prefix holding
+		// earlier single blocks): rewrite the lowest of them in place and
+		// delete the rest once it is tagged.
+		if n, merged, err := m.mergeInside(ctx, st, cidr, md, req.Port, now, pending, &redundant, &wrote); err != nil || merged {
+			if err != nil {
+				fail(d, err)
+			} else {
+				ok = append(ok, done{d, n, idx})
 			}
+			continue
 		}
 
 		// Eviction: the new deny takes the evicted entry's number in place.
@@ -225,7 +254,7 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 						return
 					}
 					pending[ev.RuleNumber] = md
-					ok = append(ok, done{d, ev.RuleNumber})
+					ok = append(ok, done{d, ev.RuleNumber, idx})
 				}
 				if !m.expiring(st, ev.RuleNumber, now) {
 					evict()
@@ -242,7 +271,7 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 		if n, found := m.covering(st, cidr, unshadowed); found && inPlace == nil {
 			inPlace = func() {
 				extend(st, pending, n, md)
-				ok = append(ok, done{d, n})
+				ok = append(ok, done{d, n, idx})
 			}
 		}
 
@@ -255,6 +284,31 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 			continue
 		}
 		n, adopted, err := m.create(ctx, st, cidr, d.RuleNumber, req.Port, now)
+		if errors.Is(err, ErrNoRoom) {
+			// A number a merge of this call left redundant: its old source
+			// is denied by the merged entry already, so it is rewritten
+			// in place (no count changes, no gap).
+			// Read again first: a racing merge may have deleted the number
+			// and another writer re-used it.
+			if len(redundant) > 0 {
+				if rerr := m.reread(ctx, st); rerr != nil {
+					fail(d, errors.Join(err, rerr))
+					continue
+				}
+				redundant = slices.DeleteFunc(redundant, func(n int) bool { return !m.insideWritten(st, n, wrote) })
+			}
+			if k := slices.IndexFunc(redundant, func(r int) bool { return m.shadow(st, cidr, r, req.Port) == nil }); k >= 0 {
+				r := redundant[k]
+				if rerr := m.replace(ctx, st, r, cidr); rerr != nil {
+					fail(d, rerr)
+					continue
+				}
+				redundant = slices.Delete(redundant, k, k+1)
+				pending[r] = md
+				ok = append(ok, done{d, r, idx})
+				continue
+			}
+		}
 		if (errors.Is(err, ErrNoRoom) || errors.Is(err, ErrShadowed)) && inPlace != nil {
 			inPlace()
 			continue
@@ -269,8 +323,10 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 			created = append(created, n)
 			pending[n] = md
 		}
-		ok = append(ok, done{d, n})
+		ok = append(ok, done{d, n, idx})
 	}
+	slices.SortStableFunc(ok, func(a, b done) int { return a.idx - b.idx })
+	errs = append(errs, mergeErrs...)
 
 	if len(pending) > 0 {
 		if err := m.writeTags(ctx, st, pending, nil); err != nil {
@@ -293,11 +349,107 @@ func (m *Manager) apply(ctx context.Context, st *naclState, ds []policy.Decision
 	}
 
 	// Entries an aggregate covers now, and metadata left without an entry
-	// by an earlier failure: delete them (entries first).
+	// by an earlier failure: delete them (entries first). Deletion is by
+	// number, so the NACL is read again first and only numbers still
+	// holding an entry of ours inside what this call wrote go: a racing
+	// writer that rewrote one meanwhile keeps its entry.
+	if len(redundant) > 0 {
+		if err := m.reread(ctx, st); err != nil {
+			errs = append(errs, fmt.Errorf("reading %s before removing entries covered by an aggregate: %w", st.id, err))
+			redundant = nil
+		}
+		redundant = slices.DeleteFunc(redundant, func(n int) bool { return !m.insideWritten(st, n, wrote) })
+	}
 	if err := m.removeRules(ctx, st, redundant); err != nil {
 		errs = append(errs, fmt.Errorf("removing entries covered by an aggregate: %w", err))
 	}
 	return out, errors.Join(errs...)
+}
+
+// mergeInside writes a deny for cidr in place of the lowest entry of ours
+// strictly inside it (not about to expire, and no allow ahead of that
+// number bypasses cidr) and marks the others redundant; md, merged with
+// their metadata (latest expiry, summed volume, highest severity), becomes
+// its pending metadata. merged is false when there is no such entry.
+func (m *Manager) mergeInside(ctx context.Context, st *naclState, cidr netip.Prefix, md meta, port policy.Port, now time.Time,
+	pending map[int]meta, redundant *[]int, wrote *[]netip.Prefix) (n int, merged bool, err error) {
+	if len(m.inside(st, cidr, func(policy.NACLEntry) bool { return true })) == 0 {
+		return 0, false, nil
+	}
+	// Writing in place goes by rule number, and a racing writer may have
+	// deleted or re-used a number since this Manager read the NACL: read
+	// it again right before, and on a failure again, a bounded number of
+	// times.
+	for attempt := 0; ; attempt++ {
+		if rerr := m.reread(ctx, st); rerr != nil {
+			return 0, false, errors.Join(err, rerr)
+		}
+		n, merged, err = m.mergeOnce(ctx, st, cidr, md, port, now, pending, redundant, wrote)
+		if err == nil || attempt == 2 || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return n, merged, err
+		}
+	}
+}
+
+func (m *Manager) mergeOnce(ctx context.Context, st *naclState, cidr netip.Prefix, md meta, port policy.Port, now time.Time,
+	pending map[int]meta, redundant *[]int, wrote *[]netip.Prefix) (n int, merged bool, err error) {
+	inner := m.inside(st, cidr, func(e policy.NACLEntry) bool { return !m.expiring(st, e.RuleNumber, now) })
+	if len(inner) == 0 {
+		return 0, false, nil
+	}
+	// Another writer's merge got there first: the entries inside are
+	// redundant under its entry, which this block extends.
+	if c, ok := m.covering(st, cidr, func(e policy.NACLEntry) bool {
+		return !m.expiring(st, e.RuleNumber, now) && m.shadow(st, cidr, e.RuleNumber, port) == nil
+	}); ok {
+		for _, k := range inner {
+			if cm, has := st.meta(k); has {
+				md.Volume += cm.Volume
+			}
+			delete(pending, k)
+		}
+		extend(st, pending, c, md)
+		*redundant = append(*redundant, inner...)
+		*wrote = append(*wrote, cidr)
+		return c, true, nil
+	}
+	if m.shadow(st, cidr, inner[0], port) != nil {
+		return 0, false, nil
+	}
+	n = inner[0]
+	for _, k := range inner {
+		cm, has := pending[k]
+		if !has {
+			cm, has = st.meta(k)
+		}
+		if has {
+			md.Exp = later(md.Exp, cm.Exp)
+			md.Volume += cm.Volume
+			md.Severity = max(md.Severity, cm.Severity)
+			if cm.At.After(md.At) {
+				md.At = cm.At
+			}
+		}
+	}
+	if err := m.replace(ctx, st, n, cidr); err != nil {
+		return 0, false, err
+	}
+	pending[n] = md
+	for _, k := range inner[1:] {
+		delete(pending, k)
+		*redundant = append(*redundant, k)
+	}
+	*wrote = append(*wrote, cidr)
+	return n, true, nil
+}
+
+// insideWritten reports whether rule n holds an ingress entry of ours
+// strictly inside one of the wider denies this call wrote.
+func (m *Manager) insideWritten(st *naclState, n int, wrote []netip.Prefix) bool {
+	e, has := st.entry(n, false)
+	return has && m.ours(e) && slices.ContainsFunc(wrote, func(w netip.Prefix) bool {
+		return w.Addr().Is4() == e.CIDR.Addr().Is4() && w.Bits() < e.CIDR.Bits() && w.Contains(e.CIDR.Addr())
+	})
 }
 
 // decisionCIDR returns what a decision denies: its aggregate, else its
@@ -335,6 +487,21 @@ func extend(st *naclState, pending map[int]meta, n int, md meta) {
 		e, _ := st.entry(n, false)
 		md.CIDR = e.CIDR
 		pending[n] = md
+	case md.Volume > 0:
+		// A sighting of the attack: the entry is worth more, and was seen
+		// now; a later expiry and the newer block's name as below.
+		cur.Volume += md.Volume
+		if md.At.After(cur.At) {
+			cur.At = md.At
+		}
+		if !cur.Exp.IsZero() && (md.Exp.IsZero() || md.Exp.After(cur.Exp)) {
+			cur.Exp = md.Exp
+			if md.Reason != "" {
+				cur.Reason, cur.Origin = md.Reason, md.Origin
+			}
+		}
+		cur.Severity = max(cur.Severity, md.Severity)
+		pending[n] = cur
 	case !cur.Exp.IsZero() && (md.Exp.IsZero() || md.Exp.After(cur.Exp)):
 		// The tag then names the latest block (its reason carries the
 		// repeat count a later alarm escalates from).

@@ -14,9 +14,12 @@ import (
 
 // Metadata lives in tags on the network ACL, one per rule number:
 //
-//	banshee:rule:7 = exp=1767225600;origin=cli;cidr=203.0.113.7/32;sev=5;reason=pop3+bruteforce
+//	banshee:rule:7 = exp=1767225600;origin=cli;cidr=203.0.113.7/32;sev=5;vol=40;at=1767222000;reason=pop3+bruteforce
 //
-// exp is Unix seconds (0: never), sev is optional, reason is URL query-escaped and cut so the
+// exp is Unix seconds (0: never); sev, vol (the attack volume the entry
+// was blocked for, summed over its sources and re-blocks) and at (Unix
+// seconds of the last write) are optional and weigh the entry when the
+// range is placed again; reason is URL query-escaped and cut so the
 // value stays within AWS's 256-character limit. One rule number holds the
 // ingress entry and, with nacl.egress, the egress entry of the same block.
 const (
@@ -110,6 +113,8 @@ type meta struct {
 	CIDR     netip.Prefix
 	Reason   string
 	Severity int
+	Volume   int64     // failures or packets seen from what the entry denies (0: unknown)
+	At       time.Time // when the block was last written or extended (zero: unknown)
 }
 
 func ruleKey(n int) string { return tagPrefix + strconv.Itoa(n) }
@@ -141,6 +146,12 @@ func (m meta) encode() string {
 	head := fmt.Sprintf("exp=%d;origin=%s;cidr=%s;", exp, url.QueryEscape(string(m.Origin)), m.CIDR)
 	if m.Severity > 0 {
 		head += fmt.Sprintf("sev=%d;", m.Severity)
+	}
+	if m.Volume > 0 {
+		head += fmt.Sprintf("vol=%d;", m.Volume)
+	}
+	if !m.At.IsZero() {
+		head += fmt.Sprintf("at=%d;", m.At.Unix())
 	}
 	head += "reason="
 	reason := []rune(m.Reason)
@@ -198,6 +209,18 @@ func decodeMeta(v string) (meta, error) {
 				return meta{}, fmt.Errorf("metadata %q: bad sev %q", v, val)
 			}
 			m.Severity = n
+		case "vol":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n < 0 {
+				return meta{}, fmt.Errorf("metadata %q: bad vol %q", v, val)
+			}
+			m.Volume = n
+		case "at":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n <= 0 {
+				return meta{}, fmt.Errorf("metadata %q: bad at %q", v, val)
+			}
+			m.At = time.Unix(n, 0).UTC()
 		case "reason":
 			r, err := url.QueryUnescape(val)
 			if err != nil {

@@ -185,6 +185,7 @@ func (m *Manager) view(st *naclState) policy.NACL {
 		if m.ours(e) {
 			if md, ok := st.meta(e.RuleNumber); ok {
 				e.ExpiresAt, e.Reason, e.Origin, e.Severity = md.Exp, md.Reason, md.Origin, md.Severity
+				e.Volume, e.LastSeen = md.Volume, md.At
 			}
 		}
 		out.Entries = append(out.Entries, e)

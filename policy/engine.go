@@ -719,6 +719,7 @@ func (r *run) decide(i int) Decision {
 		}
 		d.Scope, d.Action = ScopeVPC, ActionBlock
 		d.RuleNumber = e.RuleNumber
+		d.Volume = r.volume(i)
 		d.Reasons = slices.Insert(d.Reasons, 0, fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), r.fmtTime(e.ExpiresAt), r.fmtTime(expires)))
 		np.refreshed[e.RuleNumber] = true
 		return d

@@ -57,12 +57,12 @@ func deny(n int, cidr string, expiresIn time.Duration) NACLEntry {
 	return e
 }
 
-// fill returns n banshee denies at rules from, from+1, ... for 192.0.2.x
-// expiring one hour apart, the first soonest.
+// fill returns n banshee denies at rules from, from+1, ... for 192.k.2.k
+// (one per /16, so none merge) expiring one hour apart, the first soonest.
 func fill(from, n int) []NACLEntry {
 	var out []NACLEntry
 	for k := range n {
-		out = append(out, deny(from+k, fmt.Sprintf("192.0.2.%d", k+1), time.Duration(k+1)*time.Hour))
+		out = append(out, deny(from+k, fmt.Sprintf("192.%d.2.%d", k+1, k+1), time.Duration(k+1)*time.Hour))
 	}
 	return out
 }
@@ -319,7 +319,7 @@ func TestDecide(t *testing.T) {
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 17)...)}
 			},
 			[]string{"vpc block acl-a#18 ttl=1h", "host block on i-1,i-2 ttl=1h"},
-			[]string{"vpc: reaches 2 instances", "host: acl-a reserved range full (18/18), falling back (quota 20 IPv4 entries per direction, 2 of them outside the range incl. the default deny; no entry of severity below 5 to evict)"}},
+			[]string{"vpc: reaches 2 instances", "host: acl-a reserved range full (18/18), falling back (quota 20 IPv4 entries per direction, 2 of them outside the range incl. the default deny; the entries there are worth more (least 1, this source 1))"}},
 		{"the default deny counts even when the snapshot omits it", []string{"198.51.100.0/24", "198.51.101.0/24"},
 			func(w *world) {
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: append([]NACLEntry{{RuleNumber: 100, Allow: true, CIDR: P("0.0.0.0/0")}}, fill(1, 17)...)}
@@ -334,7 +334,7 @@ func TestDecide(t *testing.T) {
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 3)...)}
 			},
 			[]string{"host block on i-1 ttl=1h"}, []string{"host: acl-a reserved range full (0/0)"}},
-		{"never more entries than fit: batch of 5 into 3 free", []string{"198.51.100.0/24", "198.51.101.0/24", "198.51.102.0/24", "198.51.103.0/24", "198.51.104.0/24"},
+		{"never more entries than fit: batch of 5 into 3 free", []string{"198.51.100.0/24", "198.51.110.0/24", "198.51.120.0/24", "198.51.130.0/24", "198.51.140.0/24"},
 			func(w *world) {
 				w.cfg.Policy.NearlyFullFree = 0
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 15)...)}
@@ -365,8 +365,12 @@ func TestDecide(t *testing.T) {
 			},
 			[]string{"vpc block acl-a#15 as 198.51.100.0/24 ttl=1h", "vpc block acl-a#15 as 198.51.100.0/24 ttl=1h", "vpc block acl-a#15 as 198.51.100.0/24 ttl=1h"},
 			[]string{"vpc: reaches 2"}},
-		{"room to spare: no aggregation", []string{"198.51.100.7", "198.51.100.8", "198.51.100.9"},
+		{"room to spare: 3 sources of one /24 are still one entry", []string{"198.51.100.7", "198.51.100.8", "198.51.100.9"},
 			func(w *world) { w.a.Targets = hosts("subnet-a", "i-1", "i-2") },
+			[]string{"vpc block acl-a#1 as 198.51.100.0/24 ttl=1h", "vpc block acl-a#1 as 198.51.100.0/24 ttl=1h", "vpc block acl-a#1 as 198.51.100.0/24 ttl=1h"},
+			[]string{"vpc: reaches 2"}},
+		{"aggregate_min_sources 0: no aggregation", []string{"198.51.100.7", "198.51.100.8", "198.51.100.9"},
+			func(w *world) { w.a.Targets = hosts("subnet-a", "i-1", "i-2"); w.cfg.Policy.AggregateMinSources = 0 },
 			[]string{"vpc block acl-a#1 ttl=1h", "vpc block acl-a#2 ttl=1h", "vpc block acl-a#3 ttl=1h"}, nil},
 		{"2 sources are below aggregate_min_sources 3", []string{"198.51.100.7", "198.51.100.8", "198.51.101.9"},
 			func(w *world) {
@@ -381,6 +385,39 @@ func TestDecide(t *testing.T) {
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 14)...)}
 			},
 			[]string{"vpc block acl-a#15 ttl=1h", "vpc block acl-a#16 ttl=1h", "vpc block acl-a#17 ttl=1h"}, nil},
+		{"full: adjacent /24s under attack are widened within max_prefix", []string{"198.51.100.0/24", "198.51.101.0/24", "198.51.102.0/24", "198.51.103.0/24", "198.51.140.0/24"},
+			func(w *world) {
+				w.cfg.Policy.NearlyFullFree = 0
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 15)...)}
+			},
+			[]string{"vpc block acl-a#16 as 198.51.100.0/22 ttl=1h", "vpc block acl-a#16 as 198.51.100.0/22 ttl=1h", "vpc block acl-a#16 as 198.51.100.0/22 ttl=1h", "vpc block acl-a#16 as 198.51.100.0/22 ttl=1h", "vpc block acl-a#17 ttl=1h"},
+			nil},
+		{"full: half the /24s of a wider prefix is not enough to widen", []string{"198.51.100.0/24", "198.51.101.0/24", "198.51.120.0/24", "198.51.130.0/24", "198.51.140.0/24"},
+			func(w *world) {
+				w.cfg.Policy.NearlyFullFree = 0
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 15)...)}
+			},
+			[]string{"vpc block acl-a#16 ttl=1h", "vpc block acl-a#17 ttl=1h", "vpc block acl-a#18 ttl=1h", "host block on i-1 ttl=1h", "host block on i-1 ttl=1h"}, nil},
+		{"never widen over a protected network", []string{"198.51.100.0/24", "198.51.101.0/24", "198.51.102.0/24"},
+			func(w *world) {
+				w.cfg.Policy.NearlyFullFree = 0
+				w.s.Allowlist = Ps("198.51.103.77")
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 16)...)}
+			},
+			[]string{"vpc block acl-a#17 ttl=1h", "vpc block acl-a#18 ttl=1h", "host block on i-1 ttl=1h"}, nil},
+		{"without the protected address the same attack is widened", []string{"198.51.100.0/24", "198.51.101.0/24", "198.51.102.0/24"},
+			func(w *world) {
+				w.cfg.Policy.NearlyFullFree = 0
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 16)...)}
+			},
+			[]string{"vpc block acl-a#17 as 198.51.100.0/22 ttl=1h", "vpc block acl-a#17 as 198.51.100.0/22 ttl=1h", "vpc block acl-a#17 as 198.51.100.0/22 ttl=1h"}, nil},
+		{"existing single entries of a /24 merge with a new one in place", []string{"198.51.100.9"},
+			func(w *world) {
+				w.a.Targets = hosts("subnet-a", "i-1", "i-2")
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(deny(4, "198.51.100.7", time.Hour), deny(2, "198.51.100.8", 2*time.Hour), deny(3, "203.0.113.1", time.Hour))}
+			},
+			[]string{"vpc block acl-a#2 as 198.51.100.0/24 ttl=1h"},
+			nil},
 		{"v6 aggregates to /64", []string{"2001:db8:0:1::7", "2001:db8:0:1::8", "2001:db8:0:1:ffff::9"},
 			func(w *world) {
 				w.a.Targets = hosts("subnet-a", "i-1", "i-2")
@@ -420,12 +457,29 @@ func TestDecide(t *testing.T) {
 				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(es...)}
 			},
 			[]string{"host block on i-1 ttl=1h"}, nil},
-		{"--scope vpc and full: refused", []string{"198.51.100.0/24"},
+		{"--scope vpc and full: the entry worth least makes room", []string{"198.51.100.0/24"},
 			func(w *world) {
 				w.a.Scope = ScopeVPC
-				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 18)...)}
+				es := fill(1, 18)
+				es[6].Volume = 0 // rule 7 expires in 7h; all others were blocked for more
+				for k := range es {
+					if k != 6 {
+						es[k].Volume = 50
+					}
+				}
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(es...)}
 			},
-			[]string{"none refuse"}, []string{"refused: acl-a reserved range full (18/18"}},
+			[]string{"vpc block acl-a#7 evicts #7 ttl=1h"}, []string{"vpc: --scope vpc requested"}},
+		{"--scope vpc and full of entries that never expire: refused", []string{"198.51.100.0/24"},
+			func(w *world) {
+				w.a.Scope = ScopeVPC
+				es := fill(1, 18)
+				for k := range es {
+					es[k].ExpiresAt = time.Time{}
+				}
+				w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(es...)}
+			},
+			[]string{"none refuse"}, []string{"refused: acl-a reserved range full (18/18) and --scope vpc was requested (quota 20 IPv4 entries per direction, 2 of them outside the range incl. the default deny; no entry to evict: every entry there has no expiry or is being refreshed)"}},
 		{"bare subnet and full: refused, no instance to fall back on", []string{"198.51.100.9"},
 			func(w *world) {
 				w.a.Targets = []Target{{SubnetID: "subnet-a"}}
@@ -583,7 +637,7 @@ func TestDecideReasons(t *testing.T) {
 		{
 			"vpc: reaches 2 instances in subnet-a (threshold 2)",
 			"not on i-3: no security group there admits tcp/110 from this source",
-			"vpc: aggregated 3 sources into 198.51.100.0/24 (nearly full: 2 free entries for 4; policy.aggregate_min_sources 3)",
+			"vpc: aggregated 3 sources into 198.51.100.0/24 (policy.aggregate_min_sources 3)",
 			"vpc: deny 198.51.100.0/24 at acl-a rule 17 (IPv4 reserved range 1-19: 17/18 used)",
 		},
 		nil, nil,
@@ -604,7 +658,7 @@ func TestDecideReasons(t *testing.T) {
 	}
 
 	// Full: the severe attack evicts the entry that expires first.
-	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(append(es, deny(17, "192.0.2.17", 9*time.Hour), deny(18, "192.0.2.18", 9*time.Hour))...)}
+	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(append(es, deny(17, "192.17.2.17", 9*time.Hour), deny(18, "192.18.2.18", 9*time.Hour))...)}
 	w.a.Sources = Ps("203.0.113.5")
 	d := New(w.cfg).Decide(w.a, w.s)[0]
 	wantR := []string{
@@ -612,9 +666,9 @@ func TestDecideReasons(t *testing.T) {
 		"not on i-3: no security group there admits tcp/110 from this source",
 		"repeat offender: 1 prior offence(s) within 168h; ttl 1h doubled to 2h",
 		"vpc: deny 203.0.113.5 at acl-a rule 3",
-		"vpc: evicts acl-a rule 3 (192.0.2.3, expires 2026-01-02T03:05:05Z first, severity 5) for this attack of severity 8",
+		"vpc: evicts acl-a rule 3 (192.3.2.3, worth 0.00843: volume 1, until 2026-01-02T03:05:05Z) for an entry worth 1.6",
 	}
-	if strings.Join(d.Reasons, "\n") != strings.Join(wantR, "\n") || d.Evicts == nil || d.Evicts.Target != P("192.0.2.3") || d.Evicts.NACLID != "acl-a" {
+	if strings.Join(d.Reasons, "\n") != strings.Join(wantR, "\n") || d.Evicts == nil || d.Evicts.Target != P("192.3.2.3") || d.Evicts.NACLID != "acl-a" {
 		t.Errorf("eviction: %s\n got %q\nwant %q", summary(d), d.Reasons, wantR)
 	}
 }
@@ -667,5 +721,50 @@ func TestProtectedForRecordedBlocks(t *testing.T) {
 		case tc.want != "" && (len(got) == 0 || got[0] != tc.want):
 			t.Errorf("%s: %q, want first %q", tc.p, got, tc.want)
 		}
+	}
+}
+
+// TestPlacementReasons pins the reasons of a merge in place and of a
+// widened entry: what the operator reads when the range is re-placed.
+func TestPlacementReasons(t *testing.T) {
+	w := baseWorld()
+	w.a.Sources = Ps("198.51.100.9")
+	w.a.Targets = hosts("subnet-a", "i-1", "i-2")
+	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(deny(4, "198.51.100.7", time.Hour), deny(2, "198.51.100.8", 2*time.Hour), deny(3, "203.0.113.1", time.Hour))}
+	d := New(w.cfg).Decide(w.a, w.s)[0]
+	want := []string{
+		"vpc: reaches 2 instances in subnet-a (threshold 2)",
+		"vpc: aggregated 3 sources into 198.51.100.0/24, 2 of them already denied (policy.aggregate_min_sources 3)",
+		"vpc: deny 198.51.100.0/24 at acl-a rule 2 (IPv4 reserved range 1-19: 2/18 used)",
+	}
+	if strings.Join(d.Reasons, "\n") != strings.Join(want, "\n") || d.Merges != nil {
+		t.Errorf("merge in place: %s merges %v\n got %q\nwant %q", summary(d), d.Merges, d.Reasons, want)
+	}
+
+	w = baseWorld()
+	w.cfg.Policy.NearlyFullFree = 0
+	w.a.Sources = Ps("198.51.100.0/24", "198.51.101.0/24", "198.51.102.0/24")
+	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(fill(1, 16)...)}
+	d = New(w.cfg).Decide(w.a, w.s)[1]
+	want = []string{
+		"vpc: 198.51.101.0/24 is wider than one address",
+		"vpc: widened to 198.51.100.0/22 to fit the range: 3 entries with attack sources in /24 blocks (policy.nearly_full_free 0, policy.max_prefix_v4 16)",
+		"vpc: deny 198.51.100.0/22 at acl-a rule 17 (IPv4 reserved range 1-19: 17/18 used)",
+	}
+	if strings.Join(d.Reasons, "\n") != strings.Join(want, "\n") {
+		t.Errorf("widened: %s\n got %q\nwant %q", summary(d), d.Reasons, want)
+	}
+
+	// Existing entries of a /24 that reached aggregate_min_sources before
+	// this rule existed merge too; the first placed decision carries it.
+	w = baseWorld()
+	w.a.Sources = Ps("203.0.113.9")
+	w.a.Targets = hosts("subnet-a", "i-1", "i-2")
+	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", Entries: stdEntries(deny(5, "198.51.100.7", time.Hour), deny(2, "198.51.100.8", 2*time.Hour), deny(9, "198.51.100.20", 3*time.Hour))}
+	d = New(w.cfg).Decide(w.a, w.s)[0]
+	wantM := []Block{{Target: P("198.51.100.0/24"), Scope: ScopeVPC, NACLID: "acl-a", RuleNumber: 2, ExpiresAt: testNow.Add(3 * time.Hour),
+		Reason: "vpc: aggregated 3 sources into 198.51.100.0/24, 3 of them already denied (policy.aggregate_min_sources 3); rules 2, 5, 9 merged in place at 2"}}
+	if fmt.Sprint(d.Merges) != fmt.Sprint(wantM) || summary(d) != "vpc block acl-a#1 ttl=1h" {
+		t.Errorf("merges: %s\n got %+v\nwant %+v", summary(d), d.Merges, wantM)
 	}
 }

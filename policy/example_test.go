@@ -100,3 +100,29 @@ func ExampleParseConfig() {
 	// line 3: "198.51.100.0/33": not an IPv4/IPv6 address or CIDR
 	// line 3: "alowlist": unknown key in the top level (known: allowlist, policy, host, nacl, watch)
 }
+
+// Placing a family's reserved range: two addresses already denied and a
+// third of the same /24 become one entry; with room for two entries the
+// lighter of the other two sources stays on the hosts.
+func ExamplePlaceRange() {
+	p := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+	plan := policy.PlaceRange(policy.RangeInput{
+		Items: []policy.RangeItem{
+			{Prefix: p("45.33.1.1/32"), Rule: 1, Value: 3, Sources: 1},
+			{Prefix: p("45.33.1.8/32"), Rule: 2, Value: 2, Sources: 1},
+			{Prefix: p("45.33.1.9/32"), Value: 4, Sources: 1},
+			{Prefix: p("203.0.113.7/32"), Value: 6, Sources: 1},
+			{Prefix: p("198.51.100.7/32"), Value: 1, Sources: 1},
+		},
+		Capacity:      2,
+		AggregateBits: 24, AggregateMin: 3, MaxPrefix: 16,
+	})
+	for _, e := range plan.Entries {
+		fmt.Println(e.Prefix, e.Items)
+	}
+	fmt.Println("dropped", plan.Dropped)
+	// Output:
+	// 45.33.1.0/24 [0 1 2]
+	// 203.0.113.7/32 [3]
+	// dropped [4]
+}

@@ -3,9 +3,11 @@ package policy
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // defaultRuleNumber is the number AWS (and moto) give the '*' default deny
@@ -33,8 +35,6 @@ type naclPlan struct {
 	count     [2]int // entries per family of the fuller direction, default deny included
 	inRangeN  [2]int // banshee's entries (reserved range) per family
 	refreshed map[int]bool
-	fullText  [2][2]string // cached reason of a full range, per family
-	fullAt    [2]int       // entries placed when fullText was written
 }
 
 func (r *run) naclPlan(n NACL) *naclPlan {
@@ -134,16 +134,18 @@ func (np *naclPlan) shadow(p netip.Prefix, n int, port Port) *NACLEntry {
 	return nil
 }
 
-// unit is one NACL entry to plan: a prefix and the sources it covers.
+// unit is one new NACL entry to plan: a prefix and the sources it covers.
 type unit struct {
-	p          netip.Prefix
-	members    []int // source indexes; members[0] is the source the entry is for
-	aggregated bool
+	p       netip.Prefix
+	members []int // source indexes; members[0] is the source the entry is for
 }
 
-// planNACLs places the pending VPC decisions into their NACLs' reserved
-// ranges: aggregation when nearly full, eviction when full and the attack
-// is more severe, host fallback (or refusal) when nothing fits.
+// planNACLs places the pending VPC decisions. Per NACL and family the
+// whole reserved range is placed again by PlaceRange, existing entries
+// and new sources together; then rule numbers are given: an entry that
+// merges entries of ours is written in place of the lowest of them, a new
+// entry takes a free number under the quota, else one a merge freed, else
+// that of an entry evicted for it. Sources that find no room fall back.
 func (r *run) planNACLs(ds []Decision) {
 	for _, id := range r.order {
 		np := r.nacls[id]
@@ -163,64 +165,279 @@ func (r *run) planNACLs(ds []Decision) {
 				free = append(free, n)
 			}
 		}
-		next := 0 // free[next] is the lowest free number not yet planned
+		fp := &famPlace{free: free, carrier: -1}
 		for f := range 2 {
-			if len(fam[f]) == 0 {
-				continue
-			}
-			quotaLeft := max(np.cfg.Quota-np.count[f], 0)
-			capacity := min(quotaLeft, len(free)-next)
-			units := r.units(fam[f])
-			if capacity-len(units) <= r.cfg.NearlyFullFree {
-				units = r.aggregate(units, ds, capacity)
-			}
-			evictable := np.evictable(f, r.e.cfg.Policy.DefaultSeverity)
-			placed := 0
-			for _, u := range units {
-				var n int
-				var evicts *NACLEntry
-				switch {
-				case quotaLeft > 0 && next < len(free):
-					n = free[next]
-				default:
-					for len(evictable) > 0 && evicts == nil {
-						cand := evictable[0]
-						if sev := cmp.Or(cand.Severity, r.e.cfg.Policy.DefaultSeverity); sev >= r.severity {
-							evictable = nil
-							break
-						}
-						evictable = evictable[1:]
-						if !np.refreshed[cand.RuleNumber] {
-							evicts = cand
-						}
-					}
-					if evicts == nil {
-						r.fallBack(ds, np, u, f, placed, capacity)
-						continue
-					}
-					n = evicts.RuleNumber
-				}
-				if sh := np.shadow(u.p, n, r.a.Port); sh != nil {
-					for _, m := range u.members {
-						d := &ds[m]
-						d.Scope, d.Action, d.NACLID, d.RuleNumber, d.SubnetID = ScopeNone, ActionRefuse, "", 0, ""
-						d.Instances = nil
-						d.Reasons = append([]string{fmt.Sprintf("refused: %s rule %d allows %s on %s ahead of rule %d; a deny there for %s would never match",
-							np.nacl.ID, sh.RuleNumber, show(Canonical(sh.CIDR)), sh.Port, n, show(u.p))}, d.Reasons...)
-					}
-					if evicts != nil {
-						evictable = append([]*NACLEntry{evicts}, evictable...)
-					}
-					continue
-				}
-				if evicts == nil {
-					next++
-					quotaLeft--
-				}
-				placed++
-				r.place(ds, np, u, n, evicts, f, capacity, placed)
+			if len(fam[f]) > 0 {
+				r.placeFamily(ds, np, f, fam[f], fp)
 			}
 		}
+		if fp.carrier >= 0 && len(fp.merges) > 0 {
+			ds[fp.carrier].Merges = fp.merges
+		}
+	}
+}
+
+// famPlace is what the families of one NACL share while placed: the free
+// rule numbers, and the merges of existing entries the first placed
+// decision carries.
+type famPlace struct {
+	free    []int
+	next    int // free[next] is the lowest free number not yet given
+	merges  []Block
+	carrier int // index of the first placed decision, -1 for none
+}
+
+// placeFamily places family f of one NACL: srcs are its pending sources.
+func (r *run) placeFamily(ds []Decision, np *naclPlan, f int, srcs []int, fp *famPlace) {
+	units := r.units(srcs)
+	var existing []*NACLEntry
+	for i := range np.in {
+		e := &np.in[i]
+		if np.inRange(e.RuleNumber) && !e.Allow && famOf(e.CIDR) == f {
+			existing = append(existing, e)
+		}
+	}
+	items := make([]RangeItem, 0, len(existing)+len(units))
+	for _, e := range existing {
+		items = append(items, RangeItem{Prefix: e.CIDR, Rule: e.RuleNumber, Value: r.entryValue(e), Sources: 1,
+			Pinned: e.ExpiresAt.IsZero() || e.Port != (Port{}) || !np.pairFree(e) || np.refreshed[e.RuleNumber]})
+	}
+	for _, u := range units {
+		v := 0.0
+		for _, m := range u.members {
+			v += r.sourceValue(m)
+		}
+		items = append(items, RangeItem{Prefix: u.p, Value: v, Sources: len(u.members), Forced: r.a.Scope == ScopeVPC})
+	}
+	quotaLeft := max(np.cfg.Quota-np.count[f], 0)
+	room := min(quotaLeft, len(fp.free)-fp.next)
+	in := RangeInput{Items: items, Capacity: len(existing) + room, Headroom: r.cfg.NearlyFullFree,
+		AggregateBits: r.cfg.AggregateBitsV4, AggregateMin: r.cfg.AggregateMinSources, MaxPrefix: r.cfg.MaxPrefixV4,
+		Protected: r.protectedText}
+	if f == 1 {
+		in.AggregateBits, in.MaxPrefix = r.cfg.AggregateBitsV6, r.cfg.MaxPrefixV6
+	}
+	plan := PlaceRange(in)
+	for i, why := range plan.Unmerged {
+		if i >= len(existing) {
+			for _, m := range units[i-len(existing)].members {
+				ds[m].Reasons = append(ds[m].Reasons, "vpc: not aggregated: "+why)
+			}
+		}
+	}
+
+	ctx := placeCtx{np: np, f: f, used: np.inRangeN[f], total: np.inRangeN[f] + room}
+	var evictable []int // dropped existing entries, least worth first
+	for _, i := range plan.Dropped {
+		if items[i].Rule > 0 {
+			evictable = append(evictable, i)
+		}
+	}
+	slices.SortStableFunc(evictable, func(a, b int) int { return cmp.Compare(items[a].Value, items[b].Value) })
+	var freed []int // numbers merges free
+	var fresh []RangeEntry
+
+	// Entries over entries of ours first: they are written in place.
+	for _, ent := range plan.Entries {
+		var olds, news []int
+		for _, i := range ent.Items {
+			if items[i].Rule > 0 {
+				olds = append(olds, items[i].Rule)
+			} else {
+				news = append(news, i-len(existing))
+			}
+		}
+		if len(olds) == 0 {
+			fresh = append(fresh, ent)
+			continue
+		}
+		if len(olds) == 1 && len(news) == 0 && Canonical(ent.Prefix) == Canonical(items[ent.Items[0]].Prefix) {
+			continue // stays as it is
+		}
+		slices.Sort(olds)
+		n := olds[0]
+		if sh := np.shadow(ent.Prefix, n, r.a.Port); sh != nil {
+			// The wider deny would be bypassed: the entries stay as they
+			// are, the new sources are refused.
+			for _, k := range news {
+				r.refuseShadowed(ds, np, units[k], sh, n, ent.Prefix)
+			}
+			continue
+		}
+		freed = append(freed, olds[1:]...)
+		ctx.used -= len(olds) - 1
+		note := r.mergeNote(ent, items, len(olds), f)
+		if len(news) == 0 {
+			var until time.Time
+			for _, e := range existing {
+				if slices.Contains(olds, e.RuleNumber) && e.ExpiresAt.After(until) {
+					until = e.ExpiresAt
+				}
+			}
+			fp.merges = append(fp.merges, Block{Target: ent.Prefix, Scope: ScopeVPC, NACLID: np.nacl.ID, RuleNumber: n, ExpiresAt: until,
+				Reason: fmt.Sprintf("%s; rules %s merged in place at %d", note, joinInts(olds), n)})
+			continue
+		}
+		for _, k := range news {
+			r.place(ds, &ctx, units[k], ent.Prefix, n, nil, note, fp)
+		}
+	}
+
+	// New entries: a free number, else one a merge freed, else an
+	// evicted entry's.
+	for _, ent := range fresh {
+		var n int
+		var evicts *NACLEntry
+		from := ""
+		switch {
+		case quotaLeft > 0 && fp.next < len(fp.free):
+			n, from = fp.free[fp.next], "free"
+		case len(freed) > 0:
+			n, from = freed[0], "freed"
+		case len(evictable) > 0:
+			n, from = items[evictable[0]].Rule, "evict"
+			evicts = existing[evictable[0]]
+		default:
+			for _, i := range ent.Items {
+				r.fallBack(ds, &ctx, units[i-len(existing)], ctx.total, "no rule number left after the entries that could not be merged")
+			}
+			continue
+		}
+		news := make([]int, 0, len(ent.Items))
+		for _, i := range ent.Items {
+			news = append(news, i-len(existing))
+		}
+		if sh := np.shadow(ent.Prefix, n, r.a.Port); sh != nil {
+			for _, k := range news {
+				r.refuseShadowed(ds, np, units[k], sh, n, ent.Prefix)
+			}
+			continue
+		}
+		switch from {
+		case "free":
+			fp.next++
+			quotaLeft--
+			ctx.used++
+		case "freed":
+			freed = freed[1:]
+			ctx.used++
+		case "evict":
+			evictable = evictable[1:]
+		}
+		note := ""
+		if len(news) > 1 || (len(news) == 1 && ent.Prefix != units[news[0]].p) {
+			note = r.mergeNote(ent, items, 0, f)
+		}
+		for k, u := range news {
+			ev := evicts
+			if k > 0 {
+				ev = nil
+			}
+			r.place(ds, &ctx, units[u], ent.Prefix, n, ev, note, fp)
+			if ev != nil {
+				d := &ds[units[u].members[0]]
+				d.Reasons = append(d.Reasons, fmt.Sprintf("vpc: evicts %s rule %d (%s, worth %s: %s) for an entry worth %s",
+					np.nacl.ID, ev.RuleNumber, show(Canonical(ev.CIDR)), fmtValue(items[slices.Index(existing, ev)].Value), r.worthText(ev), fmtValue(ent.Value)))
+			}
+		}
+	}
+
+	// What did not fit stays on the hosts.
+	lowest := math.Inf(1)
+	for _, ent := range plan.Entries {
+		if !ent.Pinned {
+			lowest = min(lowest, ent.Value)
+		}
+	}
+	for _, i := range plan.Dropped {
+		if i < len(existing) {
+			continue
+		}
+		why := "no entry to evict: every entry there has no expiry or is being refreshed"
+		if !math.IsInf(lowest, 1) {
+			why = fmt.Sprintf("the entries there are worth more (least %s, this source %s)", fmtValue(lowest), fmtValue(items[i].Value))
+		}
+		r.fallBack(ds, &ctx, units[i-len(existing)], ctx.total, why)
+	}
+}
+
+// placeCtx counts one family's entries of the range while it is placed.
+type placeCtx struct {
+	np    *naclPlan
+	f     int
+	used  int // entries of the family in the range so far
+	total int // entries it may hold
+}
+
+// protectedText names the first protected network p overlaps, "" for none.
+func (r *run) protectedText(p netip.Prefix) string {
+	var s string
+	r.protIdx.overlapping(p, func(id int) bool {
+		s = relation(p, r.prot[id].p) + " " + r.prot[id].describe()
+		return false
+	})
+	return s
+}
+
+// mergeNote explains why an entry is wider than its sources.
+func (r *run) mergeNote(ent RangeEntry, items []RangeItem, olds, f int) string {
+	n := 0
+	for _, i := range ent.Items {
+		n += max(items[i].Sources, 1)
+	}
+	if ent.Widened {
+		maxKey := "policy.max_prefix_v4"
+		aggBits := r.cfg.AggregateBitsV4
+		if f == 1 {
+			maxKey, aggBits = "policy.max_prefix_v6", r.cfg.AggregateBitsV6
+		}
+		return fmt.Sprintf("vpc: widened to %s to fit the range: %d entries with attack sources in /%d blocks (policy.nearly_full_free %d, %s %d)",
+			ent.Prefix, len(ent.Items), aggBits, r.cfg.NearlyFullFree, maxKey, in2(f == 0, r.cfg.MaxPrefixV4, r.cfg.MaxPrefixV6))
+	}
+	for _, i := range ent.Items {
+		if items[i].Rule > 0 && Canonical(items[i].Prefix) == ent.Prefix {
+			return fmt.Sprintf("vpc: rule %d (%s) already denies %d other entries of ours inside it; they go", items[i].Rule, ent.Prefix, olds-1)
+		}
+	}
+	if olds > 0 {
+		return fmt.Sprintf("vpc: aggregated %d sources into %s, %d of them already denied (policy.aggregate_min_sources %d)", n, ent.Prefix, olds, r.cfg.AggregateMinSources)
+	}
+	return fmt.Sprintf("vpc: aggregated %d sources into %s (policy.aggregate_min_sources %d)", n, ent.Prefix, r.cfg.AggregateMinSources)
+}
+
+func in2(c bool, a, b int) int {
+	if c {
+		return a
+	}
+	return b
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+// worthText says what an existing entry's worth is made of.
+func (r *run) worthText(e *NACLEntry) string {
+	s := fmt.Sprintf("volume %d", max(e.Volume, 1))
+	if !e.LastSeen.IsZero() {
+		s += ", last seen " + r.fmtTime(e.LastSeen)
+	}
+	return s + ", " + untilText(e.ExpiresAt)
+}
+
+// refuseShadowed refuses the members of u: an allow entry numbered below
+// n admits their traffic, so the deny for p at n would never match.
+func (r *run) refuseShadowed(ds []Decision, np *naclPlan, u unit, sh *NACLEntry, n int, p netip.Prefix) {
+	for _, m := range u.members {
+		d := &ds[m]
+		d.Scope, d.Action, d.NACLID, d.RuleNumber, d.SubnetID = ScopeNone, ActionRefuse, "", 0, ""
+		d.Instances, d.Aggregate = nil, nil
+		d.Reasons = append([]string{fmt.Sprintf("refused: %s rule %d allows %s on %s ahead of rule %d; a deny there for %s would never match",
+			np.nacl.ID, sh.RuleNumber, show(Canonical(sh.CIDR)), sh.Port, n, show(p))}, d.Reasons...)
 	}
 }
 
@@ -268,106 +485,6 @@ func (r *run) units(srcs []int) []unit {
 // containsKey reports whether prefix a contains prefix b.
 func containsKey(a, b pkey) bool { return a.bits <= b.bits && b.masked(int(a.bits)) == a }
 
-// aggregate merges the units of one /24 (IPv4) or /64 (IPv6) into one
-// entry when at least aggregate_min_sources sources fall in it and the
-// aggregate overlaps no protected network.
-func (r *run) aggregate(units []unit, ds []Decision, capacity int) []unit {
-	if r.cfg.AggregateMinSources <= 0 {
-		return units
-	}
-	// Group the units by their /24 or /64: sort by aggregate, scan runs.
-	type member struct {
-		k    pkey
-		u    int
-		bits int
-	}
-	var ms []member
-	for k, u := range units {
-		bits := r.cfg.AggregateBitsV4
-		if u.p.Addr().Is6() {
-			bits = r.cfg.AggregateBitsV6
-		}
-		if bits <= 0 || u.p.Bits() <= bits {
-			continue
-		}
-		ms = append(ms, member{keyOf(u.p).masked(bits + 96*b2i(u.p.Addr().Is4())), k, bits})
-	}
-	slices.SortFunc(ms, func(a, b member) int {
-		if c := compareKey(a.k, b.k); c != 0 {
-			return c
-		}
-		return a.u - b.u
-	})
-	groups := map[pkey][]int{} // aggregate → unit indexes, for runs that qualify
-	var keys []netip.Prefix
-	for lo := 0; lo < len(ms); {
-		hi := lo + 1
-		for hi < len(ms) && ms[hi].k == ms[lo].k {
-			hi++
-		}
-		n := 0
-		for _, m := range ms[lo:hi] {
-			n += len(units[m.u].members)
-		}
-		if n >= r.cfg.AggregateMinSources {
-			keys = append(keys, netip.PrefixFrom(units[ms[lo].u].p.Addr(), ms[lo].bits).Masked())
-			for _, m := range ms[lo:hi] {
-				groups[ms[lo].k] = append(groups[ms[lo].k], m.u)
-			}
-		}
-		lo = hi
-	}
-	dropped := map[int]bool{}
-	for _, key := range keys {
-		g := groups[keyOf(key)]
-		n := 0
-		for _, k := range g {
-			n += len(units[k].members)
-		}
-		if n < r.cfg.AggregateMinSources {
-			continue
-		}
-		var blocked string
-		r.protIdx.overlapping(key, func(id int) bool {
-			blocked = relation(key, r.prot[id].p) + " " + r.prot[id].describe()
-			return false
-		})
-		if blocked != "" {
-			for _, k := range g {
-				for _, m := range units[k].members {
-					ds[m].Reasons = append(ds[m].Reasons, fmt.Sprintf("vpc: not aggregated: %s", blocked))
-				}
-			}
-			continue
-		}
-		u := unit{p: key, aggregated: true}
-		for _, k := range g {
-			u.members = append(u.members, units[k].members...)
-			dropped[k] = true
-		}
-		for _, m := range u.members {
-			ds[m].Reasons = append(ds[m].Reasons, fmt.Sprintf("vpc: aggregated %d sources into %s (nearly full: %d free entries for %d; policy.aggregate_min_sources %d)",
-				len(u.members), key, capacity, len(units), r.cfg.AggregateMinSources))
-		}
-		units[g[0]] = u
-		dropped[g[0]] = false
-	}
-	out := units[:0:0]
-	for k, u := range units {
-		if !dropped[k] {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // pairFree reports whether rewriting ingress entry e touches nothing else:
 // in egress mode the egress entry of the same number must be absent or
 // e's own pair.
@@ -376,76 +493,59 @@ func (np *naclPlan) pairFree(e *NACLEntry) bool {
 	return !ok || !np.cfg.Egress || (!o.Allow && Canonical(o.CIDR) == Canonical(e.CIDR))
 }
 
-// evictable lists banshee's entries of family f that expire, soonest first.
-func (np *naclPlan) evictable(f, defSeverity int) []*NACLEntry {
-	var out []*NACLEntry
-	for i := range np.in {
-		e := &np.in[i]
-		if !np.inRange(e.RuleNumber) || e.Allow || e.ExpiresAt.IsZero() || famOf(Canonical(e.CIDR)) != f {
-			continue
-		}
-		if !np.pairFree(e) {
-			continue // in egress mode the number must come free in both directions
-		}
-		out = append(out, e)
-	}
-	slices.SortStableFunc(out, func(a, b *NACLEntry) int {
-		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.RuleNumber, b.RuleNumber)
-	})
-	return out
-}
-
-// place records unit u at rule number n in its members' decisions.
-func (r *run) place(ds []Decision, np *naclPlan, u unit, n int, evicts *NACLEntry, f, capacity, placed int) {
-	for k, m := range u.members {
+// place records the members of u as denied by entry p at rule number n.
+func (r *run) place(ds []Decision, c *placeCtx, u unit, p netip.Prefix, n int, evicts *NACLEntry, note string, fp *famPlace) {
+	np := c.np
+	for _, m := range u.members {
 		d := &ds[m]
 		d.RuleNumber = n
-		if u.p != d.Target {
-			p := u.p
-			d.Aggregate = &p
-			if !u.aggregated {
+		d.Volume = r.volume(m)
+		if fp.carrier < 0 {
+			fp.carrier = m
+		}
+		if p != d.Target {
+			pp := p
+			d.Aggregate = &pp
+			if note == "" {
 				d.Reasons = append(d.Reasons, fmt.Sprintf("vpc: covered by the entry for %s", show(u.p)))
 			}
 		}
-		lead := fmt.Sprintf("vpc: deny %s at %s rule %d (%s reserved range %d-%d: %d/%d used)", show(u.p), np.nacl.ID, n, famName[f],
-			np.cfg.RuleMin, np.cfg.RuleMax, np.inRangeN[f]+placed, np.inRangeN[f]+capacity)
+		if note != "" {
+			d.Reasons = append(d.Reasons, note)
+		}
+		lead := fmt.Sprintf("vpc: deny %s at %s rule %d (%s reserved range %d-%d: %d/%d used)", show(p), np.nacl.ID, n, famName[c.f],
+			np.cfg.RuleMin, np.cfg.RuleMax, c.used, c.total)
 		if evicts != nil {
-			lead = fmt.Sprintf("vpc: deny %s at %s rule %d", show(u.p), np.nacl.ID, n)
+			lead = fmt.Sprintf("vpc: deny %s at %s rule %d", show(p), np.nacl.ID, n)
 		}
 		d.Reasons = append(d.Reasons, lead)
-		if evicts != nil && k == 0 {
-			sev := cmp.Or(evicts.Severity, r.e.cfg.Policy.DefaultSeverity)
+		if evicts != nil {
 			d.Evicts = &Block{Target: evicts.CIDR, Scope: ScopeVPC, NACLID: np.nacl.ID, RuleNumber: evicts.RuleNumber,
 				ExpiresAt: evicts.ExpiresAt, Reason: evicts.Reason, Origin: evicts.Origin, Severity: evicts.Severity}
-			d.Reasons = append(d.Reasons, fmt.Sprintf("vpc: evicts %s rule %d (%s, expires %s first, severity %d) for this attack of severity %d",
-				np.nacl.ID, evicts.RuleNumber, show(Canonical(evicts.CIDR)), fmtTime(evicts.ExpiresAt), sev, r.severity))
+			evicts = nil // only the first member carries it
 		}
 	}
 }
 
 // fallBack answers the members of a unit that found no room: host scope
 // in auto mode, refusal when vpc was forced or no instance can take it.
-func (r *run) fallBack(ds []Decision, np *naclPlan, u unit, f, placed, capacity int) {
-	if np.fullText[f][0] == "" || np.fullAt[f] != placed {
-		np.fullText[f], np.fullAt[f] = r.fullText(np, f, placed, capacity), placed
-	}
+func (r *run) fallBack(ds []Decision, c *placeCtx, u unit, total int, why string) {
+	full := r.fullText(c, total, why)
 	for _, m := range u.members {
-		r.fallBackOne(ds, m, np.fullText[f])
+		r.fallBackOne(ds, m, full)
 	}
 }
 
-// fullText says that the reserved range has no room for family f (head)
+// fullText says that the reserved range has no room for the family (head)
 // and why (detail).
-func (r *run) fullText(np *naclPlan, f, placed, capacity int) [2]string {
-	head := fmt.Sprintf("%s reserved range full (%d/%d)", np.nacl.ID, np.inRangeN[f]+placed, np.inRangeN[f]+capacity)
+func (r *run) fullText(c *placeCtx, total int, why string) [2]string {
+	np, f := c.np, c.f
+	head := fmt.Sprintf("%s reserved range full (%d/%d)", np.nacl.ID, min(c.used, total), total)
 	var detail []string
 	if q := np.count[f]; q > np.inRangeN[f] {
 		detail = append(detail, fmt.Sprintf("quota %d %s entries per direction, %d of them outside the range incl. the default deny", np.cfg.Quota, famName[f], q-np.inRangeN[f]))
 	}
-	detail = append(detail, fmt.Sprintf("no entry of severity below %d to evict", r.severity))
+	detail = append(detail, why)
 	return [2]string{head, " (" + strings.Join(detail, "; ") + ")"}
 }
 

@@ -89,6 +89,10 @@ type Attack struct {
 	TTL      time.Duration  `json:"ttl,omitempty"` // requested; 0 means the configured default
 	Scope    Scope          `json:"scope,omitempty"`
 	Force    bool           `json:"force,omitempty"`
+	// Volume is, per source (parallel to Sources), the failures or
+	// packets seen from it: what denying it at the edge is worth. Empty:
+	// Evidence spread evenly over the sources.
+	Volume []int64 `json:"volume,omitempty"`
 }
 
 // SGRule is one inbound rule of a security group, its source already
@@ -113,6 +117,8 @@ type NACLEntry struct {
 	Reason     string       `json:"reason,omitempty"`
 	Origin     Origin       `json:"origin,omitempty"`
 	Severity   int          `json:"severity,omitempty"` // banshee's entries: severity of the attack (0: policy.default_severity)
+	Volume     int64        `json:"volume,omitempty"`   // banshee's entries: failures or packets seen from what it denies (0: unknown)
+	LastSeen   time.Time    `json:"last_seen,omitzero"` // banshee's entries: when it was last blocked or extended (zero: unknown)
 }
 
 // NACL is the network ACL of a subnet with every entry it has, so the engine
@@ -186,6 +192,13 @@ type Decision struct {
 	Aggregate  *netip.Prefix `json:"aggregate,omitempty"` // the NACL entry covering this source, when aggregated
 	Evicts     *Block        `json:"evicts,omitempty"`
 	Repeat     int           `json:"repeat,omitempty"` // prior offences within the window
+	Volume     int64         `json:"volume,omitempty"` // the source's share of the attack, recorded with a VPC block
+	// Merges lists entries of the NACL that this decision's placement
+	// rewrites without a source of its own: each is a wider deny (Target)
+	// to write in place of the lowest entry of ours inside it (RuleNumber),
+	// the others inside it then deleted. Only the first VPC decision of a
+	// NACL carries them; they are applied before any new entry.
+	Merges []Block `json:"merges,omitempty"`
 }
 
 // InputError is bad input from a user: a bad address, flag or config value.
