@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,7 +84,7 @@ func New(ctx context.Context, opts Options) (*Firewall, error) {
 func newFirewall(ctx context.Context, opts Options, r runner) (*Firewall, error) {
 	opts.defaults()
 	for _, n := range []struct{ what, name string }{{"chain", opts.Chain}, {"set", opts.SetV4}, {"set", opts.SetV6}} {
-		if !safeName.MatchString(n.name) {
+		if !validName(n.name, 31, "_.-") {
 			return nil, fmt.Errorf("invalid %s name %q: want 1-31 letters, digits, _, . or -", n.what, n.name)
 		}
 	}
@@ -235,7 +234,21 @@ func (f *Firewall) ensure(ctx context.Context, fam Family) error {
 // only ever rebuilds a chain that carries it (or an empty one).
 const chainMarker = "banshee blocklist"
 
-var safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,31}$`)
+// validName reports whether s is 1 to max ASCII letters, digits and bytes
+// of punct. (A loop, not a regular expression: a package variable would be
+// compiled at the start of every command.)
+func validName(s string, max int, punct string) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(punct, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // checkOwnChain refuses to rebuild a chain of that name that some other
 // tool filled: rebuilding flushes it.

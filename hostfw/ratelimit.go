@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,8 +25,6 @@ type RateLimit struct {
 	Comment string `json:"comment,omitempty"` // free text, shown in iptables-save
 }
 
-var rateLimitName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,24}$`)
-
 // maxHits is the most packets xt_recent remembers per source by default
 // (module parameter ip_pkt_list_tot).
 const maxHits = 20
@@ -35,7 +32,7 @@ const maxHits = 20
 // Validate checks a rate limit before any rule is built from it.
 func (r RateLimit) Validate() error {
 	switch {
-	case !rateLimitName.MatchString(r.Name):
+	case !validName(r.Name, 24, "_-"):
 		return fmt.Errorf("rate limit name %q: want 1-24 letters, digits, _ or -", r.Name)
 	case r.Proto != "tcp" && r.Proto != "udp":
 		return fmt.Errorf("rate limit protocol %q: want tcp or udp", r.Proto)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -44,7 +45,9 @@ func ParseConfig(data []byte) (Config, error) {
 	return cfg, nil
 }
 
-var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+// yamlLineRe is compiled on first use: package variables are initialised
+// at the start of every command.
+var yamlLineRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
 
 // yamlInputError turns yaml.v3's errors (maybe several lines) into a
 // one-line *InputError with the line of the first problem.
@@ -58,7 +61,7 @@ func yamlInputError(err error) error {
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRe().FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &InputError{Line: line, Value: "config", Msg: m[2]}
 	}
@@ -233,10 +236,21 @@ func DefaultJSON() []byte {
 	return append(b, '\n')
 }
 
-var (
-	chainName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,28}$`)
-	setName   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,31}$`)
-)
+// validName reports whether s is 1 to max ASCII letters, digits and bytes
+// of punct. (A loop, not a regular expression: a package variable would be
+// compiled at the start of every command.)
+func validName(s string, max int, punct string) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(punct, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // foreignChains are chains of the kernel and of other tools that
 // host.chain must never name: banshee flushes its own chain when it
@@ -315,13 +329,13 @@ func (c *Config) validate() (string, *InputError) {
 		return bad("nacl.mutating_burst", n.MutatingBurst, "must not be negative")
 	case n.MutatingRate < 0:
 		return bad("nacl.mutating_rate", n.MutatingRate, "must not be negative")
-	case !chainName.MatchString(h.Chain):
+	case !validName(h.Chain, 28, "_-"):
 		return bad("host.chain", h.Chain, "must be 1..28 letters, digits, _ or - (an iptables chain name)")
 	case slices.Contains(foreignChains, strings.ToUpper(h.Chain)):
 		return bad("host.chain", h.Chain, "is a chain banshee does not own; name banshee's own chain (default BANSHEE)")
-	case !setName.MatchString(h.SetV4):
+	case !validName(h.SetV4, 31, "_.-"):
 		return bad("host.set_v4", h.SetV4, "must be 1..31 letters, digits, _, . or - (an ipset name)")
-	case !setName.MatchString(h.SetV6) || h.SetV6 == h.SetV4:
+	case !validName(h.SetV6, 31, "_.-") || h.SetV6 == h.SetV4:
 		return bad("host.set_v6", h.SetV6, "must be 1..31 letters, digits, _, . or - and differ from host.set_v4")
 	case h.MaxEntries < 1 || h.MaxEntries > MaxHostEntries:
 		return bad("host.max_entries", h.MaxEntries, "must be 1..%d", MaxHostEntries)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 )
 
 // ReadSnapshot reads a snapshot written as JSON (the field names of the
@@ -37,7 +38,7 @@ func ReadSnapshot(r io.Reader) (Snapshot, error) {
 		default:
 			// Unknown fields and bad addresses carry no offset; find the
 			// quoted name or value the message cites.
-			if m := quotedRe.FindStringSubmatch(err.Error()); m != nil {
+			if m := quotedRe().FindStringSubmatch(err.Error()); m != nil {
 				if i := bytes.Index(data, []byte(`"`+m[1]+`"`)); i >= 0 {
 					off = int64(i)
 				}
@@ -51,7 +52,8 @@ func ReadSnapshot(r io.Reader) (Snapshot, error) {
 	return s, nil
 }
 
-var quotedRe = regexp.MustCompile(`"([^"]+)"`)
+// quotedRe is compiled on first use (an error path).
+var quotedRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"([^"]+)"`) })
 
 // lineAt is the 1-based line of byte offset off in data.
 func lineAt(data []byte, off int64) int {
