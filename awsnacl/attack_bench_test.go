@@ -284,7 +284,7 @@ func runSim(b *testing.B, atk *simAttack, strategy string) simResult {
 	cfg.Allowlist = atk.allow
 	p := env.w.srv.Proxy(b, mototest.Faults{})
 	res := simResult{name: strategy, naclCap: cfg.NACL.RuleMax - cfg.NACL.RuleMin + 1} // rule numbers of the range, both families
-	host := make([]map[int]bool, 3)                               // instance → sources dropped there
+	host := make([]map[int]bool, 3)                                                    // instance → sources dropped there
 	for k := range host {
 		host[k] = map[int]bool{}
 	}
