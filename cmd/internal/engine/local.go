@@ -36,7 +36,9 @@ func Local(o LocalOptions) func() []policy.Protected {
 		seen := map[netip.Addr]bool{}
 		add := func(a netip.Addr, what string) {
 			a = a.WithZone("").Unmap()
-			if !a.IsValid() || seen[a] {
+			// Loopback and link-local are protected by the policy itself,
+			// under their own names.
+			if !a.IsValid() || seen[a] || a.IsLoopback() || a.IsLinkLocalUnicast() {
 				return
 			}
 			seen[a] = true
