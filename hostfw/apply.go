@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -46,6 +47,17 @@ type Ruleset struct {
 // previous ruleset back unless Confirm came first. A failed test changes
 // nothing and names the offending line.
 func (f *Firewall) Apply(ctx context.Context, sets []Ruleset, confirmWithin time.Duration) (*Pending, error) {
+	return f.ApplyArmed(ctx, sets, confirmWithin, nil)
+}
+
+// ApplyArmed is Apply with the rollback armed before anything changes: with
+// confirmWithin > 0, arm is called with the pending change (it starts the
+// timer that calls Rollback(token) at the deadline) and the pending file is
+// written, and only then are the tables replaced. Killed at any moment after
+// that, the previous ruleset comes back at the deadline. Once the change has
+// started it is not cancelled by ctx. When the change fails, ApplyArmed reads
+// what is live and says so in its error.
+func (f *Firewall) ApplyArmed(ctx context.Context, sets []Ruleset, confirmWithin time.Duration, arm func(*Pending) error) (*Pending, error) {
 	unlock, err := f.lockState()
 	if err != nil {
 		return nil, err
@@ -88,12 +100,13 @@ func (f *Firewall) Apply(ctx context.Context, sets []Ruleset, confirmWithin time
 		}
 	}
 	// Keep what is live now, so it can come back.
-	prev := map[Family]string{}
+	prev, live := map[Family]string{}, map[Family]string{}
 	for fam := range payloads {
 		out, err := f.r.run(ctx, nil, f.t.save[fam])
 		if err != nil {
 			return nil, fmt.Errorf("saving the current %s ruleset (nothing changed): %w", fam, classify(err))
 		}
+		live[fam] = string(out)
 		// A table the kernel does not have yet is saved as the empty,
 		// all-ACCEPT table it behaves like, so a rollback removes what the
 		// applied ruleset added there.
@@ -105,28 +118,32 @@ func (f *Firewall) Apply(ctx context.Context, sets []Ruleset, confirmWithin time
 			return nil, err
 		}
 	}
+	p, err := f.armRollback(confirmWithin, fams, arm)
+	if err != nil {
+		return nil, err
+	}
+	// From here on the change runs to its end: a SIGTERM must not leave
+	// half of it, and the armed timer covers a kill.
+	cctx := context.WithoutCancel(ctx)
 	var done []Family
 	for _, fam := range []Family{V4, V6} {
-		p, ok := payloads[fam]
+		payload, ok := payloads[fam]
 		if !ok {
 			continue
 		}
-		if _, err := f.r.run(ctx, strings.NewReader(p), f.t.restore[fam], "--wait"); err != nil {
-			// iptables-restore commits a table whole or not at all; put
-			// back the families this call already changed.
-			var errs []error
-			for _, d := range done {
-				if rerr := f.restoreTx(ctx, d, prev[d], false); rerr != nil {
-					errs = append(errs, fmt.Errorf("restoring the previous %s ruleset: %w", d, rerr))
-				}
-			}
-			if rerr := errors.Join(errs...); rerr != nil {
-				return nil, fmt.Errorf("applying the %s ruleset%s: %w; and %w", fam, offendingLine(err, p), classify(err), rerr)
-			}
-			return nil, fmt.Errorf("applying the %s ruleset (nothing changed)%s: %w", fam, offendingLine(err, p), classify(err))
+		if _, err := f.r.run(cctx, strings.NewReader(payload), f.t.restore[fam], "--wait"); err != nil {
+			applyErr := fmt.Errorf("applying the %s ruleset%s: %w", fam, offendingLine(err, payload), classify(err))
+			return nil, f.afterFailedApply(cctx, applyErr, payloads, prev, live, done, p)
 		}
 		done = append(done, fam)
 	}
+	return p, nil
+}
+
+// armRollback makes the pending change and arms its rollback before
+// anything changes: the timer first (a timer without a pending file does
+// nothing), then the pending file. nil without confirmWithin.
+func (f *Firewall) armRollback(confirmWithin time.Duration, fams []string, arm func(*Pending) error) (*Pending, error) {
 	if confirmWithin <= 0 {
 		return nil, nil
 	}
@@ -134,13 +151,91 @@ func (f *Firewall) Apply(ctx context.Context, sets []Ruleset, confirmWithin time
 	_, _ = rand.Read(tok)
 	now := f.now()
 	p := &Pending{Token: hex.EncodeToString(tok), Applied: now, Deadline: now.Add(confirmWithin), Families: fams}
-	if err := f.state.savePending(p); err != nil {
-		for _, d := range done {
-			_ = f.restoreTx(ctx, d, prev[d], false)
+	if arm != nil {
+		if err := arm(p); err != nil {
+			return nil, fmt.Errorf("arming the rollback (nothing changed): %w", err)
 		}
-		return nil, fmt.Errorf("recording the pending confirmation failed, previous rules restored: %w", err)
+	}
+	if err := f.state.savePending(p); err != nil {
+		return nil, fmt.Errorf("recording the pending confirmation (nothing changed): %w", err)
 	}
 	return p, nil
+}
+
+// afterFailedApply puts back the families this apply already changed, then
+// reads what is live and says so: the error names each family whose
+// previous ruleset is live again and each that differs from it. When all
+// are back, the pending change is cleared (its timer then does nothing);
+// otherwise it stays for the timer.
+func (f *Firewall) afterFailedApply(ctx context.Context, applyErr error, payloads, prev, live map[Family]string, done []Family, p *Pending) error {
+	var errs []error
+	for _, d := range done {
+		if rerr := f.restoreTx(ctx, d, prev[d], false); rerr != nil {
+			errs = append(errs, fmt.Errorf("restoring the previous %s ruleset: %w", d, rerr))
+		}
+	}
+	var back, changed, unknown []string
+	for _, fam := range []Family{V4, V6} {
+		if _, ok := payloads[fam]; !ok {
+			continue
+		}
+		out, err := f.r.run(ctx, nil, f.t.save[fam])
+		switch {
+		case err != nil:
+			unknown = append(unknown, fmt.Sprintf("%s (reading it failed: %v)", fam, classify(err)))
+		case sameRuleset(string(out), live[fam]):
+			back = append(back, fam.String())
+		default:
+			changed = append(changed, fam.String())
+		}
+	}
+	var state string
+	switch {
+	case len(changed) == 0 && len(unknown) == 0:
+		state = fmt.Sprintf("checked: the previous %s ruleset is live (nothing changed)", strings.Join(back, " and "))
+		if p != nil {
+			if err := os.Remove(f.state.path(pendingFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("clearing the pending confirmation: %w", err))
+			}
+		}
+	default:
+		state = "checked: "
+		if len(changed) > 0 {
+			state += fmt.Sprintf("the live %s ruleset differs from the previous one", strings.Join(changed, " and "))
+		}
+		if len(unknown) > 0 {
+			if len(changed) > 0 {
+				state += "; "
+			}
+			state += "cannot tell what is live for " + strings.Join(unknown, ", ")
+		}
+		if p != nil {
+			state += fmt.Sprintf("; the rollback timer restores the previous ruleset at %s (or run banshee rollback)", p.Deadline.Format(time.RFC3339))
+		} else {
+			state += "; run banshee rollback"
+		}
+	}
+	if rerr := errors.Join(errs...); rerr != nil {
+		return fmt.Errorf("%w; %s; and %w", applyErr, state, rerr)
+	}
+	return fmt.Errorf("%w; %s", applyErr, state)
+}
+
+// sameRuleset compares two iptables-save texts without their comments and
+// packet counters.
+func sameRuleset(a, b string) bool { return normalizeSave(a) == normalizeSave(b) }
+
+var saveCounters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+func normalizeSave(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		out = append(out, saveCounters.ReplaceAllString(l, "[0:0]"))
+	}
+	return strings.Join(out, "\n")
 }
 
 // withOwnChain adds banshee's chain, its rules and the jump from INPUT to

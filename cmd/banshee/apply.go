@@ -93,7 +93,8 @@ apply warns when the new ruleset would not accept your current SSH session.`,
 			if err != nil {
 				return err
 			}
-			p, err := fw.Apply(ctx, sets, within)
+			// The rollback timer is started before anything changes.
+			p, err := fw.ApplyArmed(ctx, sets, within, a.startRollbackTimer)
 			if err != nil {
 				return err
 			}
@@ -101,15 +102,6 @@ apply warns when the new ruleset would not accept your current SSH session.`,
 				out.Applied = append(out.Applied, rs.Family.String())
 			}
 			out.Pending = p
-			if p != nil {
-				if err := a.startRollbackTimer(p); err != nil {
-					// Without a timer there is no safety net: undo now.
-					if _, rerr := fw.Rollback(context.WithoutCancel(ctx), p.Token); rerr != nil {
-						return fmt.Errorf("starting the rollback timer failed (%v) and so did the rollback: %w", err, rerr)
-					}
-					return fmt.Errorf("starting the rollback timer failed, previous ruleset restored: %w", err)
-				}
-			}
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "applied the %v ruleset(s)\n", out.Applied)
 				if p != nil {
