@@ -57,6 +57,10 @@ type HostConfig struct {
 	// Backend is the iptables backend: auto (what the system's iptables
 	// uses), nft or legacy.
 	Backend string `yaml:"backend" json:"backend"`
+	// SSHPorts are TCP ports whose established sessions are protected like
+	// sshd's, besides 22 and every port a root sshd listens on (found at
+	// run time): for an sshd in a container or behind a port forward.
+	SSHPorts []int `yaml:"ssh_ports" json:"ssh_ports"`
 }
 
 // NACLConfig configures VPC network ACL blocking.
@@ -155,6 +159,7 @@ func Default() Config {
 			SetV6:      "banshee6",
 			MaxEntries: 1 << 20,
 			Backend:    "auto",
+			SSHPorts:   []int{},
 		},
 		NACL: NACLConfig{
 			RuleMin:       1,

@@ -339,6 +339,9 @@ func (c *Config) validate() (string, *InputError) {
 		return bad("host.set_v6", h.SetV6, "must be 1..31 letters, digits, _, . or - and differ from host.set_v4")
 	case h.MaxEntries < 1 || h.MaxEntries > MaxHostEntries:
 		return bad("host.max_entries", h.MaxEntries, "must be 1..%d", MaxHostEntries)
+	case slices.ContainsFunc(h.SSHPorts, func(p int) bool { return p < 1 || p > 65535 }):
+		i := slices.IndexFunc(h.SSHPorts, func(p int) bool { return p < 1 || p > 65535 })
+		return bad(fmt.Sprintf("host.ssh_ports.%d", i), h.SSHPorts[i], "must be a TCP port, 1..65535")
 	case w.MaxRetry < 0:
 		return bad("watch.max_retry", w.MaxRetry, "must not be negative")
 	}

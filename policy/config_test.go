@@ -86,6 +86,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"max below default", "policy:\n  default_ttl: 2h\n  max_ttl: 1h\n", 3, "1h0m0s", "policy.max_ttl must be at least"},
 		{"max_ttl beyond the bound", "policy:\n  max_ttl: 2562047h\n", 2, "2562047h0m0s", "policy.max_ttl must be at most 87600h0m0s"},
 		{"max_entries beyond the bound", "host:\n  max_entries: 4294967296\n", 2, "4294967296", "host.max_entries must be 1..134217728"},
+		{"ssh port out of range", "host:\n  ssh_ports: [2222, 70000]\n", 2, "70000", "host.ssh_ports.1 must be a TCP port"},
 		{"max_entries zero", "host:\n  max_entries: 0\n", 2, "0", "host.max_entries must be 1..134217728"},
 		{"severity", "policy:\n  default_severity: 0\n", 2, "0", "policy.default_severity must be 1..10"},
 		{"negative threshold", "policy:\n  escalate_hosts: -1\n", 2, "-1", "must not be negative"},

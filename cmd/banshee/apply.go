@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/banshee-project/banshee/hostfw"
+	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
 )
 
@@ -22,8 +23,31 @@ func init() {
 	register(newRollbackCmd)
 }
 
-// sshPorts are the local ports whose established sessions are protected.
-var sshPorts = []uint16{22}
+// sshPorts are the local ports whose established sessions are protected:
+// 22, host.ssh_ports of the config and every port a root sshd listens on.
+// A failure to read the listening sockets is a warning; 22 and the
+// configured ports are still returned.
+func sshPorts(cfg policy.Config, warn io.Writer) []uint16 {
+	extra := make([]uint16, 0, len(cfg.Host.SSHPorts))
+	for _, p := range cfg.Host.SSHPorts {
+		extra = append(extra, uint16(p)) // validated 1..65535
+	}
+	ports, err := hostfw.SSHPorts(extra)
+	if err != nil {
+		fmt.Fprintf(warn, "banshee: warning: cannot read the ports sshd listens on: %v\n", err)
+	}
+	return ports
+}
+
+// sshPorts of the app's config; a config that cannot be read is reported
+// by the command that needs it, here the defaults stand in.
+func (a *app) sshPorts() []uint16 {
+	cfg, err := a.config()
+	if err != nil {
+		cfg = policy.Default()
+	}
+	return sshPorts(cfg, a.stderr)
+}
 
 // applyOutput is the JSON shape of apply.
 type applyOutput struct {
@@ -73,16 +97,21 @@ apply warns when the new ruleset would not accept your current SSH session.`,
 				sets = append(sets, hostfw.Ruleset{Family: f.fam, Text: string(data)})
 			}
 			var out applyOutput
-			peers := a.protectedPeers()
+			ports := a.sshPorts()
+			peers := a.protectedPeersOn(ports)
 			for _, rs := range sets {
 				for _, p := range peers {
 					if (rs.Family == hostfw.V4) != p.Is4() {
 						continue
 					}
-					if v, why := hostfw.SSHVerdict(rs.Text, p, sshPorts[0]); v != hostfw.VerdictAccept {
-						w := fmt.Sprintf("the new %s ruleset may not accept your SSH session from %s (%s)", rs.Family, p, why)
+					for _, port := range ports {
+						v, why := hostfw.SSHVerdict(rs.Text, p, port)
+						if v == hostfw.VerdictAccept {
+							continue
+						}
+						w := fmt.Sprintf("the new %s ruleset may not accept your SSH session from %s to port %d (%s)", rs.Family, p, port, why)
 						if v == hostfw.VerdictDrop {
-							w = fmt.Sprintf("the new %s ruleset drops your SSH session from %s (%s)", rs.Family, p, why)
+							w = fmt.Sprintf("the new %s ruleset drops your SSH session from %s to port %d (%s)", rs.Family, p, port, why)
 						}
 						out.Warnings = append(out.Warnings, w)
 						fmt.Fprintln(a.stderr, "banshee: warning: "+w)
@@ -117,9 +146,12 @@ apply warns when the new ruleset would not accept your current SSH session.`,
 
 // protectedPeers are the operator's SSH addresses: SSH_CONNECTION and the
 // peers of established sessions to the local sshd port.
-func (a *app) protectedPeers() []netip.Addr {
+func (a *app) protectedPeers() []netip.Addr { return a.protectedPeersOn(a.sshPorts()) }
+
+// protectedPeersOn is protectedPeers for the given sshd ports.
+func (a *app) protectedPeersOn(ports []uint16) []netip.Addr {
 	out := callerAddrs(os.Getenv)
-	if peers, err := hostfw.SSHPeers(sshPorts); err == nil {
+	if peers, err := hostfw.SSHPeers(ports); err == nil {
 		for _, p := range peers {
 			dup := false
 			for _, o := range out {

@@ -40,7 +40,7 @@ func TestConfigDefaultsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the printed defaults do not parse: %v", err)
 	}
-	if def := policy.Default(); cfg.Policy != def.Policy || cfg.Host != def.Host || cfg.NACL != def.NACL || cfg.Watch.MaxRetry != def.Watch.MaxRetry || cfg.Watch.FindTime != def.Watch.FindTime {
+	if def := policy.Default(); cfg.Policy != def.Policy || !reflect.DeepEqual(cfg.Host, def.Host) || cfg.NACL != def.NACL || cfg.Watch.MaxRetry != def.Watch.MaxRetry || cfg.Watch.FindTime != def.Watch.FindTime {
 		t.Errorf("parsed defaults differ from policy.Default(): %+v", cfg)
 	}
 }

@@ -52,7 +52,7 @@ func (a *app) engine() (*engine.Engine, error) {
 			return id.InstanceID, err
 		},
 		Protected: engine.Local(engine.LocalOptions{
-			SSHPorts: sshPorts,
+			SSHPorts: a.sshPorts(),
 			Warn: func(err error) {
 				fmt.Fprintf(a.stderr, "banshee: warning: %v\n", err)
 			},

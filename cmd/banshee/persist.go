@@ -71,7 +71,7 @@ state directory that others can write and a journal that is a symbolic link.`,
 				return err
 			}
 			eng, callers := policy.New(cfg), a.protectedPeers()
-			host := engine.Local(engine.LocalOptions{SSHPorts: sshPorts, Warn: func(err error) {
+			host := engine.Local(engine.LocalOptions{SSHPorts: a.sshPorts(), Warn: func(err error) {
 				fmt.Fprintf(a.stderr, "banshee: warning: %v\n", err)
 			}})()
 			check := func(p netip.Prefix) error {

@@ -116,7 +116,7 @@ func newWatcher(cfg policy.Config, host hostBlocker, stats *watchStats, stateDir
 	}
 	w := &watcher{
 		stateDir: stateDir, log: log, now: now, stats: stats, host: host,
-		callers: engine.Local(engine.LocalOptions{SSHPorts: sshPorts, Warn: func(err error) {
+		callers: engine.Local(engine.LocalOptions{SSHPorts: sshPorts(cfg, log), Warn: func(err error) {
 			fmt.Fprintf(log, "banshee watch: %v\n", err)
 		}}),
 		cfg: cfg, eng: policy.New(cfg), m: m, tr: m.NewTracker(maxSources),

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package hostfw
+
+func listeningSSHPorts() ([]uint16, error) { return nil, ErrUnsupported }
