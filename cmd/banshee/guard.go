@@ -8,7 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/banshee-project/banshee/hostfw/guard"
@@ -25,6 +30,7 @@ func newGuardCmd(a *app) *cobra.Command {
 		keyPath string
 		port    uint16
 		maxSkew time.Duration
+		hostIDs []string
 	)
 	cmd := &cobra.Command{
 		Use:   "guard",
@@ -35,9 +41,14 @@ firewall, so it hears knocks even when INPUT drops everything — and on a
 valid knock resets the filter table of both families to ACCEPT with no rules.
 
 A knock is one UDP datagram to --port carrying a timestamp and a random nonce,
-authenticated with HMAC-SHA256 under a shared 32-byte key. Knocks with a bad
-MAC, a timestamp more than --max-skew from this host's clock, or a nonce seen
-before are ignored. Every reset and (rate-limited) every ignored knock is
+authenticated with HMAC-SHA256 under a key derived from the shared 32-byte key
+and the host it is meant for (the address or name the operator knocks at), so
+a captured knock resets no other host. The guard accepts knocks bound to its
+host name, its own addresses and every --host-id (add the public address or
+DNS name the operator uses when it is not on an interface, as behind EC2's
+NAT). Knocks with a bad MAC, a timestamp more than --max-skew from this
+host's clock, or a nonce seen before (also before a restart: the nonces are
+kept in the state directory) are ignored. Every reset and (rate-limited) every ignored knock is
 logged to standard error.
 
   banshee guard keygen /etc/banshee/guard.key     # once; copy the key to your machine
@@ -48,18 +59,38 @@ The guard port must be reachable up to the host: security groups and network
 ACLs act before the packet socket.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runGuard(cmd.Context(), keyPath, port, maxSkew)
+			return a.runGuard(cmd.Context(), keyPath, port, maxSkew, hostIDs)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&keyPath, "key", defaultGuardKey, "shared key file (mode 0600, from `banshee guard keygen`)")
 	f.Uint16Var(&port, "port", guard.DefaultPort, "UDP port knocks are sent to")
 	f.DurationVar(&maxSkew, "max-skew", guard.DefaultMaxSkew, "accept knock timestamps this far from this host's clock")
+	f.StringArrayVar(&hostIDs, "host-id", nil, "also accept knocks bound to this address or name (repeatable)")
 	cmd.AddCommand(newGuardKeygenCmd(a), newGuardKnockCmd(a))
 	return cmd
 }
 
-func (a *app) runGuard(ctx context.Context, keyPath string, port uint16, maxSkew time.Duration) error {
+// guardHostIDs are the identities a knock for this host may be bound to:
+// the configured ones, the host name and every address of this network
+// namespace.
+func guardHostIDs(extra []string) []string {
+	ids := slices.Clone(extra)
+	if h, err := os.Hostname(); err == nil && h != "" {
+		ids = append(ids, h)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				ids = append(ids, p.Addr().Unmap().String())
+			}
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+func (a *app) runGuard(ctx context.Context, keyPath string, port uint16, maxSkew time.Duration, hostIDs []string) error {
 	if port == 0 {
 		return usageErrorf("--port 0: want a UDP port from 1 to 65535")
 	}
@@ -75,7 +106,9 @@ func (a *app) runGuard(ctx context.Context, keyPath string, port uint16, maxSkew
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, nil))
-	g, err := guard.New(guard.Options{Key: key, MaxSkew: maxSkew, Resetter: fw, Logger: log})
+	ids := guardHostIDs(hostIDs)
+	g, err := guard.New(guard.Options{Key: key, HostIDs: ids, ReplayFile: filepath.Join(a.stateDir, "guard", "nonces"),
+		MaxSkew: maxSkew, Resetter: fw, Logger: log})
 	if err != nil {
 		return fmt.Errorf("starting the guard: %w", err)
 	}
@@ -84,7 +117,7 @@ func (a *app) runGuard(ctx context.Context, keyPath string, port uint16, maxSkew
 		return fmt.Errorf("starting the guard: %w", err)
 	}
 	defer sock.Close()
-	log.Info("guard listening", "port", port, "max_skew", maxSkew.String(), "backend", string(fw.Backend()))
+	log.Info("guard listening", "port", port, "max_skew", maxSkew.String(), "backend", string(fw.Backend()), "host_ids", strings.Join(ids, ","))
 	if err := g.Run(ctx, sock); err != nil {
 		return err
 	}
@@ -137,25 +170,28 @@ func newGuardKnockCmd(a *app) *cobra.Command {
 	var (
 		keyPath string
 		port    uint16
+		hostID  string
 	)
 	cmd := &cobra.Command{
 		Use:   "knock HOST",
 		Short: "Send one authenticated knock to a host running banshee guard",
 		Long: `knock sends one knock (a UDP datagram) to HOST, an IPv4 or IPv6 address or a
 name. A guard with the same key resets that host's firewall to permissive. Each
-knock is good once and only within the guard's --max-skew of its clock.`,
+knock is good once and only within the guard's --max-skew of its clock. The
+knock is bound to HOST as written (or to --host-id): it opens no other host.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.knock(cmd.Context(), args[0], keyPath, port)
+			return a.knock(cmd.Context(), args[0], keyPath, port, hostID)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&keyPath, "key", defaultGuardKey, "shared key file (mode 0600)")
 	f.Uint16Var(&port, "port", guard.DefaultPort, "UDP port of the guard")
+	f.StringVar(&hostID, "host-id", "", "bind the knock to this identity instead of HOST (one of the guard's --host-id)")
 	return cmd
 }
 
-func (a *app) knock(ctx context.Context, host, keyPath string, port uint16) error {
+func (a *app) knock(ctx context.Context, host, keyPath string, port uint16, hostID string) error {
 	if host == "" {
 		return usageErrorf("knock: empty HOST")
 	}
@@ -176,16 +212,23 @@ func (a *app) knock(ctx context.Context, host, keyPath string, port uint16) erro
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Write(k.Seal(key)); err != nil {
+	if hostID == "" {
+		hostID = host
+		if ap, err := netip.ParseAddr(host); err == nil {
+			hostID = ap.Unmap().String() // the form the guard lists its addresses in
+		}
+	}
+	if _, err := conn.Write(k.Seal(guard.HostKey(key, hostID))); err != nil {
 		return fmt.Errorf("knocking at %s: %w", host, err)
 	}
 	v := struct {
 		Host      string `json:"host"`
+		HostID    string `json:"host_id"`
 		Address   string `json:"address"`
 		Timestamp string `json:"timestamp"`
 		Nonce     string `json:"nonce"`
-	}{host, conn.RemoteAddr().String(), k.Time.UTC().Format(time.RFC3339), k.NonceHex()}
+	}{host, hostID, conn.RemoteAddr().String(), k.Time.UTC().Format(time.RFC3339), k.NonceHex()}
 	return a.emit(v, func(w io.Writer) {
-		fmt.Fprintf(w, "knock sent to %s (nonce %s); a guard with the same key resets that host's firewall to permissive\n", v.Address, v.Nonce)
+		fmt.Fprintf(w, "knock sent to %s, bound to %s (nonce %s); a guard with the same key resets that host's firewall to permissive\n", v.Address, v.HostID, v.Nonce)
 	})
 }

@@ -190,7 +190,7 @@ func testGuardEndToEnd(t *testing.T, backend string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op.NS.SendUDP(t, netip.AddrPortFrom(op.VictimAddr4, guardPort), old.Seal(key))
+	op.NS.SendUDP(t, netip.AddrPortFrom(op.VictimAddr4, guardPort), old.Seal(guard.HostKey(key, op.VictimAddr4.String())))
 	g.waitLog("reason=stale", 1)
 	stillDropped("a stale knock")
 

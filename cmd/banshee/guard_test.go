@@ -86,7 +86,7 @@ func TestGuardKnockSendsAVerifiableKnock(t *testing.T) {
 		if err != nil {
 			t.Fatalf("no knock arrived at %s: %v", host, err)
 		}
-		v, err := guard.NewVerifier(key, 30*time.Second, 0, nil)
+		v, err := guard.NewVerifier(guard.HostKey(key, host), 30*time.Second, 0, nil) // bound to HOST as written
 		if err != nil {
 			t.Fatal(err)
 		}

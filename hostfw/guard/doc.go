@@ -8,17 +8,24 @@
 // A knock is one UDP datagram to the guard port (62201 by default) whose
 // payload is exactly 62 bytes:
 //
-//	"BNSHK1" | timestamp (8 bytes, big-endian Unix seconds) | nonce (16 random bytes)
-//	        | HMAC-SHA256(key, magic | timestamp | nonce)
+//	"BNSHK2" | timestamp (8 bytes, big-endian Unix seconds) | nonce (16 random bytes)
+//	        | HMAC-SHA256(HostKey(key, host), magic | timestamp | nonce)
 //
 // The key is 32 random bytes shared between the guard and the operator
-// (a file of mode 0600, hex or raw). A knock counts only when its MAC is
+// (a file of mode 0600, hex or raw). The MAC key is derived from it and the
+// identity of the host the knock is meant for ([HostKey]: the address or
+// name the operator knocks at), so a knock captured on its way to one host
+// resets no other host sharing the key. The guard accepts the identities it
+// is given (its name, its addresses, configured ones). A knock counts only when its MAC is
 // right (compared in constant time), its timestamp is within the allowed
 // skew of the guard's clock (in either direction), and its nonce has not
 // been seen before. Nonces are remembered for twice the skew, which covers
 // the whole time a captured knock would still pass the freshness check; the
 // memory is bounded and only knocks with a valid MAC enter it, so nobody
-// without the key can push entries out. A plain magic string would let
+// without the key can push entries out. A guard given a replay file
+// ([OpenReplayCache]) records each accepted nonce, synced, before it resets,
+// and reads the live ones back when it starts: a restart does not make a
+// captured knock good again. A plain magic string would let
 // anyone who sees or guesses it open the host; a knock can neither be forged
 // without the key nor be replayed.
 //

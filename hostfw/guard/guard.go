@@ -23,12 +23,19 @@ type Source interface {
 
 // Options configure a Guard.
 type Options struct {
-	Key       []byte
-	MaxSkew   time.Duration // 0 means DefaultMaxSkew
-	MaxNonces int           // 0 means DefaultMaxNonces
-	Resetter  Resetter
-	Logger    *slog.Logger     // nil discards
-	Now       func() time.Time // nil means time.Now
+	Key []byte
+	// HostIDs are the identities knocks must be bound to (see HostKey): the
+	// addresses and names operators knock at. Empty means the raw key, for
+	// tests of the knock format only.
+	HostIDs []string
+	// ReplayFile keeps the nonces of accepted knocks across restarts; ""
+	// keeps them in memory only.
+	ReplayFile string
+	MaxSkew    time.Duration // 0 means DefaultMaxSkew
+	MaxNonces  int           // 0 means DefaultMaxNonces
+	Resetter   Resetter
+	Logger     *slog.Logger     // nil discards
+	Now        func() time.Time // nil means time.Now
 
 	// ResetTimeout bounds one reset; 0 means 30s.
 	ResetTimeout time.Duration
@@ -75,6 +82,25 @@ func New(o Options) (*Guard, error) {
 	v, err := NewVerifier(o.Key, o.MaxSkew, o.MaxNonces, o.Now)
 	if err != nil {
 		return nil, err
+	}
+	if len(o.HostIDs) > 0 || o.ReplayFile != "" {
+		maxNonces := o.MaxNonces
+		if maxNonces <= 0 {
+			maxNonces = DefaultMaxNonces
+		}
+		seen := NewReplayCache(2*o.MaxSkew, maxNonces)
+		if o.ReplayFile != "" {
+			if seen, err = OpenReplayCache(o.ReplayFile, 2*o.MaxSkew, maxNonces, o.Now()); err != nil {
+				return nil, err
+			}
+		}
+		ids := o.HostIDs
+		if len(ids) == 0 {
+			return nil, errors.New("a persistent replay cache needs host identities")
+		}
+		if v, err = NewHostVerifier(o.Key, ids, o.MaxSkew, seen, o.Now); err != nil {
+			return nil, err
+		}
 	}
 	return &Guard{v: v, r: o.Resetter, log: o.Logger, now: o.Now, timeout: o.ResetTimeout,
 		limit: logLimiter{burst: o.LogBurst, every: o.LogEvery, tokens: float64(o.LogBurst)}}, nil

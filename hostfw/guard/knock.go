@@ -14,7 +14,7 @@ import (
 // Knock format (see the package documentation).
 const (
 	// Magic starts every knock and names the format version.
-	Magic = "BNSHK1"
+	Magic = "BNSHK2"
 	// NonceSize is the length of a knock's random nonce.
 	NonceSize = 16
 	// KeySize is the length of the shared key.
@@ -95,9 +95,18 @@ func Open(key, payload []byte) (Knock, error) {
 	return k, nil
 }
 
+// HostKey derives the key of the knocks meant for one host identity (the
+// address or name the operator knocks at, or a configured host id):
+// HMAC-SHA256(key, "banshee guard host " + id). A knock sealed with it
+// opens nowhere else, so a knock captured on its way to one host cannot
+// reset another host that shares the key.
+func HostKey(key []byte, id string) []byte {
+	return mac(key, []byte("banshee guard host "+id))
+}
+
 // Verifier accepts each valid, fresh knock once.
 type Verifier struct {
-	key     []byte
+	keys    [][]byte
 	maxSkew time.Duration
 	seen    *ReplayCache
 	now     func() time.Time
@@ -119,7 +128,26 @@ func NewVerifier(key []byte, maxSkew time.Duration, maxNonces int, now func() ti
 	if maxNonces <= 0 {
 		maxNonces = DefaultMaxNonces
 	}
-	return &Verifier{key: append([]byte(nil), key...), maxSkew: maxSkew, seen: NewReplayCache(2*maxSkew, maxNonces), now: now}, nil
+	return &Verifier{keys: [][]byte{append([]byte(nil), key...)}, maxSkew: maxSkew, seen: NewReplayCache(2*maxSkew, maxNonces), now: now}, nil
+}
+
+// NewHostVerifier returns a verifier that accepts only knocks bound to one
+// of ids (see [HostKey]) and remembers nonces in seen, which may be a
+// persistent cache; seen's ttl should be at least 2×maxSkew.
+func NewHostVerifier(key []byte, ids []string, maxSkew time.Duration, seen *ReplayCache, now func() time.Time) (*Verifier, error) {
+	v, err := NewVerifier(key, maxSkew, 1, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("guard needs at least one host identity")
+	}
+	v.keys = v.keys[:0]
+	for _, id := range ids {
+		v.keys = append(v.keys, HostKey(key, id))
+	}
+	v.seen = seen
+	return v, nil
 }
 
 // Verify returns the knock in payload if it is authentic, fresh and not seen
@@ -127,7 +155,13 @@ func NewVerifier(key []byte, maxSkew time.Duration, maxNonces int, now func() ti
 // ErrBadMAC, ErrStale or ErrReplay. Only authentic, fresh knocks are
 // remembered.
 func (v *Verifier) Verify(payload []byte) (Knock, error) {
-	k, err := Open(v.key, payload)
+	var k Knock
+	var err error
+	for _, key := range v.keys {
+		if k, err = Open(key, payload); !errors.Is(err, ErrBadMAC) {
+			break
+		}
+	}
 	if err != nil {
 		return Knock{}, err
 	}

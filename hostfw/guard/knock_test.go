@@ -40,7 +40,7 @@ func TestKnockLayout(t *testing.T) {
 	if len(b) != KnockSize || KnockSize != 62 {
 		t.Fatalf("knock is %d bytes (KnockSize %d), want 62", len(b), KnockSize)
 	}
-	if string(b[:6]) != "BNSHK1" {
+	if string(b[:6]) != "BNSHK2" {
 		t.Errorf("magic %q", b[:6])
 	}
 	if ts := binary.BigEndian.Uint64(b[6:14]); ts != uint64(t0.Unix()) {

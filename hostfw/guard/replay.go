@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"os"
 	"sync"
 	"time"
 )
@@ -19,6 +20,12 @@ type ReplayCache struct {
 	order   [][NonceSize]byte // ring, oldest at head
 	head, n int
 	evicted int
+
+	// A persistent cache (OpenReplayCache) also appends to a file.
+	path       string
+	file       *os.File
+	records    int
+	persistErr error
 }
 
 // NewReplayCache returns a cache that remembers each nonce for ttl and holds
@@ -40,14 +47,22 @@ func (c *ReplayCache) Seen(nonce [NonceSize]byte, now time.Time) bool {
 	if _, ok := c.expires[nonce]; ok {
 		return true
 	}
+	c.remember(nonce, now.Add(c.ttl))
+	if err := c.persist(nonce, now.Add(c.ttl)); err != nil {
+		c.persistErr = err
+	}
+	return false
+}
+
+// remember adds a nonce that expires at exp, forgetting the oldest when full.
+func (c *ReplayCache) remember(nonce [NonceSize]byte, exp time.Time) {
 	if c.n == c.max {
 		c.pop()
 		c.evicted++
 	}
 	c.order[(c.head+c.n)%c.max] = nonce
 	c.n++
-	c.expires[nonce] = now.Add(c.ttl)
-	return false
+	c.expires[nonce] = exp
 }
 
 // expire forgets the nonces whose time is past. Every nonce lives for the same
