@@ -31,6 +31,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
+	$(GO) mod tidy -diff
 
 # Benchmarks print their figures (medians, calls, rates) as metrics.
 bench: deps
