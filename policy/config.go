@@ -19,7 +19,8 @@ const (
 // Config is banshee's configuration file (banshee.yaml; JSON is accepted
 // too, as in the SSM parameter the Terraform module writes). Every section is
 // plain data: the CLI, the daemon and the Lambda function all read the same
-// file. Durations are Go duration strings ("90s", "2h").
+// file. Durations are Go duration strings that may count days ("90s",
+// "2h", "2d", "1d12h"; see ParseDuration).
 type Config struct {
 	// Allowlist holds networks that are never blocked.
 	Allowlist []netip.Prefix `yaml:"allowlist" json:"allowlist"`
@@ -132,7 +133,7 @@ type DetectorConfig struct {
 	Weight int `yaml:"weight" json:"weight,omitempty"`
 }
 
-// Duration is a time.Duration read from a Go duration string.
+// Duration is a time.Duration read with ParseDuration.
 type Duration time.Duration
 
 // Default returns the documented defaults.

@@ -189,7 +189,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return &InputError{Value: string(b), Msg: "not a duration string (want e.g. \"90s\", \"2h\")"}
+		return &InputError{Value: string(b), Msg: "not a duration string (want e.g. \"90s\", \"2h\", \"2d\")"}
 	}
 	v, err := parseDuration(s)
 	if err != nil {
@@ -199,16 +199,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func parseDuration(s string) (time.Duration, error) {
-	v, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return 0, errors.New("not a duration (want e.g. 90s, 2h)")
-	}
-	if v < 0 {
-		return 0, errors.New("duration must not be negative")
-	}
-	return v, nil
-}
+func parseDuration(s string) (time.Duration, error) { return ParseDuration(s) }
 
 // MarshalYAML writes a Go duration string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

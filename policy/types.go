@@ -210,8 +210,11 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0:
 		return fmt.Sprintf("line %d: %q: %s", e.Line, e.Value, e.Msg)
+	case e.Value == "":
+		return e.Msg // nothing to quote: the message says what is missing
 	}
 	return fmt.Sprintf("%q: %s", e.Value, e.Msg)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err := explainAWS(root.ExecuteContext(ctx)) // awserr.go: AWS failures in one line
 	if err != nil && !a.started {
 		// Cobra failed before any command ran: an unknown command or flag,
 		// or a wrong number of arguments. That is usage (exit 2).
@@ -73,9 +74,14 @@ Exit codes: 0 done, 1 runtime failure, 2 bad input or usage (nothing changed),
 3 refused by policy (nothing changed).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.ArbitraryArgs,
+		// "did you mean" for a mistyped command: one or two edits away.
+		SuggestionsMinimumDistance: 2,
+		Args:                       cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					return usageErrorf("unknown command %q: did you mean %s? (see banshee --help)", args[0], strings.Join(s, " or "))
+				}
 				return usageErrorf("unknown command %q (see banshee --help)", args[0])
 			}
 			return cmd.Help()

@@ -140,7 +140,7 @@ apply warns when the new ruleset would not accept your current SSH session.`,
 		},
 	}
 	cmd.Flags().StringVar(&v6File, "ipv6", "", "ip6tables-save file to apply as well")
-	cmd.Flags().DurationVar(&within, "confirm-within", 60*time.Second, "roll back unless banshee confirm arrives within this time (0: no rollback)")
+	durationVar(cmd.Flags(), &within, "confirm-within", 60*time.Second, "roll back unless banshee confirm arrives within this time (0: no rollback)")
 	return cmd
 }
 

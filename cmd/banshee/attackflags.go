@@ -17,6 +17,7 @@ import (
 type attackFlags struct {
 	scope     string
 	ttl       time.Duration
+	ttlFlag   *durationFlag
 	reason    string
 	force     bool
 	port      string
@@ -35,7 +36,7 @@ type attackFlags struct {
 func (f *attackFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.scope, "scope", string(policy.ScopeAuto), "where to block: auto (the policy chooses), host or vpc")
-	fl.DurationVar(&f.ttl, "ttl", 0, "how long the block lasts, as a Go duration such as 90m or 2h (default: policy.default_ttl of the config)")
+	f.ttlFlag = durationVar(fl, &f.ttl, "ttl", 0, "how long the block lasts, such as 90m, 2h, 2d or 1d12h (default: policy.default_ttl of the config)")
 	fl.StringVar(&f.reason, "reason", "", "why, recorded with the block")
 	fl.BoolVar(&f.force, "force", false, "override the allowlist, security-group whitelists, VPC CIDRs and the prefix-size limit (never the caller's own address)")
 	fl.StringVar(&f.port, "port", "", "attacked port and protocol such as 22/tcp, 1000-2000/udp or icmp (default: all traffic)")
@@ -71,6 +72,8 @@ func (f *attackFlags) attack(targets []netip.Prefix) (policy.Attack, error) {
 		return policy.Attack{}, fmt.Errorf("--kind: %w", err)
 	}
 	switch {
+	case f.ttl == 0 && f.ttlFlag != nil && f.ttlFlag.set:
+		return policy.Attack{}, fmt.Errorf("--ttl: %w", &policy.InputError{Value: "0", Msg: "every block expires: give a length such as 2h or 2d, or leave --ttl out for policy.default_ttl"})
 	case f.ttl < 0:
 		return policy.Attack{}, fmt.Errorf("--ttl: %w", &policy.InputError{Value: f.ttl.String(), Msg: "must not be negative"})
 	case f.ttl > 0 && f.ttl < time.Second:
@@ -149,7 +152,7 @@ func readTargetArgs(args []string, stdin io.Reader) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, &policy.InputError{Value: strings.Join(args, " "), Msg: "no target given (want addresses or CIDRs, or - to read them from standard input)"}
+		return nil, &policy.InputError{Value: strings.Join(args, " "), Msg: "no target given: name addresses or CIDRs (such as 203.0.113.7 or 198.51.100.0/24), or - to read them from standard input"}
 	}
 	if len(out) >= bulkTargets {
 		// A bulk list: trade memory (tens of MB at most) for less

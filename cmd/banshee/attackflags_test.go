@@ -67,7 +67,6 @@ func TestAttackFlags(t *testing.T) {
 func TestAttackFlagsBadInput(t *testing.T) {
 	for _, args := range [][]string{
 		{"--scope", "everywhere"},
-		{"--ttl", "-1h"},
 		{"--port", "22/sctp"},
 		{"--port", "70000"},
 		{"--kind", "ddos"},

@@ -5,6 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/hostfw"
+	"github.com/banshee-project/banshee/policy/detect"
 
 	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
@@ -54,6 +61,7 @@ func defaultsYAML() ([]byte, error) {
 		return nil, fmt.Errorf("converting the default configuration to YAML: %w", err)
 	}
 	clearStyle(&node)
+	explain(&node, "", defaultsExplained())
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -71,5 +79,62 @@ func clearStyle(n *yaml.Node) {
 	n.Style = 0
 	for _, c := range n.Content {
 		clearStyle(c)
+	}
+}
+
+// defaultsExplained holds the comments of config defaults, by key path: what
+// a zero means, and the limits a value runs into.
+func defaultsExplained() map[string]string {
+	var names []string
+	for _, d := range detect.Builtins() {
+		names = append(names, d.Name)
+	}
+	d := shortDuration
+	return map[string]string{
+		"allowlist":          "never blocked, besides what banshee always protects (VPC CIDRs, your SSH address, SSH peers, this host's addresses, gateways, DNS resolvers)",
+		"policy.default_ttl": "TTL of a block without --ttl; durations take s, m, h and d (2d, 1d12h)",
+		"policy.max_ttl": fmt.Sprintf("cap of repeat-offender doubling; a host block stops at %s (%s), the longest ipset keeps an entry; VPC blocks get the full TTL",
+			d(hostfw.MaxTimeout.Round(time.Hour)), d(hostfw.MaxTimeout)),
+		"policy.repeat_window": "offences within this window count as repeats",
+		"nacl.rule_min":        "banshee's deny entries use rule numbers rule_min..rule_max of each network ACL",
+		"nacl.quota":           "entries per direction and address family, allow rules and the default deny included (AWS: 20 unless raised, at most 40)",
+		"nacl.max_attempts":    fmt.Sprintf("0: the built-in %d attempts per EC2 call", awsnacl.DefaultMaxAttempts),
+		"nacl.max_backoff":     fmt.Sprintf("0s: the built-in %s between retries at most", d(awsnacl.DefaultMaxBackoff)),
+		"nacl.call_timeout":    fmt.Sprintf("0s: the built-in %s per attempt", d(awsnacl.DefaultCallTimeout)),
+		"nacl.mutating_burst":  fmt.Sprintf("0: the built-in burst of %d NACL writes", awsnacl.DefaultMutatingBurst),
+		"nacl.mutating_rate":   fmt.Sprintf("0: the built-in %g NACL writes per second after the burst", awsnacl.DefaultMutatingRate),
+		"nacl.orphan_ttl":      fmt.Sprintf("0s: the built-in %s for a deny found without banshee's tags", d(awsnacl.DefaultOrphanTTL)),
+		"watch.detectors":      "[] adds none: the built-in detectors always run (" + strings.Join(names, ", ") + "); add regular expressions with an (?P<addr>...) group here",
+	}
+}
+
+// goDuration matches what time.Duration.String writes.
+var goDuration = regexp.MustCompile(`^([0-9]+h)?([0-9]+m)?[0-9.]+s$`)
+
+// explain sets the comment of every key of the mapping n whose path (a.b)
+// has an entry in notes.
+func explain(n *yaml.Node, path string, notes map[string]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			explain(c, path, notes)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if note, ok := notes[p]; ok {
+				v.LineComment = note
+			}
+			if v.Kind == yaml.ScalarNode && goDuration.MatchString(v.Value) {
+				if d, err := time.ParseDuration(v.Value); err == nil {
+					v.Value = shortDuration(d) // 30d rather than 720h0m0s
+				}
+			}
+			explain(v, p, notes)
+		}
 	}
 }

@@ -63,9 +63,9 @@ ACLs act before the packet socket.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&keyPath, "key", defaultGuardKey, "shared key file (mode 0600, from `banshee guard keygen`)")
+	f.StringVar(&keyPath, "key", defaultGuardKey, "shared `FILE` holding the key (mode 0600, written by banshee guard keygen)")
 	f.Uint16Var(&port, "port", guard.DefaultPort, "UDP port knocks are sent to")
-	f.DurationVar(&maxSkew, "max-skew", guard.DefaultMaxSkew, "accept knock timestamps this far from this host's clock")
+	durationVar(f, &maxSkew, "max-skew", guard.DefaultMaxSkew, "accept knock timestamps this far from this host's clock")
 	f.StringArrayVar(&hostIDs, "host-id", nil, "also accept knocks bound to this address or name (repeatable)")
 	cmd.AddCommand(newGuardKeygenCmd(a), newGuardKnockCmd(a))
 	return cmd
@@ -185,7 +185,7 @@ knock is bound to HOST as written (or to --host-id): it opens no other host.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&keyPath, "key", defaultGuardKey, "shared key file (mode 0600)")
+	f.StringVar(&keyPath, "key", defaultGuardKey, "shared `FILE` holding the key (mode 0600)")
 	f.Uint16Var(&port, "port", guard.DefaultPort, "UDP port of the guard")
 	f.StringVar(&hostID, "host-id", "", "bind the knock to this identity instead of HOST (one of the guard's --host-id)")
 	return cmd

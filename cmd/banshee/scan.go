@@ -170,7 +170,7 @@ func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) s
 			Target:  src.Prefix,
 			Scope:   policy.ScopeNone,
 			Action:  policy.ActionSkip,
-			Reasons: []string{fmt.Sprintf("skip: below the threshold: %d of %d failures within %s", src.Count, d.MaxRetry, d.FindTime)},
+			Reasons: []string{fmt.Sprintf("skip: below the threshold: %d of %d failures within %s", src.Count, d.MaxRetry, shortDuration(d.FindTime))},
 		}
 	}
 	return o
@@ -236,7 +236,8 @@ func (s *scanner) writeText(w io.Writer, eng *policy.Engine, snap policy.Snapsho
 			if d.Action == policy.ActionBlock {
 				decision += " for " + shortDuration(d.TTL)
 			} else if len(d.Reasons) > 0 {
-				decision += ": " + d.Reasons[0]
+				// "none skip: below the threshold", not "skip: skip: ..."
+				decision += ": " + strings.TrimPrefix(d.Reasons[0], string(d.Action)+": ")
 			}
 		}
 		fmt.Fprintf(bw, "%-39s  %-14s  %7d  %-11s  %s\n", o.Source, o.Detector, o.Count, threshold, decision)

@@ -124,6 +124,18 @@ func TestScanText(t *testing.T) {
 	if !strings.Contains(lines[5], "19 lines, 18 failure lines, 4 offenders, 3 crossing") {
 		t.Errorf("summary %q", lines[5])
 	}
+	below := 0
+	for _, l := range lines[1:5] {
+		if strings.Contains(l, " below ") {
+			below++
+			if !strings.Contains(l, "none skip: below the threshold: 2 of 5 failures") || strings.Contains(l, "skip: skip") {
+				t.Errorf("row below the threshold does not say skip once: %q", l)
+			}
+		}
+	}
+	if below != 1 {
+		t.Errorf("%d rows below the threshold, want 1:\n%s", below, stdout)
+	}
 }
 
 // TestScanCorpusNeverInjected replays every hostile corpus line: the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
@@ -37,14 +38,20 @@ func (a *app) naclManager(ctx context.Context) (*awsnacl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	var opts []func(*config.LoadOptions) error
+	if !onEC2() {
+		// Off EC2 the metadata service cannot hold credentials: asking
+		// it would only delay "no credentials" by its timeouts.
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
 	if awsCfg.Region == "" {
 		id, err := whoAmI(ctx)
 		if err != nil {
-			return nil, usageErrorf("no AWS region: set AWS_REGION (and credentials) or run on EC2 (%v)", err)
+			return nil, usageErrorf("no AWS region: set AWS_REGION (and credentials), or run banshee on an EC2 instance")
 		}
 		awsCfg.Region = id.Region
 	}

@@ -381,14 +381,6 @@ func clampHostTTL(ds []policy.Decision, clamped []netip.Prefix) {
 	}
 }
 
-// ShortDuration writes a duration without trailing zero units: 1h, 1h30m.
-func ShortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+// ShortDuration writes a duration without zero units, counting days: 45s,
+// 1h30m, 2d, 1d12h (policy.FormatDuration).
+func ShortDuration(d time.Duration) string { return policy.FormatDuration(d) }

@@ -292,3 +292,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseManualTTLCountsDays(t *testing.T) {
+	ev, err := Parse([]byte(`{"action":"block","targets":["198.51.100.7"],"ttl":"1d12h","subnet":"subnet-0123456789abcdef0"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Manual == nil || ev.Manual.TTL != 36*time.Hour {
+		t.Errorf("ttl 1d12h: got %+v", ev.Manual)
+	}
+}

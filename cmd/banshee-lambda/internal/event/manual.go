@@ -3,7 +3,6 @@ package event
 import (
 	"errors"
 	"regexp"
-	"time"
 
 	"github.com/banshee-project/banshee/policy"
 )
@@ -54,9 +53,9 @@ func parseManual(raw []byte) (*Manual, error) {
 		m.Targets = append(m.Targets, p)
 	}
 	if w.TTL != "" {
-		d, err := time.ParseDuration(w.TTL)
+		d, err := policy.ParseDuration(w.TTL)
 		if err != nil || d <= 0 {
-			return nil, errorf(shape, "ttl %q is not a positive duration (want e.g. 90s, 2h)", w.TTL)
+			return nil, errorf(shape, "ttl %q is not a positive duration (want e.g. 90s, 2h, 2d)", w.TTL)
 		}
 		m.TTL = d
 	}
