@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 	"time"
 
 	"github.com/banshee-project/banshee/cmd/internal/engine"
@@ -13,6 +14,7 @@ func init() { register(newListCmd) }
 func newListCmd(a *app) *cobra.Command {
 	var scope string
 	var subnets, nacls []string
+	var wide bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List blocks as they are in force, and drift",
@@ -23,17 +25,28 @@ not in the kernel), not-hooked (in the set, but the chain is not jumped to, so
 nothing is dropped), unrecorded (in force but not in the journal),
 expired (past its expiry, still in the network ACL until a sweep) and
 no-metadata (a deny in banshee's range without banshee's tags). banshee
-reconcile repairs drift; banshee status exits 1 while there is any.`,
+reconcile repairs drift; banshee status exits 1 while there is any.
+
+Blocks are sorted by address, IPv4 first, both layers of an address together.
+Reasons are cut to the terminal width (COLUMNS, else 120); --wide and -o json
+give them in full.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := a.list(cmd, scope, subnets, nacls)
 			if err != nil {
 				return err
 			}
-			return a.emit(listOutput(res), func(w io.Writer) { writeListed(w, res, time.Now()) })
+			return a.emit(listOutput(res), func(w io.Writer) {
+				width := terminalWidth(os.Getenv)
+				if wide {
+					width = 0
+				}
+				writeListed(w, res, time.Now(), width)
+			})
 		},
 	}
 	addScopeFlags(cmd, &scope, &subnets, &nacls, "which blocks")
+	cmd.Flags().BoolVar(&wide, "wide", false, "print every reason in full (by default cut to the terminal width: COLUMNS, else 120)")
 	return cmd
 }
 

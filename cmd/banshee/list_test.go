@@ -56,7 +56,7 @@ func TestListSortsByAddressAndMarksDrift(t *testing.T) {
 		t.Errorf("order %v, want %v", got, want)
 	}
 	var b strings.Builder
-	writeListed(&b, res, time.Now())
+	writeListed(&b, res, time.Now(), 120)
 	if !strings.Contains(b.String(), "DRIFT") || !strings.Contains(b.String(), engine.DriftMissing) {
 		t.Errorf("table without the drift column:\n%s", b.String())
 	}

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/banshee-project/banshee/cmd/internal/engine"
+	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
 )
@@ -45,14 +49,15 @@ func listOutput(res *engine.ListResult) listJSON {
 	return out
 }
 
-// sortListed orders blocks by scope, then family, address and prefix
-// length (10.0.0.2 before 10.0.0.100).
+// sortListed orders blocks as an operator scans them: IPv4 before IPv6,
+// by address (10.0.0.2 before 10.0.0.100), the wider prefix first, then
+// host before VPC, so both layers of one address sit together.
 func sortListed(bs []engine.Listed) {
 	slices.SortStableFunc(bs, func(x, y engine.Listed) int {
-		if c := strings.Compare(string(x.Scope), string(y.Scope)); c != 0 {
+		if c := comparePrefix(x.Target, y.Target); c != 0 {
 			return c
 		}
-		return comparePrefix(x.Target, y.Target)
+		return strings.Compare(string(x.Scope), string(y.Scope))
 	})
 }
 
@@ -67,14 +72,14 @@ func comparePrefix(x, y netip.Prefix) int {
 }
 
 // writeListed prints the blocks as a table, then drift that is not one
-// block's and the notes.
-func writeListed(w io.Writer, res *engine.ListResult, now time.Time) {
+// block's and the notes. Reasons are cut to fit width (0: never cut).
+func writeListed(w io.Writer, res *engine.ListResult, now time.Time, width int) {
 	bs := make([]policy.Block, len(res.Blocks))
 	drift := make([]string, len(res.Blocks))
 	for i, b := range res.Blocks {
 		bs[i], drift[i] = b.Block, b.Drift
 	}
-	writeBlockTable(w, bs, drift, now)
+	writeBlockTable(w, bs, drift, now, width)
 	for _, p := range res.Problems {
 		fmt.Fprintf(w, "drift: %s\n", p)
 	}
@@ -85,12 +90,32 @@ func writeListed(w io.Writer, res *engine.ListResult, now time.Time) {
 
 // writeBlocks prints a table of blocks without drift (sweep's removed).
 func writeBlocks(w io.Writer, bs []policy.Block, now time.Time) {
-	writeBlockTable(w, bs, nil, now)
+	writeBlockTable(w, bs, nil, now, terminalWidth(os.Getenv))
+}
+
+// defaultWidth is the table width when COLUMNS does not say.
+const defaultWidth = 120
+
+// terminalWidth is the width tables are fitted to: COLUMNS, else 120.
+func terminalWidth(getenv func(string) string) int {
+	if n, err := strconv.Atoi(strings.TrimSpace(getenv("COLUMNS"))); err == nil && n > 0 {
+		return n
+	}
+	return defaultWidth
+}
+
+// cut shortens s to at most n runes, ending with … when it did.
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 // writeBlockTable prints blocks as a table with columns sized to their
-// content; drift, when given, is a column of its own.
-func writeBlockTable(w io.Writer, bs []policy.Block, drift []string, now time.Time) {
+// content; drift, when given, is a column of its own. The reason, last, is
+// cut to fit width (0: never cut), and never below 20 characters.
+func writeBlockTable(w io.Writer, bs []policy.Block, drift []string, now time.Time, width int) {
 	if len(bs) == 0 {
 		fmt.Fprintln(w, "no active blocks")
 		return
@@ -128,20 +153,31 @@ func writeBlockTable(w io.Writer, bs []policy.Block, drift []string, now time.Ti
 			rows[i] = slices.Delete(rows[i], 5, 6)
 		}
 	}
-	width := make([]int, len(rows[0]))
+	cols := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, c := range r {
-			width[i] = max(width[i], len(c))
+			cols[i] = max(cols[i], utf8.RuneCountInString(c))
 		}
+	}
+	room := 0 // what the reason may take
+	if width > 0 {
+		fixed := 0
+		for _, n := range cols[:len(cols)-1] {
+			fixed += n + 2
+		}
+		room = max(width-fixed, 20)
 	}
 	for _, r := range rows {
 		var b strings.Builder
 		for i, c := range r {
 			if i == len(r)-1 {
+				if room > 0 {
+					c = cut(c, room)
+				}
 				b.WriteString(c)
 				break
 			}
-			fmt.Fprintf(&b, "%-*s  ", width[i], c)
+			b.WriteString(c + strings.Repeat(" ", cols[i]-utf8.RuneCountInString(c)+2))
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
@@ -165,8 +201,9 @@ func vpcIDs(subnets, nacls []string) ([]string, error) {
 	return ids, nil
 }
 
-// completeBlocked offers this host's blocked targets to unblock.
-func (a *app) completeBlocked(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+// completeBlocked offers this host's blocked targets to unblock, in
+// list's order, leaving out those already on the line.
+func (a *app) completeBlocked(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 	fw, err := a.firewall(context.Background())
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
@@ -175,9 +212,12 @@ func (a *app) completeBlocked(cmd *cobra.Command, _ []string, _ string) ([]strin
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
+	slices.SortFunc(es, func(x, y hostfw.Entry) int { return comparePrefix(x.Prefix, y.Prefix) })
 	var out []string
 	for _, e := range es {
-		out = append(out, engine.Show(e.Prefix)+"\t"+e.Reason)
+		if s := engine.Show(e.Prefix); strings.HasPrefix(s, prefix) && !slices.Contains(args, s) {
+			out = append(out, s+"\t"+e.Reason)
+		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
