@@ -638,14 +638,14 @@ func TestDecideReasons(t *testing.T) {
 			"vpc: reaches 2 instances in subnet-a (threshold 2)",
 			"not on i-3: no security group there admits tcp/110 from this source",
 			"vpc: aggregated 3 sources into 198.51.100.0/24 (policy.aggregate_min_sources 3)",
-			"vpc: deny 198.51.100.0/24 at acl-a rule 17 (IPv4 reserved range 1-19: 17/18 used)",
+			"vpc: deny 198.51.100.0/24 at acl-a rule 17 (IPv4 reserved range 1-19: 17/18 used; 18 = quota 20 - 2 IPv4 entries outside the range)",
 		},
 		nil, nil,
 		{
 			"vpc: reaches 2 instances in subnet-a (threshold 2)",
 			"not on i-3: no security group there admits tcp/110 from this source",
 			"repeat offender: 1 prior offence(s) within 168h; ttl 1h doubled to 2h",
-			"vpc: deny 203.0.113.5 at acl-a rule 18 (IPv4 reserved range 1-19: 18/18 used)",
+			"vpc: deny 203.0.113.5 at acl-a rule 18 (IPv4 reserved range 1-19: 18/18 used; 18 = quota 20 - 2 IPv4 entries outside the range)",
 		},
 	}
 	for i, d := range ds {
@@ -735,7 +735,7 @@ func TestPlacementReasons(t *testing.T) {
 	want := []string{
 		"vpc: reaches 2 instances in subnet-a (threshold 2)",
 		"vpc: aggregated 3 sources into 198.51.100.0/24, 2 of them already denied (policy.aggregate_min_sources 3)",
-		"vpc: deny 198.51.100.0/24 at acl-a rule 2 (IPv4 reserved range 1-19: 2/18 used)",
+		"vpc: deny 198.51.100.0/24 at acl-a rule 2 (IPv4 reserved range 1-19: 2/18 used; 18 = quota 20 - 2 IPv4 entries outside the range)",
 	}
 	if strings.Join(d.Reasons, "\n") != strings.Join(want, "\n") || d.Merges != nil {
 		t.Errorf("merge in place: %s merges %v\n got %q\nwant %q", summary(d), d.Merges, d.Reasons, want)
@@ -749,7 +749,7 @@ func TestPlacementReasons(t *testing.T) {
 	want = []string{
 		"vpc: 198.51.101.0/24 is wider than one address",
 		"vpc: widened to 198.51.100.0/22 to fit the range: 3 entries with attack sources in /24 blocks (policy.nearly_full_free 0, policy.max_prefix_v4 16)",
-		"vpc: deny 198.51.100.0/22 at acl-a rule 17 (IPv4 reserved range 1-19: 17/18 used)",
+		"vpc: deny 198.51.100.0/22 at acl-a rule 17 (IPv4 reserved range 1-19: 17/18 used; 18 = quota 20 - 2 IPv4 entries outside the range)",
 	}
 	if strings.Join(d.Reasons, "\n") != strings.Join(want, "\n") {
 		t.Errorf("widened: %s\n got %q\nwant %q", summary(d), d.Reasons, want)

@@ -84,7 +84,7 @@ func ExampleEngine_Decide_vpc() {
 	// Output:
 	// vpc block acl-0bb 1 3600 2026-11-21T07:00:00Z
 	// vpc: reaches 3 instances in subnet-0aa (threshold 2)
-	// vpc: deny 174.132.223.252 at acl-0bb rule 1 (IPv4 reserved range 1-19: 1/18 used)
+	// vpc: deny 174.132.223.252 at acl-0bb rule 1 (IPv4 reserved range 1-19: 1/18 used; 18 = quota 20 - 2 IPv4 entries outside the range)
 }
 
 // Configuration errors name the line, the value and the rule it breaks.

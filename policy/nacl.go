@@ -513,8 +513,8 @@ func (r *run) place(ds []Decision, c *placeCtx, u unit, p netip.Prefix, n int, e
 		if note != "" {
 			d.Reasons = append(d.Reasons, note)
 		}
-		lead := fmt.Sprintf("vpc: deny %s at %s rule %d (%s reserved range %d-%d: %d/%d used)", show(p), np.nacl.ID, n, famName[c.f],
-			np.cfg.RuleMin, np.cfg.RuleMax, c.used, c.total)
+		lead := fmt.Sprintf("vpc: deny %s at %s rule %d (%s reserved range %d-%d: %d/%d used%s)", show(p), np.nacl.ID, n, famName[c.f],
+			np.cfg.RuleMin, np.cfg.RuleMax, c.used, c.total, roomText(c))
 		if evicts != nil {
 			lead = fmt.Sprintf("vpc: deny %s at %s rule %d", show(p), np.nacl.ID, n)
 		}
@@ -547,6 +547,17 @@ func (r *run) fullText(c *placeCtx, total int, why string) [2]string {
 	}
 	detail = append(detail, why)
 	return [2]string{head, " (" + strings.Join(detail, "; ") + ")"}
+}
+
+// roomText says where the usable size of the range comes from when the
+// quota, not the range, limits it: "; 18 = quota 20 - 2 entries outside the
+// range".
+func roomText(c *placeCtx) string {
+	np, f := c.np, c.f
+	if size := np.cfg.RuleMax - np.cfg.RuleMin + 1; c.total >= size {
+		return ""
+	}
+	return fmt.Sprintf("; %d = quota %d - %d %s entries outside the range", c.total, np.cfg.Quota, np.cfg.Quota-c.total, famName[f])
 }
 
 // fallBackOne answers source m when its NACL has no room: host scope in
