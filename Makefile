@@ -20,7 +20,10 @@ build:
 	@if [ ! -x $(BIN)/banshee ]; then \
 		echo "building $(BIN)/banshee with $$($(GO) env GOVERSION): the first build compiles the AWS SDK's EC2 package and takes about 6 minutes on 2 cores; later builds take seconds"; \
 	fi
-	$(GO) build -buildvcs=auto $(GOBUILDFLAGS) -o $(BIN)/banshee ./cmd/banshee
+	@# git may refuse to describe a checkout owned by someone else: then
+	@# build without the revision rather than fail.
+	$(GO) build -buildvcs=auto $(GOBUILDFLAGS) -o $(BIN)/banshee ./cmd/banshee 2>/dev/null || \
+		$(GO) build -buildvcs=false $(GOBUILDFLAGS) -o $(BIN)/banshee ./cmd/banshee
 
 # Puts banshee on PATH: $(DESTDIR)$(PREFIX)/bin/banshee (default
 # /usr/local/bin/banshee).
