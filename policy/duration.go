@@ -76,7 +76,7 @@ func FormatDuration(d time.Duration) string {
 	d -= days * Day
 	var s string
 	if d > 0 || days == 0 {
-		s = fmtDur(d)
+		s = fmtHMS(d)
 	}
 	if days > 0 {
 		s = strconv.FormatInt(int64(days), 10) + "d" + s

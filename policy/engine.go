@@ -146,7 +146,12 @@ func relation(s, p netip.Prefix) string {
 }
 
 // fmtDur writes a duration without trailing zero units: 1h, 1h30m, 90s.
-func fmtDur(d time.Duration) string {
+// fmtDur writes a duration as people read it, days included ("7d",
+// "1d12h"): FormatDuration.
+func fmtDur(d time.Duration) string { return FormatDuration(d) }
+
+// fmtHMS writes a duration below a day without zero units: 45s, 1h30m.
+func fmtHMS(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = s[:len(s)-2]
@@ -157,10 +162,19 @@ func fmtDur(d time.Duration) string {
 	return s
 }
 
+// forever is the TTL a permanent block is decided with: longer than any
+// block that expires (max_ttl is at most MaxTTLLimit), so every comparison
+// of expiries treats the permanent block as the longest. Decide reports it
+// as TTL 0 and a zero ExpiresAt, the form every layer reads as "never".
+const forever = 4 * MaxTTLLimit
+
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // fmtTime formats t once per Decide: many decisions share an expiry.
 func (r *run) fmtTime(t time.Time) string {
+	if r.a.Permanent && !t.Before(r.s.Now.Add(forever)) {
+		return "no expiry (permanent)"
+	}
 	k := t.UnixNano()
 	if s, ok := r.times[k]; ok {
 		return s
@@ -248,8 +262,12 @@ func (e *Engine) Decide(a Attack, s Snapshot) []Decision {
 	r.planNACLs(ds)
 	for i := range ds {
 		d := &ds[i]
-		d.TTLSeconds = int64(d.TTL / time.Second)
-		d.ExpiresAt = s.Now.Add(d.TTL)
+		if a.Permanent {
+			d.TTL, d.TTLSeconds, d.ExpiresAt = 0, 0, time.Time{}
+		} else {
+			d.TTLSeconds = int64(d.TTL / time.Second)
+			d.ExpiresAt = s.Now.Add(d.TTL)
+		}
 		if len(d.Reasons) == 0 { // every path sets one; keep the promise anyway
 			d.Reasons = []string{fmt.Sprintf("%s: %s", d.Action, show(d.Target))}
 		}
@@ -514,6 +532,9 @@ func (r *run) repeatText(repeat int, ttl time.Duration, capped bool) string {
 // ttl is the base TTL doubled per prior offence, capped at max_ttl (or at
 // the requested TTL when that is longer).
 func (r *run) ttl(repeat int) (ttl time.Duration, capped bool) {
+	if r.a.Permanent {
+		return forever, false // never doubled: it cannot get longer
+	}
 	ttl = r.baseTTL
 	limit := max(time.Duration(r.cfg.MaxTTL), r.baseTTL)
 	for k := 0; k < repeat && ttl < limit; k++ {
@@ -607,7 +628,7 @@ func (r *run) decide(i int) Decision {
 	if v.droppedNote != "" {
 		d.Reasons = append(d.Reasons, v.droppedNote)
 	}
-	if d.Repeat > 0 {
+	if d.Repeat > 0 && !r.a.Permanent {
 		d.Reasons = append(d.Reasons, r.repeatText(d.Repeat, d.TTL, capped))
 	}
 	expires := r.s.Now.Add(d.TTL)

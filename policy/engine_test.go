@@ -532,7 +532,7 @@ func TestDecide(t *testing.T) {
 					w.s.Offences = append(w.s.Offences, Offence{Source: P("198.51.100.16/28"), At: testNow.Add(-time.Duration(k) * time.Minute)})
 				}
 			},
-			[]string{"host block on i-1 ttl=1h", "host block on i-1 ttl=8h", "host block on i-1 ttl=2h", "host block on i-1 ttl=720h"},
+			[]string{"host block on i-1 ttl=1h", "host block on i-1 ttl=8h", "host block on i-1 ttl=2h", "host block on i-1 ttl=30d"},
 			[]string{"host:", "host:", "host:", "host:"}},
 		{"requested ttl escalates from itself", []string{"198.51.100.9"},
 			func(w *world) {
@@ -644,7 +644,7 @@ func TestDecideReasons(t *testing.T) {
 		{
 			"vpc: reaches 2 instances in subnet-a (threshold 2)",
 			"not on i-3: no security group there admits tcp/110 from this source",
-			"repeat offender: 1 prior offence(s) within 168h; ttl 1h doubled to 2h",
+			"repeat offender: 1 prior offence(s) within 7d; ttl 1h doubled to 2h",
 			"vpc: deny 203.0.113.5 at acl-a rule 18 (IPv4 reserved range 1-19: 18/18 used; 18 = quota 20 - 2 IPv4 entries outside the range)",
 		},
 	}
@@ -664,7 +664,7 @@ func TestDecideReasons(t *testing.T) {
 	wantR := []string{
 		"vpc: reaches 2 instances in subnet-a (threshold 2)",
 		"not on i-3: no security group there admits tcp/110 from this source",
-		"repeat offender: 1 prior offence(s) within 168h; ttl 1h doubled to 2h",
+		"repeat offender: 1 prior offence(s) within 7d; ttl 1h doubled to 2h",
 		"vpc: deny 203.0.113.5 at acl-a rule 3",
 		"vpc: evicts acl-a rule 3 (192.3.2.3, worth 0.00843: volume 1, until 2026-01-02T03:05:05Z) for an entry worth 1.6",
 	}
@@ -766,5 +766,31 @@ func TestPlacementReasons(t *testing.T) {
 		Reason: "vpc: aggregated 3 sources into 198.51.100.0/24, 3 of them already denied (policy.aggregate_min_sources 3); rules 2, 5, 9 merged in place at 2"}}
 	if fmt.Sprint(d.Merges) != fmt.Sprint(wantM) || summary(d) != "vpc block acl-a#1 ttl=1h" {
 		t.Errorf("merges: %s\n got %+v\nwant %+v", summary(d), d.Merges, wantM)
+	}
+}
+
+// TestPermanentBlocks decides --ttl permanent: TTL 0 and a zero ExpiresAt
+// (what every layer reads as "never"), no repeat doubling, and an existing
+// block that expires is refreshed to no expiry, not kept as it is.
+func TestPermanentBlocks(t *testing.T) {
+	w := baseWorld()
+	w.a.Sources = Ps("198.51.100.2", "203.0.113.5")
+	w.a.Permanent = true
+	w.a.TTL = time.Hour // ignored
+	w.s.Offences = []Offence{{Source: P("198.51.100.2"), At: testNow.Add(-time.Hour)}}
+	w.s.Blocks = []Block{{Target: P("203.0.113.5"), Scope: ScopeHost, InstanceID: "i-1", ExpiresAt: testNow.Add(MaxTTLLimit)}}
+	ds := New(w.cfg).Decide(w.a, w.s)
+	for _, d := range ds {
+		if d.Action != ActionBlock || d.TTL != 0 || d.TTLSeconds != 0 || !d.ExpiresAt.IsZero() {
+			t.Errorf("%s: %s ttl %s (%ds) expires %v; want a block with no expiry", d.Target, d.Action, d.TTL, d.TTLSeconds, d.ExpiresAt)
+		}
+		for _, r := range d.Reasons {
+			if strings.Contains(r, "doubled") {
+				t.Errorf("%s: a permanent block is not doubled: %q", d.Target, r)
+			}
+		}
+	}
+	if got := strings.Join(ds[1].Reasons, "\n"); !strings.Contains(got, "to no expiry (permanent)") {
+		t.Errorf("existing 10-year block: reasons %q; want it extended to no expiry", got)
 	}
 }

@@ -87,6 +87,10 @@ type Attack struct {
 	Origin   Origin         `json:"origin,omitempty"`
 	Reason   string         `json:"reason,omitempty"`
 	TTL      time.Duration  `json:"ttl,omitempty"` // requested; 0 means the configured default
+	// Permanent asks for blocks that never expire (the CLI's --ttl
+	// permanent): TTL is ignored, no repeat doubling applies, and the
+	// decisions carry TTL 0 and a zero ExpiresAt.
+	Permanent bool `json:"permanent,omitempty"`
 	Scope    Scope          `json:"scope,omitempty"`
 	Force    bool           `json:"force,omitempty"`
 	// Volume is, per source (parallel to Sources), the failures or

@@ -18,6 +18,7 @@ type attackFlags struct {
 	scope     string
 	ttl       time.Duration
 	ttlFlag   *durationFlag
+	permanent bool // --ttl permanent
 	reason    string
 	force     bool
 	port      string
@@ -36,7 +37,8 @@ type attackFlags struct {
 func (f *attackFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.scope, "scope", string(policy.ScopeAuto), "where to block: auto (the policy chooses), host or vpc")
-	f.ttlFlag = durationVar(fl, &f.ttl, "ttl", 0, "how long the block lasts, such as 90m, 2h, 2d or 1d12h (default: policy.default_ttl of the config)")
+	f.ttlFlag = durationVar(fl, &f.ttl, "ttl", 0, "how long the block lasts, such as 90m, 2h, 2d or 1d12h, or \"permanent\" for a block that never expires (default: policy.default_ttl of the config)")
+	f.ttlFlag.permanent = &f.permanent
 	fl.StringVar(&f.reason, "reason", "", "why, recorded with the block")
 	fl.BoolVar(&f.force, "force", false, "override the allowlist, security-group whitelists, VPC CIDRs and the prefix-size limit (never the caller's own address)")
 	fl.StringVar(&f.port, "port", "", "attacked port and protocol such as 22/tcp, 1000-2000/udp or icmp (default: all traffic)")
@@ -72,8 +74,8 @@ func (f *attackFlags) attack(targets []netip.Prefix) (policy.Attack, error) {
 		return policy.Attack{}, fmt.Errorf("--kind: %w", err)
 	}
 	switch {
-	case f.ttl == 0 && f.ttlFlag != nil && f.ttlFlag.set:
-		return policy.Attack{}, fmt.Errorf("--ttl: %w", &policy.InputError{Value: "0", Msg: "every block expires: give a length such as 2h or 2d, or leave --ttl out for policy.default_ttl"})
+	case f.ttl == 0 && f.ttlFlag != nil && f.ttlFlag.set && !f.permanent:
+		return policy.Attack{}, fmt.Errorf("--ttl: %w", &policy.InputError{Value: "0", Msg: "a block needs a length such as 2h or 2d; say --ttl permanent for one that never expires, or leave --ttl out for policy.default_ttl"})
 	case f.ttl < 0:
 		return policy.Attack{}, fmt.Errorf("--ttl: %w", &policy.InputError{Value: f.ttl.String(), Msg: "must not be negative"})
 	case f.ttl > 0 && f.ttl < time.Second:
@@ -109,17 +111,18 @@ func (f *attackFlags) attack(targets []netip.Prefix) (policy.Attack, error) {
 		f.ttl += time.Second - r
 	}
 	return policy.Attack{
-		Sources:  targets,
-		Targets:  tg,
-		Port:     port,
-		Rate:     f.rate,
-		Kind:     kind,
-		Severity: f.severity,
-		Origin:   policy.OriginCLI,
-		Reason:   f.reason,
-		TTL:      f.ttl,
-		Scope:    scope,
-		Force:    f.force,
+		Sources:   targets,
+		Targets:   tg,
+		Port:      port,
+		Rate:      f.rate,
+		Kind:      kind,
+		Severity:  f.severity,
+		Origin:    policy.OriginCLI,
+		Reason:    f.reason,
+		TTL:       f.ttl,
+		Permanent: f.permanent,
+		Scope:     scope,
+		Force:     f.force,
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/banshee-project/banshee/policy"
@@ -12,7 +13,13 @@ import (
 type durationFlag struct {
 	d   *time.Duration
 	set bool // given on the command line
+	// permanent, when not nil, is set by the word "permanent" (--ttl):
+	// a block that never expires.
+	permanent *bool
 }
+
+// permanentWord is the documented spelling of a block that never expires.
+const permanentWord = "permanent"
 
 var _ pflag.Value = (*durationFlag)(nil)
 
@@ -28,10 +35,20 @@ func (f *durationFlag) String() string {
 	if f.d == nil {
 		return ""
 	}
+	if f.permanent != nil && *f.permanent {
+		return permanentWord
+	}
 	return policy.FormatDuration(*f.d)
 }
 
 func (f *durationFlag) Set(s string) error {
+	if f.permanent != nil {
+		*f.permanent = strings.EqualFold(strings.TrimSpace(s), permanentWord)
+		if *f.permanent {
+			*f.d, f.set = 0, true
+			return nil
+		}
+	}
 	d, err := policy.ParseDuration(s)
 	if err != nil {
 		return err

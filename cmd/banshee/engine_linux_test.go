@@ -130,6 +130,30 @@ func TestEngineSemanticsOnTheKernel(t *testing.T) {
 		t.Errorf("after reconcile the attacker still connects")
 	}
 	c.must("", "status")
+
+	// --ttl permanent: no timeout in the kernel and no expiry in list; a
+	// later re-block with a TTL keeps it permanent (never shortened).
+	c.must("", "block", "203.0.113.50", "--ttl", "permanent", "--scope", "host")
+	c.must("", "block", "203.0.113.50", "--ttl", "2h", "--scope", "host")
+	out, err := n.Victim.Run(t.Context(), "ipset", "list", "banshee4")
+	if err != nil || !strings.Contains(string(out), "203.0.113.50 timeout 0 ") {
+		t.Errorf("ipset list after --ttl permanent: %v\n%s\nwant 203.0.113.50 with timeout 0 (no expiry)", err, out)
+	}
+	found := false
+	for _, b := range c.list().Blocks {
+		if strings.TrimSuffix(b.Target, "/32") == "203.0.113.50" {
+			found = true
+			if !b.ExpiresAt.IsZero() {
+				t.Errorf("list: permanent block expires at %s", b.ExpiresAt)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("list: the permanent block is missing")
+	}
+	if r := c.must("", "list"); !strings.Contains(r.stdout, "permanent") {
+		t.Errorf("list text: %q, want the block shown as permanent", r.stdout)
+	}
 }
 
 func hasDrift(l listedJSON, target, drift string) bool {

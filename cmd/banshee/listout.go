@@ -129,7 +129,7 @@ func writeBlockTable(w io.Writer, bs []policy.Block, drift []string, now time.Ti
 		} else if b.InstanceID != "" {
 			where = b.InstanceID
 		}
-		left := "never"
+		left := permanentWord
 		if !b.ExpiresAt.IsZero() {
 			if d := b.ExpiresAt.Sub(now).Round(time.Second); d > 0 {
 				left = engine.ShortDuration(d)

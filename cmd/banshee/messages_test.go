@@ -21,7 +21,7 @@ func TestOperatorMessages(t *testing.T) {
 		{"did you mean", []string{"blok", "203.0.113.7"}, exitUsage, `unknown command "blok": did you mean block?`, ""},
 		{"did you mean a prefix", []string{"unbl"}, exitUsage, "did you mean unblock?", ""},
 		{"no suggestion", []string{"xyzzy"}, exitUsage, `unknown command "xyzzy" (see banshee --help)`, "did you mean"},
-		{"ttl 0", []string{"plan", "203.0.113.7", "--ttl", "0"}, exitUsage, `--ttl: "0": every block expires: give a length such as 2h or 2d`, ""},
+		{"ttl 0", []string{"plan", "203.0.113.7", "--ttl", "0"}, exitUsage, `--ttl: "0": a block needs a length such as 2h or 2d; say --ttl permanent for one that never expires`, ""},
 		{"ttl negative", []string{"block", "203.0.113.7", "--ttl", "-1h"}, exitUsage, "duration must not be negative", ""},
 		{"ttl unit", []string{"plan", "203.0.113.7", "--ttl", "2days"}, exitUsage, "not a duration (want e.g. 90s, 2h, 2d or 1d12h)", `unknown unit`},
 	} {
@@ -51,8 +51,13 @@ func TestTTLCountsDays(t *testing.T) {
 			t.Errorf("--ttl %s: exit %d, stdout %q, stderr %q; want %q", tc.ttl, code, out, stderr, tc.want)
 		}
 	}
+	// The documented spelling of a block that never expires.
+	out, stderr, code := runPlan(t, "", "", "plan", "203.0.113.7", "--ttl", "permanent")
+	if code != 0 || !strings.Contains(out, "host block permanently") {
+		t.Errorf("--ttl permanent: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
 	// The configuration takes days as well.
-	out, stderr, code := runPlan(t, "policy:\n  default_ttl: 1d\n  max_ttl: 20d\n", "", "plan", "203.0.113.7")
+	out, stderr, code = runPlan(t, "policy:\n  default_ttl: 1d\n  max_ttl: 20d\n", "", "plan", "203.0.113.7")
 	if code != 0 || !strings.Contains(out, "host block for 1d until ") {
 		t.Errorf("default_ttl 1d: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}

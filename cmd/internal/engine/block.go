@@ -314,7 +314,7 @@ func (e *Engine) extendHost(ctx context.Context, ds []policy.Decision, atk polic
 		case replace:
 			d.Reasons = append(d.Reasons, fmt.Sprintf("host: already blocked %s; --replace sets the TTL and reason exactly", until))
 			continue
-		case old.ExpiresAt.IsZero() && old.TTL == 0 || old.ExpiresAt.After(d.ExpiresAt):
+		case old.ExpiresAt.IsZero() && old.TTL == 0 || !d.ExpiresAt.IsZero() && old.ExpiresAt.After(d.ExpiresAt):
 			if old.ExpiresAt.IsZero() {
 				d.TTL, d.TTLSeconds, d.ExpiresAt = 0, 0, time.Time{}
 			} else {
