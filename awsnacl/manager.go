@@ -2,9 +2,11 @@ package awsnacl
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
-	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -131,11 +133,26 @@ func NewRetryer(cfg policy.NACLConfig) aws.Retryer {
 		o.MaxAttempts = attempts
 		o.MaxBackoff = backoff
 		o.Backoff = retry.NewExponentialJitterBackoff(backoff)
-		o.Retryables = append(slices.Clone(o.Retryables),
+		// An endpoint that refuses the connection or a host name that
+		// does not resolve will not answer on the next attempt either:
+		// say so at once instead of after the whole backoff.
+		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(unreachable)}, o.Retryables...)
+		o.Retryables = append(o.Retryables,
 			retry.RetryableErrorCode{Codes: RetryCodes},
 			retry.RetryableHTTPStatusCode{Codes: map[int]struct{}{500: {}, 502: {}, 503: {}, 504: {}}},
 		)
 	})
+}
+
+// unreachable answers "do not retry" for a refused connection and a host
+// name that does not resolve, and leaves every other error to the
+// standard rules (timeouts and resets stay retried).
+func unreachable(err error) aws.Ternary {
+	var dns *net.DNSError
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dns) && dns.IsNotFound {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
 }
 
 func orDefault(d, def time.Duration) time.Duration {
