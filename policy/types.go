@@ -90,9 +90,9 @@ type Attack struct {
 	// Permanent asks for blocks that never expire (the CLI's --ttl
 	// permanent): TTL is ignored, no repeat doubling applies, and the
 	// decisions carry TTL 0 and a zero ExpiresAt.
-	Permanent bool `json:"permanent,omitempty"`
-	Scope    Scope          `json:"scope,omitempty"`
-	Force    bool           `json:"force,omitempty"`
+	Permanent bool  `json:"permanent,omitempty"`
+	Scope     Scope `json:"scope,omitempty"`
+	Force     bool  `json:"force,omitempty"`
 	// Volume is, per source (parallel to Sources), the failures or
 	// packets seen from it: what denying it at the edge is worth. Empty:
 	// Evidence spread evenly over the sources.
