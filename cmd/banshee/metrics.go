@@ -65,6 +65,7 @@ func (s *watchStats) skipped(reason string, n int64) {
 	s.mu.Unlock()
 }
 func (s *watchStats) reload()             { s.mu.Lock(); s.st.Reloads++; s.mu.Unlock() }
+func (s *watchStats) parseError()         { s.mu.Lock(); s.st.ParseErrors++; s.mu.Unlock() }
 func (s *watchStats) setTracked(n int)    { s.mu.Lock(); s.st.TrackedSources = n; s.mu.Unlock() }
 func (s *watchStats) setActiveBans(n int) { s.mu.Lock(); s.st.ActiveBans = n; s.mu.Unlock() }
 func (s *watchStats) decision(scope, action string) {
@@ -225,7 +226,7 @@ func watchMetrics(st watchStatus) []metricFamily {
 		{"banshee_watch_decisions_total", "Policy decisions, by scope and action.", "counter", []string{"action", "scope"}, decisions},
 		{"banshee_watch_active_bans", "Host blocks active now.", "gauge", nil, one(int64(st.ActiveBans))},
 		{"banshee_watch_tracked_sources", "Source windows held.", "gauge", nil, one(int64(st.TrackedSources))},
-		{"banshee_watch_parse_errors_total", "Malformed input (journal entries that are not JSON); over-long lines are in banshee_watch_skipped_lines_total.", "counter", nil, one(st.ParseErrors)},
+		{"banshee_watch_parse_errors_total", "Journal entries that make no line (not JSON, or no usable MESSAGE); over-long lines are in banshee_watch_skipped_lines_total.", "counter", nil, one(st.ParseErrors)},
 		{"banshee_watch_enforce_errors_total", "Blocks that could not be enforced.", "counter", nil, one(st.EnforceErrors)},
 		{"banshee_watch_skipped_lines_total", "Lines not matched on purpose: too_long (over the line limit, dropped), ambiguous (a failure line naming two addresses), no_address.", "counter", []string{"reason"}, skipped},
 	}

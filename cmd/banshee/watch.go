@@ -556,6 +556,7 @@ type watchFlags struct {
 	logs        []string
 	journal     bool
 	fromStart   bool
+	journalDir  string
 	metricsAddr string
 	maxSources  int
 }
@@ -563,7 +564,7 @@ type watchFlags struct {
 func newWatchCmd(a *app) *cobra.Command {
 	var f watchFlags
 	cmd := &cobra.Command{
-		Use:   "watch [--log FILE]... [--journal] [--from-start]",
+		Use:   "watch [--log FILE]... [--journal | --journal-directory DIR] [--from-start]",
 		Short: "Follow logs, detect attacks and block them (the daemon)",
 		Long: `watch follows log files (inotify; rotation by rename and copytruncate), the
 systemd journal (--journal) or standard input (--log -), runs every line through
@@ -596,6 +597,7 @@ which banshee status shows.`,
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.logs, "log", nil, "log file to follow (repeatable; - for standard input)")
 	fl.BoolVar(&f.journal, "journal", false, "follow the systemd journal (journalctl -f -o json)")
+	fl.StringVar(&f.journalDir, "journal-directory", "", "read the journal files in this directory (journalctl --directory) instead of the system journal; implies --journal")
 	fl.BoolVar(&f.fromStart, "from-start", false, "read what the files (or this boot's journal) already hold; recent failures count, older ones do not trigger")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (default watch.metrics_addr; none disables)")
 	fl.IntVar(&f.maxSources, "max-sources", detect.DefaultLimit, "most (source, detector) windows kept; the least recently seen are forgotten beyond it")
@@ -621,6 +623,13 @@ func checkMetricsAddr(addr string) error {
 type lineMsg struct{ b []byte }
 
 func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
+	if f.journalDir != "" {
+		st, err := os.Stat(f.journalDir)
+		if err != nil || !st.IsDir() {
+			return usageErrorf("watch: --journal-directory %q: not a directory", f.journalDir)
+		}
+		f.journal = true
+	}
 	if len(f.logs) == 0 && !f.journal {
 		return usageErrorf("watch: nothing to read (give --log FILE, --log - or --journal)")
 	}
@@ -654,7 +663,10 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 	for _, l := range f.logs {
 		sources = append(sources, "file:"+l)
 	}
-	if f.journal {
+	switch {
+	case f.journalDir != "":
+		sources = append(sources, "journal:"+f.journalDir)
+	case f.journal:
 		sources = append(sources, "journal")
 	}
 	stats := newWatchStats(sources, metricsAddr, time.Now())
@@ -693,13 +705,8 @@ func (a *app) watch(ctx context.Context, f watchFlags, metricsFlag bool) error {
 		case <-rctx.Done():
 		}
 	}
-	var longOnce sync.Once
-	opts := logsource.Options{FromStart: f.fromStart, OnLong: func() {
-		stats.skipped("too_long", 1)
-		longOnce.Do(func() {
-			w.logf("dropped a line longer than %d bytes unread (counted in banshee_watch_skipped_lines_total{reason=\"too_long\"}; further ones are only counted)", logsource.DefaultMaxLine)
-		})
-	}}
+	opts := w.sourceOptions(f.fromStart)
+	opts.JournalDirectory = f.journalDir
 	for _, path := range f.logs {
 		running.Add(1)
 		if path == "-" {
@@ -823,6 +830,28 @@ loop:
 	writeStatus(false)
 	w.logf("stopped")
 	return runErr
+}
+
+// sourceOptions are the options of watch's log sources: lines too long
+// to read and journal entries that make no line are counted (and the
+// first of each logged).
+func (w *watcher) sourceOptions(fromStart bool) logsource.Options {
+	var longOnce, badOnce sync.Once
+	return logsource.Options{
+		FromStart: fromStart,
+		OnLong: func() {
+			w.stats.skipped("too_long", 1)
+			longOnce.Do(func() {
+				w.logf("dropped a line longer than %d bytes unread (counted in banshee_watch_skipped_lines_total{reason=\"too_long\"}; further ones are only counted)", logsource.DefaultMaxLine)
+			})
+		},
+		OnBad: func() {
+			w.stats.parseError()
+			badOnce.Do(func() {
+				w.logf("skipped a journal entry that makes no line (not JSON, or no usable MESSAGE; counted in banshee_watch_parse_errors_total; further ones are only counted)")
+			})
+		},
+	}
 }
 
 func btoi(b bool) int {

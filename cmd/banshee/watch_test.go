@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/logsource"
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/prometheus/common/expfmt"
@@ -441,6 +442,7 @@ func TestWatchUsageErrors(t *testing.T) {
 		{"watch", "--log", "-", "--journal"},
 		{"watch", "--log", "x.log", "--metrics-addr", "0.0.0.0:9739"},
 		{"watch", "--log", "x.log", "--metrics-addr", "nonsense"},
+		{"watch", "--journal-directory", "/nonexistent/journal"},
 	} {
 		if _, stderr, code := runPlan(t, "", "", args...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, stderr)
@@ -506,5 +508,34 @@ func TestMetricsEscaping(t *testing.T) {
 	}
 	if len(mfs) != 8 {
 		t.Errorf("%d families, want 8:\n%s", len(mfs), b.String())
+	}
+}
+
+// TestWatchCountsMalformedJournalEntries: journal entries that make no
+// line are counted in banshee_watch_parse_errors_total (and logged once);
+// a long message is counted as skipped, not as a parse error.
+func TestWatchCountsMalformedJournalEntries(t *testing.T) {
+	env := newWatchEnv(t, testWatchConfig(t, ""), "", nil, nil)
+	in := strings.Join([]string{
+		`not json`,
+		`{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":null}`,
+		`{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":[300]}`,
+		`{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":"` + strings.Repeat("a", logsource.DefaultMaxLine+1) + `"}`,
+		`{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":"Failed password for root from 203.0.113.5 port 22 ssh2"}`,
+	}, "\n")
+	if _, err := logsource.ReadJournal(strings.NewReader(in), env.w.sourceOptions(false), env.w.handleLine); err != nil {
+		t.Fatal(err)
+	}
+	st := env.w.stats.snapshot(env.clock.now())
+	if st.ParseErrors != 3 || st.SkippedLines["too_long"] != 1 || st.LinesRead != 1 || st.Matches["sshd"] != 1 {
+		t.Errorf("parse errors %d, too long %d, lines %d, matches %v; want 3, 1, 1, sshd 1", st.ParseErrors, st.SkippedLines["too_long"], st.LinesRead, st.Matches)
+	}
+	var b bytes.Buffer
+	writeMetrics(&b, st)
+	if !strings.Contains(b.String(), "\nbanshee_watch_parse_errors_total 3\n") {
+		t.Errorf("metrics lack the parse errors:\n%s", b.String())
+	}
+	if n := strings.Count(env.log.String(), "makes no line"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, env.log.String())
 	}
 }

@@ -159,9 +159,6 @@ type Matcher struct {
 	skipped  Skipped
 }
 
-// Skipped returns the counts of failure lines skipped so far.
-func (m *Matcher) Skipped() Skipped { return m.skipped }
-
 // TakeSkipped returns the counts of failure lines skipped since the last
 // call and starts counting afresh.
 func (m *Matcher) TakeSkipped() Skipped {

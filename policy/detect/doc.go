@@ -28,7 +28,7 @@
 // address (a user name before it, auth info, a request or a HELO name
 // after it), every reading the format allows is tried; when two readings
 // name different addresses the line is skipped and counted
-// (Matcher.Skipped), because a missed line costs less than a wrong ban:
+// (Matcher.TakeSkipped), because a missed line costs less than a wrong ban:
 //
 //   - sshd "Failed METHOD for [invalid user ]USER from ADDR port N[ ssh2][:
 //     INFO]", "maximum authentication attempts exceeded for …": every

@@ -27,6 +27,15 @@ type Options struct {
 	// OnLong, when set, is called for every line dropped for being longer
 	// than MaxLine.
 	OnLong func()
+	// OnBad, when set, is called for every journal entry that makes no
+	// line: output of journalctl that is not a JSON object, or an entry
+	// whose MESSAGE is missing or neither a string nor an array of bytes.
+	OnBad func()
+	// JournalDirectory, when set, makes Journal read the journal files
+	// in this directory (journalctl --directory) instead of the system's
+	// journal: a journal copied off another machine, or one written by
+	// systemd-journal-remote.
+	JournalDirectory string
 	// OnRotate, when set, is called after the file was replaced by a new
 	// one (rename) or truncated (copytruncate).
 	OnRotate func(how string)

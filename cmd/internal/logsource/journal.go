@@ -73,8 +73,9 @@ func sshdProcess(e *journalEntry) bool {
 // ident is SYSLOG_IDENTIFIER only where the trusted fields vouch for it
 // (see trustedIdent). Control characters of the message (newlines of
 // multi-line entries) become spaces, so one entry is one line. Entries
-// that are not JSON are counted and skipped; messages longer than
-// o.MaxLine are dropped (o.OnLong is called) and counted too.
+// that make no line (not JSON, no usable MESSAGE) are skipped, counted in
+// bad and reported to o.OnBad; messages longer than o.MaxLine are dropped
+// (o.OnLong is called) and counted in bad too.
 func ReadJournal(r io.Reader, o Options, fn func([]byte)) (bad int, err error) {
 	if o.MaxLine <= 0 {
 		o.MaxLine = DefaultMaxLine
@@ -86,11 +87,17 @@ func ReadJournal(r io.Reader, o Options, fn func([]byte)) (bad int, err error) {
 		var e journalEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			bad++
+			if o.OnBad != nil {
+				o.OnBad()
+			}
 			continue
 		}
 		msg, ok := journalMessage(e.Message)
 		if !ok {
 			bad++
+			if o.OnBad != nil {
+				o.OnBad()
+			}
 			continue
 		}
 		if len(msg) > o.MaxLine {
@@ -178,16 +185,13 @@ func appendToken(b []byte, s string) []byte {
 	return b
 }
 
-// Journal runs `journalctl -f -o json` (with -n 0, or -b with
+// Journal runs `journalctl -f -o json` (with -n 0, or -b --no-tail with
 // o.FromStart) until ctx is done and hands every entry to fn as
-// ReadJournal does. It returns nil when ctx ends it.
+// ReadJournal does. With o.JournalDirectory it reads that directory's
+// journal files (--directory), all of them with o.FromStart. It returns
+// nil when ctx ends it.
 func Journal(ctx context.Context, o Options, fn func([]byte)) error {
-	args := []string{"-f", "-o", "json", "--no-pager"}
-	if o.FromStart {
-		args = append(args, "-b")
-	} else {
-		args = append(args, "-n", "0")
-	}
+	args := journalArgs(o)
 	cmd := exec.CommandContext(ctx, "journalctl", args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -214,4 +218,25 @@ func Journal(ctx context.Context, o Options, fn func([]byte)) error {
 		return fmt.Errorf("running journalctl: %w", werr)
 	}
 	return fmt.Errorf("journalctl ended: %s", strings.TrimSpace(stderr.String()))
+}
+
+// journalArgs returns journalctl's arguments for o.
+func journalArgs(o Options) []string {
+	args := []string{"-f", "-o", "json", "--no-pager"}
+	if !o.FromStart {
+		args = append(args, "-n", "0")
+	} else {
+		// -f alone starts with the last 10 entries
+		args = append(args, "--no-tail")
+	}
+	if o.JournalDirectory != "" {
+		// "--directory=DIR": a directory named like an option stays a
+		// directory. Its journal may come from other machines and boots,
+		// so from the start means all of it, not this boot.
+		return append(args, "--directory="+o.JournalDirectory)
+	}
+	if o.FromStart {
+		args = append(args, "-b")
+	}
+	return args
 }

@@ -50,7 +50,8 @@ func TestReadJournal(t *testing.T) {
 	}
 	defer f.Close()
 	var got []string
-	bad, err := ReadJournal(f, Options{}, func(b []byte) { got = append(got, string(b)) })
+	onBad := 0
+	bad, err := ReadJournal(f, Options{OnBad: func() { onBad++ }}, func(b []byte) { got = append(got, string(b)) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +69,8 @@ func TestReadJournal(t *testing.T) {
 		// a daemon's own user in its system service
 		"2026-11-21T05:53:18.000000Z mail postfix/smtpd[13]: warning: unknown[192.0.2.103]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
 	}
-	if bad != 2 {
-		t.Errorf("bad entries %d, want 2 (not JSON, null MESSAGE)", bad)
+	if bad != 2 || onBad != 2 {
+		t.Errorf("bad entries %d (OnBad %d), want 2 (not JSON, null MESSAGE)", bad, onBad)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d lines:\n%s", len(got), strings.Join(got, "\n"))
@@ -85,13 +86,14 @@ func TestReadJournalDropsLongMessages(t *testing.T) {
 	long := `{"SYSLOG_IDENTIFIER":"dovecot","_UID":"0","_COMM":"log","MESSAGE":"imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<` + strings.Repeat("a", 18<<10) + `>, method=PLAIN, rip=10.10.1.2, lip=10.0.0.1"}`
 	in := long + "\n" + `{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":"x"}` + "\n"
 	var got []string
-	longs := 0
-	bad, err := ReadJournal(strings.NewReader(in), Options{OnLong: func() { longs++ }}, func(b []byte) { got = append(got, string(b)) })
+	longs, malformed := 0, 0
+	bad, err := ReadJournal(strings.NewReader(in), Options{OnLong: func() { longs++ }, OnBad: func() { malformed++ }}, func(b []byte) { got = append(got, string(b)) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bad != 1 || longs != 1 || len(got) != 1 || !strings.HasSuffix(got[0], " sshd: x") {
-		t.Errorf("bad %d, long %d, lines %q", bad, longs, got)
+	// a long message is counted as long, not as malformed
+	if bad != 1 || longs != 1 || malformed != 0 || len(got) != 1 || !strings.HasSuffix(got[0], " sshd: x") {
+		t.Errorf("bad %d, long %d, malformed %d, lines %q", bad, longs, malformed, got)
 	}
 }
 
