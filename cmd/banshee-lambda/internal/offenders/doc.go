@@ -2,7 +2,11 @@
 // alarm's metric to the CloudWatch Logs metric filter that feeds it, to the
 // log events of the alarm's evaluation window, to the source addresses
 // those events name, counted per source and per instance. It reads auth
-// logs with the daemon's own detectors (policy/detect), VPC flow logs by
+// logs with the daemon's own detectors (policy/detect) and sums them as
+// watch does (detect.Tally: weighted, a probe counting less than an
+// authentication failure, and grouped by watch.group_v6/group_v4, a group
+// named as the network once several of its addresses failed), VPC flow
+// logs by
 // the default format's field positions (REJECT records, and the ACCEPT
 // records of probes: flowlog.go), and takes a
 // metric dimension that already names the source as it is.

@@ -71,8 +71,12 @@ func New(logs LogsAPI, ec2c EC2API, watch policy.WatchConfig, lim Limits) (*Find
 
 // Offender is one source seen in the alarm's window.
 type Offender struct {
-	Source    netip.Prefix      `json:"source"`
-	Count     int               `json:"count"`               // failure lines or flow records (REJECTs, probes)
+	Source netip.Prefix `json:"source"`
+	// Count is, for a detector, the failures weighted as watch weighs
+	// them (a probe counts less than an authentication failure); for flow
+	// logs the records (REJECTs, probes).
+	Count     int               `json:"count"`
+	Lines     int               `json:"lines,omitempty"`     // a detector's failure lines
 	Instances map[string]int    `json:"instances,omitempty"` // count per instance
 	Subnets   map[string]string `json:"-"`                   // instance → subnet, when the logs say (flow logs)
 	VPCs      map[string]string `json:"-"`                   // instance → VPC, when the logs say
@@ -82,14 +86,22 @@ type Offender struct {
 	Threshold int               `json:"threshold"`
 }
 
-// Summary says what the source did: "<detector> N failures", or for flow
-// logs "flowlog N refused or probing connections".
+// Summary says what the source did: "<detector> N failures" (weighted;
+// the lines when they differ, and the group when it stands for several
+// addresses), or for flow logs "flowlog N refused or probing
+// connections".
 func (o Offender) Summary() string {
-	what := "failures"
 	if o.Detector == "flowlog" {
-		what = "refused or probing connections"
+		return fmt.Sprintf("flowlog %d refused or probing connections", o.Count)
 	}
-	return fmt.Sprintf("%s %d %s", o.Detector, o.Count, what)
+	s := fmt.Sprintf("%s %d failures", o.Detector, o.Count)
+	if o.Lines != 0 && o.Lines != o.Count {
+		s += fmt.Sprintf(" (%d lines)", o.Lines)
+	}
+	if o.Source.Bits() < o.Source.Addr().BitLen() && o.Detector != "dimension" {
+		s += " from addresses of " + o.Source.String()
+	}
+	return s
 }
 
 // Result is what Find saw.
@@ -134,14 +146,13 @@ func instanceOfStream(s string) string {
 
 // tally accumulates offenders by source and detector.
 type tally struct {
-	by    map[string]*Offender // key: source|detector
+	by    map[string]*Offender // key: source|detector, or #ID of a detect.Tally sum
 	order []string
 	limit int
 	full  bool
 }
 
-func (t *tally) add(src netip.Prefix, detector string, kind policy.Kind, port policy.Port, threshold int, instance string, n int) {
-	k := src.String() + "|" + detector
+func (t *tally) add(k string, src netip.Prefix, detector string, kind policy.Kind, port policy.Port, threshold int, instance string, n int) {
 	o := t.by[k]
 	if o == nil {
 		if len(t.by) >= t.limit {
@@ -187,15 +198,20 @@ func (f *Finder) Find(ctx context.Context, a *event.Alarm) (Result, error) {
 			if inst != "" && !streamInstanceRE.MatchString(inst) {
 				inst = ""
 			}
-			t.add(src, "dimension", policy.KindBruteforce, policy.Port{}, 1, inst, 1)
+			t.add(src.String()+"|dimension", src, "dimension", policy.KindBruteforce, policy.Port{}, 1, inst, 1)
 		}
 	}
+	// Detector matches are summed as watch sums them: weighted, and
+	// grouped by watch.group_v6 (group_v4); the source of each sum is
+	// known once every line is read.
+	var sums *detect.Tally
 	if len(t.by) == 0 {
 		matcher, err := detect.New(f.watch, func() time.Time { return end })
 		if err != nil {
 			return res, fmt.Errorf("build detectors: %w", err)
 		}
 		dets := matcher.Detectors()
+		sums = matcher.NewTally(f.lim.Sources)
 		seen := map[string]bool{}
 		for _, m := range a.Metrics {
 			filters, err := f.metricFilters(ctx, m)
@@ -212,7 +228,7 @@ func (f *Finder) Find(ctx context.Context, a *event.Alarm) (Result, error) {
 				err := f.events(ctx, mf, start, end, &res, func(stream, msg string) {
 					if r, ok := parseFlow(msg); ok {
 						src := policy.Canonical(netip.PrefixFrom(r.Src, r.Src.BitLen()))
-						t.add(src, "flowlog", policy.KindScan, r.Port, max(f.watch.MaxRetry, 1), "", 1)
+						t.add(src.String()+"|flowlog", src, "flowlog", policy.KindScan, r.Port, max(f.watch.MaxRetry, 1), "", 1)
 						if eni[src] == nil {
 							eni[src] = map[string]int{}
 						}
@@ -225,13 +241,27 @@ func (f *Finder) Find(ctx context.Context, a *event.Alarm) (Result, error) {
 						return
 					}
 					d := dets[mt.Detector]
-					src := policy.Canonical(netip.PrefixFrom(mt.Addr, mt.Addr.BitLen()))
-					t.add(src, d.Name, d.Kind, mt.Port, max(d.MaxRetry, 1), instanceOfStream(stream), mt.Count)
+					id, ok := sums.Add(mt)
+					if !ok {
+						t.full = true
+						return
+					}
+					t.add(fmt.Sprintf("#%d", id), netip.Prefix{}, d.Name, d.Kind, mt.Port, max(d.MaxRetry, 1), instanceOfStream(stream), mt.Count)
 				})
 				if err != nil {
 					return res, fmt.Errorf("find offenders of alarm %q: %w", a.Name, err)
 				}
 			}
+		}
+	}
+	if sums != nil {
+		for id := range sums.Len() {
+			o := t.by[fmt.Sprintf("#%d", id)]
+			if o == nil {
+				continue
+			}
+			sum := sums.At(id)
+			o.Source, o.Lines, o.Count = policy.Canonical(sum.Source), o.Count, sum.Failures
 		}
 	}
 	res.Truncated = res.Truncated || t.full

@@ -300,3 +300,67 @@ func TestFindWindowAssumed(t *testing.T) {
 		t.Errorf("window start %v assumed %d, want the evaluated range's start", start, res.AssumedPeriods)
 	}
 }
+
+// TestFindWeightedAndGrouped: the Lambda sums as watch does. Probes count
+// half (ten make five failures, eight stay under), a Dovecot line counts
+// its attempts, and addresses of one IPv6 /64 (and, with group_v4 24, of
+// one IPv4 /24) count together and are named as the network.
+func TestFindWeightedAndGrouped(t *testing.T) {
+	e := newEnv(t)
+	group := "/banshee/weights/" + e.ns
+	var a, b []string
+	for i := range 6 {
+		a = append(a, sshd(fmt.Sprintf("2001:db8:5::%x", i+1), 1)...)
+	}
+	for i := range 10 {
+		// sshd.c: "Did not receive identification string from %s port %d"
+		b = append(b, fmt.Sprintf("May  9 10:01:%02d ip-10-20-1-6 sshd[%d]: Did not receive identification string from 198.51.100.40 port %d", i, 5000+i, 40000+i))
+	}
+	for i := range 8 {
+		b = append(b, fmt.Sprintf("May  9 10:02:%02d ip-10-20-1-6 sshd[%d]: Did not receive identification string from 203.0.113.41 port %d", i, 6000+i, 40000+i))
+	}
+	for _, rip := range []string{"192.0.2.51", "192.0.2.52"} {
+		// Dovecot login process: "Disconnected (auth failed, %u attempts in %u secs): user=<%s>, method=%s, rip=%s, lip=%s"
+		a = append(a, "May  9 10:03:00 ip-10-20-1-5 dovecot: imap-login: Disconnected (auth failed, 3 attempts in 10 secs): user=<a>, method=PLAIN, rip="+rip+", lip=10.20.1.5")
+	}
+	e.group(t, group, e.authMet, "", map[string][]string{e.inst[0]: a, e.inst[1]: b})
+	watch := policy.Default().Watch
+	watch.GroupV4 = 24
+	f, err := New(e.logs, e.ec2, watch, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Find(context.Background(), e.alarm(e.authMet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Offender{}
+	for _, o := range res.Offenders {
+		got[o.Source.String()] = o
+	}
+	want := map[string]struct {
+		count, lines int
+		det, inst    string
+	}{
+		"2001:db8:5::/64":  {6, 6, "sshd", e.inst[0]},
+		"198.51.100.40/32": {5, 10, "sshd", e.inst[1]},
+		"192.0.2.0/24":     {6, 6, "dovecot-imap", e.inst[0]},
+	}
+	if len(got) != len(want) || res.Below != 1 {
+		t.Errorf("offenders %+v, below %d; want %d offenders and 203.0.113.41 (4 failures) below", res.Offenders, res.Below, len(want))
+	}
+	for src, w := range want {
+		o := got[src]
+		if o.Count != w.count || o.Lines != w.lines || o.Detector != w.det || o.Instances[w.inst] != w.lines || o.Threshold != 5 {
+			t.Errorf("%s: %+v, want %d failures in %d lines of %s on %s", src, o, w.count, w.lines, w.det, w.inst)
+		}
+	}
+	for _, atk := range res.Attacks("auth") {
+		if atk.Sources[0].String() == "2001:db8:5::/64" && !strings.Contains(atk.Reason, "sshd 6 failures from addresses of 2001:db8:5::/64") {
+			t.Errorf("reason %q", atk.Reason)
+		}
+		if atk.Sources[0].String() == "198.51.100.40/32" && !strings.Contains(atk.Reason, "sshd 5 failures (10 lines)") {
+			t.Errorf("reason %q", atk.Reason)
+		}
+	}
+}
