@@ -209,11 +209,11 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 	}
 	tr := trigger{id: manualEvent(f.d.RequestID(ctx)), reason: reason, since: f.d.Now().Add(-time.Hour)}
 	if m.Action == event.ManualPlan {
-		snap, err := f.snapshot(ctx, cfg, nacls, tr, []policy.Attack{atk})
+		res, err := f.engine(cfg).Batch(ctx, f.batch(cfg, nacls, tr, []policy.Attack{atk}, false))
 		if err != nil {
 			return err
 		}
-		resp.Decisions = policy.New(cfg).Decide(atk, snap) // snapshot confines it
+		resp.Decisions = res.Decisions // the same call as a block, without enforcement
 		return nil
 	}
 	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, tr, resp)
