@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/hostfw"
+	"github.com/banshee-project/banshee/hostfw/remote"
 	"github.com/banshee-project/banshee/policy"
 )
 
@@ -129,6 +132,11 @@ type fakeEdge struct {
 	next   int
 	// vanished are tagged blocks whose entry someone else deleted.
 	vanished []policy.Block
+	// room, when above zero, is how many denies fit: the rest fail with
+	// awsnacl.ErrNoRoom at write time; shadow fails its target with
+	// awsnacl.ErrShadowed.
+	room   int
+	shadow netip.Prefix
 }
 
 func newFakeEdge() *fakeEdge {
@@ -165,8 +173,17 @@ func (f *fakeEdge) Block(_ context.Context, ds []policy.Decision, req awsnacl.Re
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []policy.Block
+	var errs []error
 	for _, d := range ds {
 		if d.Scope != policy.ScopeVPC || d.Action != policy.ActionBlock {
+			continue
+		}
+		if d.Target == f.shadow {
+			errs = append(errs, &awsnacl.TargetError{Target: d.Target, Err: fmt.Errorf("rule 90 allows it first: %w", awsnacl.ErrShadowed)})
+			continue
+		}
+		if f.room > 0 && len(f.denies) >= f.room {
+			errs = append(errs, &awsnacl.TargetError{Target: d.Target, Err: awsnacl.ErrNoRoom})
 			continue
 		}
 		b := policy.Block{Target: d.Target, Scope: policy.ScopeVPC, NACLID: f.nacl, RuleNumber: f.next, ExpiresAt: d.ExpiresAt, Reason: req.Reason, Origin: req.Origin}
@@ -174,7 +191,15 @@ func (f *fakeEdge) Block(_ context.Context, ds []policy.Decision, req awsnacl.Re
 		f.denies[d.Target] = b
 		out = append(out, b)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+// fakeRemote records the host commands sent through SSM.
+type fakeRemote struct{ reqs []remote.Request }
+
+func (f *fakeRemote) Run(_ context.Context, r remote.Request) (remote.Result, error) {
+	f.reqs = append(f.reqs, r)
+	return remote.Result{Sent: []remote.Sent{{CommandID: fmt.Sprintf("cmd-%d", len(f.reqs)), Instances: r.Instances, Targets: r.Targets}}}, nil
 }
 
 func (f *fakeEdge) Unblock(_ context.Context, _ string, ps []netip.Prefix) ([]policy.Block, error) {
