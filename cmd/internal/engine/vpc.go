@@ -237,9 +237,11 @@ func (v *vpcSide) onThisHost(ctx context.Context, ds []policy.Decision) {
 }
 
 // ToHost turns a VPC decision into the host decision it falls back to: the
-// first reason names the outcome, and the NACL fields go.
+// first reason names the outcome, and the NACL fields go (the merges of
+// entries the placement meant it to carry too: nothing of the NACL is
+// written for a host decision).
 func ToHost(d *policy.Decision, why string) {
-	d.Scope, d.SubnetID, d.NACLID, d.RuleNumber, d.Aggregate, d.Evicts, d.Instances = policy.ScopeHost, "", "", 0, nil, nil, nil
+	d.Scope, d.SubnetID, d.NACLID, d.RuleNumber, d.Aggregate, d.Evicts, d.Merges, d.Instances = policy.ScopeHost, "", "", 0, nil, nil, nil, nil
 	d.Reasons = append([]string{"host: fallback, " + why}, d.Reasons...)
 }
 
@@ -264,7 +266,7 @@ func (v *vpcSide) fallBack(ctx context.Context, ds []policy.Decision, atk policy
 			ToHost(d, fmt.Sprintf("no room in %s at write time (%v)", nacl, cause))
 			continue
 		}
-		d.NACLID, d.RuleNumber, d.Aggregate, d.Evicts = "", 0, nil, nil
+		d.NACLID, d.RuleNumber, d.Aggregate, d.Evicts, d.Merges = "", 0, nil, nil, nil
 		reason := fmt.Sprintf("no room in %s at write time (%v) and %s", nacl, cause, why)
 		d.Scope, d.Action = policy.ScopeNone, policy.ActionSkip
 		d.Reasons = append([]string{"not blocked: " + reason}, d.Reasons...)
