@@ -343,12 +343,13 @@ func (w *watcher) enforceEdge(ctx context.Context, jobs []watchJob) []hostfw.Ent
 	for _, k := range order {
 		js := groups[k]
 		atk := *js[0].vpc
-		atk.Sources = nil
+		atk.Sources, atk.Volume = nil, nil
 		snap := policy.Snapshot{Now: w.now().UTC(), Protected: js[0].known.Protected}
 		for _, j := range js {
 			snap.Blocks = append(snap.Blocks, j.known.Blocks...)
 			snap.Offences = append(snap.Offences, j.known.Offences...)
 			atk.Sources = append(atk.Sources, j.vpc.Sources...)
+			atk.Volume = append(atk.Volume, sourceVolume(*j.vpc)...)
 			atk.Rate = min(atk.Rate, j.vpc.Rate)
 			atk.Evidence = max(atk.Evidence, j.vpc.Evidence)
 		}
@@ -390,6 +391,21 @@ func (w *watcher) enforceEdge(ctx context.Context, jobs []watchJob) []hostfw.Ent
 		}
 	}
 	return host
+}
+
+// sourceVolume is, per source of a detector's attack, what it was seen
+// doing: its Volume when set, else its evidence (the weighted failures
+// that tripped the detector), so a batch of many sources keeps each one's
+// own weight when the edge is placed by value.
+func sourceVolume(a policy.Attack) []int64 {
+	if len(a.Volume) == len(a.Sources) {
+		return a.Volume
+	}
+	v := make([]int64, len(a.Sources))
+	for i := range v {
+		v[i] = int64(max(a.Evidence/max(len(a.Sources), 1), 1))
+	}
+	return v
 }
 
 // edgeFailed counts an edge failure and logs it once per reason.

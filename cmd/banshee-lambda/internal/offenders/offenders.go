@@ -420,7 +420,9 @@ func (f *Finder) resolveENIs(ctx context.Context, t *tally, bySrc map[netip.Pref
 }
 
 // Attacks turns the offenders into what the policy engine decides on: one
-// attack per source, origin lambda, the instances that saw it as targets.
+// attack per source, origin lambda, the instances that saw it as targets,
+// its count as the source's volume (what an entry at the edge is worth
+// when the range is placed, and what its metadata records).
 func (r Result) Attacks(alarm string) []policy.Attack {
 	window := r.End.Sub(r.Start)
 	secs := max(window.Seconds(), 1)
@@ -430,6 +432,7 @@ func (r Result) Attacks(alarm string) []policy.Attack {
 			Sources:  []netip.Prefix{o.Source},
 			Port:     o.Port,
 			Evidence: o.Count,
+			Volume:   []int64{int64(max(o.Count, 1))},
 			Rate:     float64(o.Count) / secs,
 			Window:   window,
 			Kind:     o.Kind,

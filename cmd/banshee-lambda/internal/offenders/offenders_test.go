@@ -201,7 +201,8 @@ func TestFindAuthLog(t *testing.T) {
 	}
 	atk := res.Attacks("ssh")
 	for _, x := range atk {
-		if x.Origin != policy.OriginLambda || len(x.Sources) != 1 || x.Evidence == 0 || len(x.Targets) == 0 || !strings.Contains(x.Reason, "alarm ssh") {
+		if x.Origin != policy.OriginLambda || len(x.Sources) != 1 || x.Evidence == 0 || len(x.Targets) == 0 || !strings.Contains(x.Reason, "alarm ssh") ||
+			len(x.Volume) != 1 || x.Volume[0] != int64(x.Evidence) {
 			t.Errorf("attack %+v", x)
 		}
 	}
@@ -237,7 +238,7 @@ func TestFindFlowLog(t *testing.T) {
 		t.Errorf("offender %+v, want 192.0.2.50 x7 on all ports from one instance of %s", o, e.subnet)
 	}
 	atk := res.Attacks("scan")
-	if len(atk) != 1 || atk[0].Targets[0].SubnetID != e.subnet || atk[0].Kind != policy.KindScan {
+	if len(atk) != 1 || atk[0].Targets[0].SubnetID != e.subnet || atk[0].Kind != policy.KindScan || len(atk[0].Volume) != 1 || atk[0].Volume[0] != 7 {
 		t.Errorf("attacks %+v", atk)
 	}
 }
