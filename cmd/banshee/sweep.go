@@ -76,4 +76,10 @@ func writeSweep(w io.Writer, res awsnacl.SweepResult, now time.Time) {
 	if len(res.Removed) > 0 {
 		writeBlocks(w, res.Removed, now)
 	}
+	if len(res.Vanished) > 0 {
+		fmt.Fprintf(w, "warning: %d block(s) vanished: their entries were deleted by something other than banshee before they expired "+
+			"(typically a Terraform apply of an aws_default_network_acl or an aws_network_acl with inline rules); their metadata is deleted now, "+
+			"so block them again if they are still wanted:\n", len(res.Vanished))
+		writeBlocks(w, res.Vanished, now)
+	}
 }
