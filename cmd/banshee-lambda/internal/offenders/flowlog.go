@@ -65,9 +65,12 @@ func parseFlow(line string) (flowRecord, bool) {
 	return r, true
 }
 
-// probe reports whether the fields of an ACCEPT record are a probe.
+// probe reports whether the fields of an ACCEPT record are a probe: the
+// same test as the module's metric filter pattern (terraform/alarms.tf,
+// kept equal by a test), no lower bound on the port (a scan of TCP port 0
+// is a probe too) or the packets.
 func probe(f []string) bool {
 	packets, perr := strconv.Atoi(f[8])
 	port, derr := strconv.Atoi(f[6])
-	return f[12] == "ACCEPT" && f[7] == "6" && perr == nil && packets >= 1 && packets <= probeMaxPackets && derr == nil && port >= 1 && port <= probeMaxPort
+	return f[12] == "ACCEPT" && f[7] == "6" && perr == nil && packets <= probeMaxPackets && derr == nil && port <= probeMaxPort
 }
