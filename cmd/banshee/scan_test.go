@@ -206,6 +206,11 @@ func TestScanGzipAndErrors(t *testing.T) {
 	if _, stderr, code := runPlan(t, bad, "", "scan", "-"); code != 2 {
 		t.Errorf("detector without addr group: exit %d %q, want 2", code, stderr)
 	}
+	unanchored := "watch:\n  detectors:\n    - {name: x, pattern: 'failed from (?P<addr>\\S+)'}\n"
+	_, stderr, code = runPlan(t, unanchored, "", "scan", "-")
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, `failed from (?P<addr>\\S+)`) || !strings.Contains(stderr, "anchored") {
+		t.Errorf("unanchored detector: exit %d %q, want 2 and one line naming the pattern", code, stderr)
+	}
 }
 
 // benchLog returns a generated log of n lines (30% failures from sources

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"time"
 
@@ -284,6 +285,9 @@ func (m *Matcher) add(dc policy.DetectorConfig, index map[string]int, defRetry i
 	if err != nil {
 		return &policy.InputError{Value: dc.Pattern, Msg: fmt.Sprintf("watch.detectors %s: bad pattern: %v", name, err)}
 	}
+	if !anchored(dc.Pattern) {
+		return &policy.InputError{Value: dc.Pattern, Msg: fmt.Sprintf("watch.detectors %s: the pattern must be anchored at both ends, ^ first and $ last, so the addr group sits where the format puts it and not where a user name or other remote text repeats it", name)}
+	}
 	addr, n := -1, 0
 	for i, sn := range re.SubexpNames() {
 		if sn == "addr" {
@@ -327,6 +331,46 @@ func (m *Matcher) add(dc policy.DetectorConfig, index map[string]int, defRetry i
 	m.user = append(m.user, u)
 	m.dets = append(m.dets, d)
 	return nil
+}
+
+// anchored reports whether every match of the pattern must start at the
+// start of the text (^ or \A) and end at its end ($ or \z): the
+// built-ins' discipline, so that text the remote side writes before or
+// after the form cannot move the addr group.
+func anchored(pattern string) bool {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	return edge(re, syntax.OpBeginText, true) && edge(re, syntax.OpEndText, false)
+}
+
+// edge reports whether every way through re starts (first) or ends
+// (!first) with op.
+func edge(re *syntax.Regexp, op syntax.Op, first bool) bool {
+	switch re.Op {
+	case op:
+		return true
+	case syntax.OpCapture:
+		return edge(re.Sub[0], op, first)
+	case syntax.OpConcat:
+		if len(re.Sub) == 0 {
+			return false
+		}
+		i := 0
+		if !first {
+			i = len(re.Sub) - 1
+		}
+		return edge(re.Sub[i], op, first)
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if !edge(sub, op, first) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // tuneLong applies a detector's own long window settings.

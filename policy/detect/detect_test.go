@@ -181,21 +181,41 @@ func TestUserDetectors(t *testing.T) {
 		t.Errorf("watch max_retry not applied: %+v", m.Detectors()[idCyrusPOP3])
 	}
 
-	bad := []policy.DetectorConfig{
-		{Name: "x", Pattern: `from (\S+)`},
-		{Name: "x", Pattern: `from (?P<addr>\S+) to (?P<addr>\S+)`},
-		{Name: "x", Pattern: `(?P<addr>[`},
-		{Name: "", Pattern: `(?P<addr>\S+)`},
-		{Name: "x"},
-		{Name: "sshd", Pattern: `(?P<addr>\S+)`},
-		{Name: "x", Pattern: `(?P<addr>\S+)`, Port: "80/icmp"},
-		{Name: "bad name\n", Pattern: `(?P<addr>\S+)`},
+	bad := []struct {
+		dc   policy.DetectorConfig
+		says string
+	}{
+		{policy.DetectorConfig{Name: "x", Pattern: `^from (\S+)$`}, "exactly one group named addr"},
+		{policy.DetectorConfig{Name: "x", Pattern: `^from (?P<addr>\S+) to (?P<addr>\S+)$`}, "exactly one group named addr"},
+		{policy.DetectorConfig{Name: "x", Pattern: `^(?P<addr>[$`}, "bad pattern"},
+		{policy.DetectorConfig{Name: "", Pattern: `^(?P<addr>\S+)$`}, "needs a name"},
+		{policy.DetectorConfig{Name: "x"}, "no pattern given"},
+		{policy.DetectorConfig{Name: "sshd", Pattern: `^(?P<addr>\S+)$`}, "duplicate detector name"},
+		{policy.DetectorConfig{Name: "x", Pattern: `^(?P<addr>\S+)$`, Port: "80/icmp"}, "icmp"},
+		{policy.DetectorConfig{Name: "bad name\n", Pattern: `^(?P<addr>\S+)$`}, "a name is 1 to 64"},
+		// unanchored, at either end or in one branch
+		{policy.DetectorConfig{Name: "x", Pattern: `login failed from (?P<addr>\S+)$`}, "anchored at both ends"},
+		{policy.DetectorConfig{Name: "x", Pattern: `^login failed from (?P<addr>\S+)`}, "anchored at both ends"},
+		{policy.DetectorConfig{Name: "x", Pattern: `^a (?P<addr>\S+)$|b (?P<x>\S+)$`}, "anchored at both ends"},
+		{policy.DetectorConfig{Name: "x", Pattern: `(?m)^login failed from (?P<addr>\S+)$`}, "anchored at both ends"},
+		{policy.DetectorConfig{Name: "x", Pattern: `^?login failed from (?P<addr>\S+)$`}, "anchored at both ends"},
 	}
-	for _, dc := range bad {
-		_, err := New(policy.WatchConfig{Detectors: []policy.DetectorConfig{dc}}, fixedNow)
+	for _, c := range bad {
+		_, err := New(policy.WatchConfig{Detectors: []policy.DetectorConfig{c.dc}}, fixedNow)
 		var ie *policy.InputError
 		if err == nil || !asInputError(err, &ie) {
-			t.Errorf("%+v: error %v, want an InputError", dc, err)
+			t.Errorf("%+v: error %v, want an InputError", c.dc, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%+v: error %q, want one line saying %q", c.dc, err, c.says)
+		}
+	}
+	// anchored forms: \A and \z, a group around the whole, branches
+	// anchored each
+	for _, p := range []string{`\Aa (?P<addr>\S+)\z`, `(^a (?P<addr>\S+)$)`, `^(?:a (?P<addr>\S+)|b (?P<y>\S+) c)$`, `^a (?P<addr>\S+)$|^b$`} {
+		if _, err := New(policy.WatchConfig{Detectors: []policy.DetectorConfig{{Name: "x", Pattern: p}}}, fixedNow); err != nil {
+			t.Errorf("%s: %v", p, err)
 		}
 	}
 }

@@ -97,6 +97,8 @@
 // Out of scope: a local user who can write arbitrary lines into the log
 // (logger -t sshd, a world-writable log file) can forge any line; protect
 // the log files and, for the journal, prefer trusted fields. User-defined
-// detectors are the user's responsibility: their pattern must put the
-// "addr" group at a position the format fixes; anchor it.
+// detectors must be anchored at both ends (New refuses a pattern that is
+// not), which keeps text before and after the form from moving the "addr"
+// group; where inside the form the group sits is the user's
+// responsibility: at a position the format fixes.
 package detect

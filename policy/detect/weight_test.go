@@ -203,9 +203,9 @@ func TestDeclarativeDetector(t *testing.T) {
 		}
 	}
 	for _, dc := range []policy.DetectorConfig{
-		{Name: "x", Pattern: `(?P<addr>\S+)`, Weight: 11},
-		{Name: "x", Pattern: `(?P<addr>\S+)`, Weight: -1},
-		{Name: "x", Pattern: `(?P<addr>\S+)`, Program: "a b"},
+		{Name: "x", Pattern: `^(?P<addr>\S+)$`, Weight: 11},
+		{Name: "x", Pattern: `^(?P<addr>\S+)$`, Weight: -1},
+		{Name: "x", Pattern: `^(?P<addr>\S+)$`, Program: "a b"},
 	} {
 		if _, err := New(policy.WatchConfig{Detectors: []policy.DetectorConfig{dc}}, fixedNow); err == nil {
 			t.Errorf("%+v accepted", dc)
