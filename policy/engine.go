@@ -550,31 +550,102 @@ func (r *run) ttl(repeat int) (ttl time.Duration, capped bool) {
 	return ttl, false
 }
 
+// deciding is one source's decision in the making: the decision and what
+// the steps of decide learn about the source on the way.
+type deciding struct {
+	r   *run
+	i   int
+	src netip.Prefix
+	d   Decision
+	v   *view
+	// expires is when a block made now would end.
+	expires time.Time
+	// hostInst are the instances to drop the source on (those already
+	// dropping it long enough left out, with hostNotes saying so);
+	// allCovered when every one is.
+	hostInst   []string
+	hostNotes  []string
+	allCovered bool
+}
+
+func (x *deciding) refuse(format string, args ...any) Decision {
+	d := &x.d
+	d.Scope, d.Action = ScopeNone, ActionRefuse
+	d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
+	d.Reasons = slices.Insert(d.Reasons, 0, "refused: "+fmt.Sprintf(format, args...))
+	return *d
+}
+
+func (x *deciding) skip(format string, args ...any) Decision {
+	d := &x.d
+	d.Scope, d.Action = ScopeNone, ActionSkip
+	d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
+	d.Reasons = slices.Insert(d.Reasons, 0, "skip: "+fmt.Sprintf(format, args...))
+	return *d
+}
+
+// host makes the decision a host block led by lead (or a skip when every
+// instance already drops the source, a refusal when there is no instance).
+func (x *deciding) host(lead string) Decision {
+	if len(x.v.admitted) == 0 && len(x.v.bare) > 0 {
+		return x.refuse("%s; no instance named to drop it on instead", strings.TrimPrefix(lead, "host: "))
+	}
+	if x.allCovered {
+		return x.skip("%s", x.hostNotes[0])
+	}
+	d := &x.d
+	d.Scope, d.Action = ScopeHost, ActionBlock
+	d.Instances = x.hostInst
+	d.Reasons = slices.Insert(d.Reasons, 0, append([]string{lead}, x.hostNotes...)...)
+	return *d
+}
+
+// decide applies the rules to source i: what may never be blocked
+// (screen), whether any security group admits it at all (admit), whether
+// anything calls for the subnet edge (triggers), then host or VPC scope.
 func (r *run) decide(i int) Decision {
-	src := r.srcs[i]
-	d := Decision{Target: src, Scope: ScopeNone, Action: ActionRefuse, Reasons: make([]string, 0, 2)}
-	d.Repeat = r.repeats[i]
+	x := &deciding{r: r, i: i, src: r.srcs[i]}
+	x.d = Decision{Target: x.src, Scope: ScopeNone, Action: ActionRefuse, Reasons: make([]string, 0, 2)}
+	x.d.Repeat = r.repeats[i]
 	var capped bool
-	d.TTL, capped = r.ttl(d.Repeat)
-	refuse := func(format string, args ...any) Decision {
-		d.Scope, d.Action = ScopeNone, ActionRefuse
-		d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
-		d.Reasons = slices.Insert(d.Reasons, 0, "refused: "+fmt.Sprintf(format, args...))
+	x.d.TTL, capped = r.ttl(x.d.Repeat)
+	if d, done := x.screen(); done {
 		return d
 	}
-	skip := func(format string, args ...any) Decision {
-		d.Scope, d.Action = ScopeNone, ActionSkip
-		d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
-		d.Reasons = slices.Insert(d.Reasons, 0, "skip: "+fmt.Sprintf(format, args...))
+	if d, done := x.admit(capped); done {
 		return d
 	}
+	triggers := x.triggers()
+	wantVPC := false
+	switch r.a.Scope {
+	case ScopeVPC:
+		wantVPC = true
+		x.d.Reasons = slices.Insert(x.d.Reasons, 0, "vpc: --scope vpc requested")
+	case ScopeHost:
+	default:
+		wantVPC = len(triggers) > 0
+		if wantVPC {
+			x.d.Reasons = append(triggers, x.d.Reasons...)
+		}
+	}
+	if !wantVPC {
+		return x.hostScope()
+	}
+	return x.vpcScope()
+}
+
+// screen refuses what is never blocked (rule 1, protected networks; rule
+// 2, prefixes broader than max_prefix_v4/v6 without --force) and skips
+// duplicates.
+func (x *deciding) screen() (Decision, bool) {
+	r, src, d := x.r, x.src, &x.d
 	switch {
 	case !src.IsValid():
-		return refuse("%q is not an address or a CIDR", a2s(r.a.Sources[i]))
+		return x.refuse("%q is not an address or a CIDR", a2s(r.a.Sources[x.i])), true
 	case src.Bits() == 0:
-		return refuse("%s covers every address; never blocked, not even with --force", src)
-	case r.dupOf[i] >= 0:
-		return skip("%s is listed more than once; decided at position %d", show(src), r.dupOf[i]+1)
+		return x.refuse("%s covers every address; never blocked, not even with --force", src), true
+	case r.dupOf[x.i] >= 0:
+		return x.skip("%s is listed more than once; decided at position %d", show(src), r.dupOf[x.i]+1), true
 	}
 
 	// Rule 1: protected networks.
@@ -584,7 +655,7 @@ func (r *run) decide(i int) Decision {
 		return len(hits) < 64
 	})
 	// Name the most specific protection first.
-	slices.SortStableFunc(hits, func(x, y int) int { return r.prot[y].p.Bits() - r.prot[x].p.Bits() })
+	slices.SortStableFunc(hits, func(a, b int) int { return r.prot[b].p.Bits() - r.prot[a].p.Bits() })
 	var hard, soft []string
 	for _, id := range hits {
 		pr := r.prot[id]
@@ -596,11 +667,11 @@ func (r *run) decide(i int) Decision {
 		}
 	}
 	if len(hard) > 0 {
-		return refuse("%s (--force does not override this)", strings.Join(slices.Concat(hard, soft), "; "))
+		return x.refuse("%s (--force does not override this)", strings.Join(slices.Concat(hard, soft), "; ")), true
 	}
 	if len(soft) > 0 {
 		if !r.a.Force {
-			return refuse("%s (--force overrides this)", strings.Join(soft, "; "))
+			return x.refuse("%s (--force overrides this)", strings.Join(soft, "; ")), true
 		}
 		for _, m := range soft {
 			d.Reasons = append(d.Reasons, "forced: "+m)
@@ -614,16 +685,22 @@ func (r *run) decide(i int) Decision {
 	}
 	if src.Bits() < limit {
 		if !r.a.Force {
-			return refuse("%s is broader than /%d (--force overrides this)", src, limit)
+			return x.refuse("%s is broader than /%d (--force overrides this)", src, limit), true
 		}
 		d.Reasons = append(d.Reasons, fmt.Sprintf("forced: %s is broader than /%d", src, limit))
 	}
+	return Decision{}, false
+}
 
-	// Rule 3: no security group admits the attack: already dropped.
-	v := r.viewFor(src)
-	admitted, bare := v.admitted, v.bare
-	if len(r.targets) > 0 && len(admitted) == 0 && len(bare) == 0 {
-		return skip("no security group of %s admits %s from %s; already dropped", strings.Join(v.dropped, ", "), r.a.Port, show(src))
+// admit skips a source no security group admits (rule 3: already
+// dropped), notes the repeat-offender escalation, and finds the instances
+// to drop it on.
+func (x *deciding) admit(capped bool) (Decision, bool) {
+	r, d := x.r, &x.d
+	x.v = r.viewFor(x.src)
+	v := x.v
+	if len(r.targets) > 0 && len(v.admitted) == 0 && len(v.bare) == 0 {
+		return x.skip("no security group of %s admits %s from %s; already dropped", strings.Join(v.dropped, ", "), r.a.Port, show(x.src)), true
 	}
 	if v.droppedNote != "" {
 		d.Reasons = append(d.Reasons, v.droppedNote)
@@ -631,14 +708,17 @@ func (r *run) decide(i int) Decision {
 	if d.Repeat > 0 && !r.a.Permanent {
 		d.Reasons = append(d.Reasons, r.repeatText(d.Repeat, d.TTL, capped))
 	}
-	expires := r.s.Now.Add(d.TTL)
-
+	x.expires = r.s.Now.Add(d.TTL)
 	// Host instances, minus those already dropping src for long enough.
-	hostInst, hostNotes, allCovered := r.hostInstances(i, v, expires)
+	x.hostInst, x.hostNotes, x.allCovered = r.hostInstances(x.i, v, x.expires)
+	return Decision{}, false
+}
 
-	// Rule 4: VPC triggers.
-	subnets, reach := v.subnets, v.reach
-	var triggers []string // most decisions have none: no allocation then
+// triggers lists what calls for the subnet edge (rule 4); most decisions
+// have none, and then nothing is allocated.
+func (x *deciding) triggers() []string {
+	r, src, v := x.r, x.src, x.v
+	var triggers []string
 	triggers = append(triggers, v.reachTriggers...)
 	if r.cfg.FloodRate > 0 && r.a.Rate >= r.cfg.FloodRate {
 		triggers = append(triggers, fmt.Sprintf("vpc: rate %g/s at or above the flood threshold %g/s", r.a.Rate, r.cfg.FloodRate))
@@ -646,62 +726,42 @@ func (r *run) decide(i int) Decision {
 	if !src.IsSingleIP() {
 		triggers = append(triggers, fmt.Sprintf("vpc: %s is wider than one address", src))
 	}
-	if esc := r.hostBlockedElsewhere(i); r.cfg.EscalateHosts > 0 && len(esc) >= r.cfg.EscalateHosts {
+	if esc := r.hostBlockedElsewhere(x.i); r.cfg.EscalateHosts > 0 && len(esc) >= r.cfg.EscalateHosts {
 		triggers = append(triggers, fmt.Sprintf("vpc: already dropped on hosts of %d instances (%s; threshold %d)", len(esc), strings.Join(esc, ", "), r.cfg.EscalateHosts))
 	}
-	if len(admitted) == 0 && len(bare) > 0 {
-		triggers = append(triggers, fmt.Sprintf("vpc: target is %s with no instance named", bare[0].SubnetID))
+	if len(v.admitted) == 0 && len(v.bare) > 0 {
+		triggers = append(triggers, fmt.Sprintf("vpc: target is %s with no instance named", v.bare[0].SubnetID))
 	}
+	return triggers
+}
 
-	wantVPC := false
-	switch r.a.Scope {
-	case ScopeVPC:
-		wantVPC = true
-		d.Reasons = slices.Insert(d.Reasons, 0, "vpc: --scope vpc requested")
-	case ScopeHost:
+// hostScope is rule 5: host scope, unless the subnet edge already denies
+// the source.
+func (x *deciding) hostScope() Decision {
+	r := x.r
+	if nid, rule := r.edgeDenies(x.src, x.v.admitted, x.expires); nid != "" {
+		return x.skip("already denied at the subnet edge by %s rule %d (%s)", nid, rule.RuleNumber, untilText(rule.ExpiresAt))
+	}
+	var lead string
+	switch {
+	case r.a.Scope == ScopeHost:
+		lead = "host: --scope host requested"
+	case len(r.targets) == 0:
+		lead = "host: no instance named; dropped on this host"
 	default:
-		wantVPC = len(triggers) > 0
-		if wantVPC {
-			d.Reasons = append(triggers, d.Reasons...)
-		}
+		lead = "host: " + r.noTriggerText(x.v.subnets, x.v.reach)
 	}
+	return x.host(lead)
+}
 
-	hostDecision := func(lead string) Decision {
-		if len(admitted) == 0 && len(bare) > 0 {
-			return refuse("%s; no instance named to drop it on instead", strings.TrimPrefix(lead, "host: "))
-		}
-		if allCovered {
-			return skip("%s", hostNotes[0])
-		}
-		d.Scope, d.Action = ScopeHost, ActionBlock
-		d.Instances = hostInst
-		if len(hostNotes) == 0 {
-			d.Reasons = slices.Insert(d.Reasons, 0, lead)
-		} else {
-			d.Reasons = slices.Insert(d.Reasons, 0, append([]string{lead}, hostNotes...)...)
-		}
-		return d
-	}
-
-	if !wantVPC {
-		// Rule 5: host scope, unless the subnet edge already denies it.
-		if nid, rule := r.edgeDenies(src, admitted, expires); nid != "" {
-			return skip("already denied at the subnet edge by %s rule %d (%s)", nid, rule.RuleNumber, untilText(rule.ExpiresAt))
-		}
-		var lead string
-		switch {
-		case r.a.Scope == ScopeHost:
-			lead = "host: --scope host requested"
-		case len(r.targets) == 0:
-			lead = "host: no instance named; dropped on this host"
-		default:
-			lead = "host: " + r.noTriggerText(subnets, reach)
-		}
-		return hostDecision(lead)
-	}
-
-	// Pick the subnet: most instances reached, first named on a tie, among
-	// those whose network ACL the snapshot knows.
+// vpcScope picks the subnet edge: the subnet reaching most instances
+// (first named on a tie) among those whose network ACL is known and may
+// be changed, falling back to the hosts (or refusing --scope vpc) when
+// there is none; then a refresh of an entry already there, or a pending
+// placement that planNACLs completes.
+func (x *deciding) vpcScope() Decision {
+	r, src, d := x.r, x.src, &x.d
+	subnets, reach := x.v.subnets, x.v.reach
 	best, bestN := "", -1
 	for _, sn := range subnets {
 		if _, ok := r.s.NACLs[sn]; ok && len(reach[sn]) > bestN {
@@ -716,18 +776,18 @@ func (r *run) decide(i int) Decision {
 			why = "no instance or subnet named"
 		}
 		if r.a.Scope == ScopeVPC {
-			return refuse("--scope vpc requested but %s (name --subnet, or give a snapshot with its nacls)", why)
+			return x.refuse("--scope vpc requested but %s (name --subnet, or give a snapshot with its nacls)", why)
 		}
-		return hostDecision(fmt.Sprintf("host: vpc wanted but %s; falling back", why))
+		return x.host(fmt.Sprintf("host: vpc wanted but %s; falling back", why))
 	}
 	nacl := r.s.NACLs[best]
 	if nacl.Unmanaged != "" {
 		// Managed-NACL confinement (the Lambda's BANSHEE_NACL_IDS):
 		// banshee may not change this ACL.
 		if r.a.Scope == ScopeVPC {
-			return refuse("--scope vpc requested but %s", nacl.Unmanaged)
+			return x.refuse("--scope vpc requested but %s", nacl.Unmanaged)
 		}
-		return hostDecision(fmt.Sprintf("host: vpc wanted but %s; falling back", nacl.Unmanaged))
+		return x.host(fmt.Sprintf("host: vpc wanted but %s; falling back", nacl.Unmanaged))
 	}
 	d.SubnetID = best
 	d.NACLID = nacl.ID
@@ -735,21 +795,21 @@ func (r *run) decide(i int) Decision {
 
 	// Already denied by this NACL, or a refresh of banshee's own entry.
 	if e, exact := np.covering(src, r.a.Port); e != nil {
-		if e.ExpiresAt.IsZero() || !e.ExpiresAt.Before(expires) || !exact || !np.inRange(e.RuleNumber) || !np.pairFree(e) {
-			return skip("already denied by %s rule %d (%s, %s)", nacl.ID, e.RuleNumber, show(e.CIDR), untilText(e.ExpiresAt))
+		if e.ExpiresAt.IsZero() || !e.ExpiresAt.Before(x.expires) || !exact || !np.inRange(e.RuleNumber) || !np.pairFree(e) {
+			return x.skip("already denied by %s rule %d (%s, %s)", nacl.ID, e.RuleNumber, show(e.CIDR), untilText(e.ExpiresAt))
 		}
 		d.Scope, d.Action = ScopeVPC, ActionBlock
 		d.RuleNumber = e.RuleNumber
-		d.Volume = r.volume(i)
-		d.Reasons = slices.Insert(d.Reasons, 0, fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), r.fmtTime(e.ExpiresAt), r.fmtTime(expires)))
+		d.Volume = r.volume(x.i)
+		d.Reasons = slices.Insert(d.Reasons, 0, fmt.Sprintf("refresh: %s rule %d already denies %s until %s; extending to %s", nacl.ID, e.RuleNumber, show(src), r.fmtTime(e.ExpiresAt), r.fmtTime(x.expires)))
 		np.refreshed[e.RuleNumber] = true
-		return d
+		return *d
 	}
 
 	// Instances outside the NACL's subnets still need host blocks.
 	var outside []string
-	for _, t := range admitted {
-		if !slices.Contains(nacl.SubnetIDs, t.SubnetID) && t.SubnetID != best && slices.Contains(hostInst, t.InstanceID) {
+	for _, t := range x.v.admitted {
+		if !slices.Contains(nacl.SubnetIDs, t.SubnetID) && t.SubnetID != best && slices.Contains(x.hostInst, t.InstanceID) {
 			outside = append(outside, t.InstanceID)
 		}
 	}
@@ -758,17 +818,17 @@ func (r *run) decide(i int) Decision {
 		d.Reasons = append(d.Reasons, fmt.Sprintf("host: also dropped on %s (outside %s)", strings.Join(outside, ", "), nacl.ID))
 	}
 	d.Scope, d.Action = ScopeVPC, ActionBlock
-	if len(admitted) > 0 || len(r.targets) == 0 {
-		r.fallback[i] = hostInst
+	if len(x.v.admitted) > 0 || len(r.targets) == 0 {
+		r.fallback[x.i] = x.hostInst
 	}
-	r.pending = append(r.pending, pendingVPC{src: i, nacl: nacl.ID, subnet: best})
-	// hostDecision is what a full NACL falls back to; remember its notes.
-	if allCovered {
-		r.fallback[i] = nil
+	r.pending = append(r.pending, pendingVPC{src: x.i, nacl: nacl.ID, subnet: best})
+	// A host decision is what a full NACL falls back to; remember its notes.
+	if x.allCovered {
+		r.fallback[x.i] = nil
 	}
-	r.hostNotes[i] = hostNotes
-	r.hostSkip[i] = allCovered
-	return d
+	r.hostNotes[x.i] = x.hostNotes
+	r.hostSkip[x.i] = x.allCovered
+	return *d
 }
 
 func a2s(p netip.Prefix) string {
