@@ -1,6 +1,7 @@
 package offenders
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -422,7 +423,10 @@ func (f *Finder) resolveENIs(ctx context.Context, t *tally, bySrc map[netip.Pref
 // Attacks turns the offenders into what the policy engine decides on: one
 // attack per source, origin lambda, the instances that saw it as targets,
 // its count as the source's volume (what an entry at the edge is worth
-// when the range is placed, and what its metadata records).
+// when the range is placed, and what its metadata records). They come
+// heaviest first: the engine decides them in order, each seeing what the
+// earlier ones planned, so the edge's room goes to the heaviest sources
+// first and the light tail falls back to the hosts.
 func (r Result) Attacks(alarm string) []policy.Attack {
 	window := r.End.Sub(r.Start)
 	secs := max(window.Seconds(), 1)
@@ -444,5 +448,6 @@ func (r Result) Attacks(alarm string) []policy.Attack {
 		}
 		out = append(out, a)
 	}
+	slices.SortStableFunc(out, func(a, b policy.Attack) int { return cmp.Compare(b.Volume[0], a.Volume[0]) })
 	return out
 }

@@ -365,3 +365,21 @@ func TestFindWeightedAndGrouped(t *testing.T) {
 		}
 	}
 }
+
+// The attacks of an alarm come heaviest first, each source's count its
+// volume, sources of equal count in the order they were found.
+func TestAttacksHeaviestFirst(t *testing.T) {
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	res := Result{Start: now.Add(-5 * time.Minute), End: now}
+	for i, n := range []int{30, 500, 30, 90} {
+		res.Offenders = append(res.Offenders, Offender{Source: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}), 32), Count: n,
+			Instances: map[string]int{"i-00000000000000001": n}, Detector: "sshd", Kind: policy.KindBruteforce})
+	}
+	var got []string
+	for _, a := range res.Attacks("ssh") {
+		got = append(got, fmt.Sprintf("%s=%d", a.Sources[0].Addr(), a.Volume[0]))
+	}
+	if want := []string{"198.51.100.2=500", "198.51.100.4=90", "198.51.100.1=30", "198.51.100.3=30"}; !slices.Equal(got, want) {
+		t.Errorf("attacks %v, want %v", got, want)
+	}
+}
