@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -17,11 +19,14 @@ import (
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/awsnacl/mototest"
 	"github.com/banshee-project/banshee/cmd/internal/engine"
+	"github.com/banshee-project/banshee/cmd/internal/engine/enginetest"
 	"github.com/banshee-project/banshee/policy"
 )
 
-func useFakeHost(t *testing.T) *fakeHostFW {
-	f := newFakeHostFW()
+// useFakeHost stands in for this machine's firewall: a test never changes
+// the firewall of the machine running it.
+func useFakeHost(t *testing.T) *enginetest.Host {
+	f := enginetest.NewHost(time.Now)
 	old := openHost
 	openHost = func(context.Context) (engine.Host, error) { return f, nil }
 	t.Cleanup(func() { openHost = old })
@@ -88,8 +93,8 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 	if d := bo.Decisions[0]; d.NACLID != "" || d.RuleNumber != 0 || !strings.HasPrefix(d.Reasons[0], "not blocked: ") {
 		t.Errorf("decision %+v: want no rule and the reason first", d)
 	}
-	if _, ok := w.denies(t)["203.0.113.50/32"]; ok || len(host.entries) != 0 {
-		t.Errorf("entries %v, host %v: want nothing for 203.0.113.50", w.denies(t), host.entries)
+	if _, ok := w.denies(t)["203.0.113.50/32"]; ok || len(host.Kernel) != 0 {
+		t.Errorf("entries %v, host %v: want nothing for 203.0.113.50", w.denies(t), host.Kernel)
 	}
 
 	// On the instance itself: the same race falls back to this host.
@@ -114,8 +119,8 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 	if d := bo.Decisions[0]; d.Scope != policy.ScopeHost || d.Action != policy.ActionBlock || d.NACLID != "" || !strings.Contains(d.Reasons[0], "fallback") {
 		t.Errorf("decision %+v: want a host block saying it is the fallback", d)
 	}
-	if e, ok := host.entries["203.0.113.51/32"]; !ok || e.Origin != string(policy.OriginCLI) || e.Reason != "race" {
-		t.Errorf("host entries %v: want 203.0.113.51 from the CLI", host.entries)
+	if e, ok := host.Kernel[netip.MustParsePrefix("203.0.113.51/32")]; !ok || e.Origin != string(policy.OriginCLI) || e.Reason != "race" {
+		t.Errorf("host entries %v: want 203.0.113.51 from the CLI", host.Kernel)
 	}
 	if _, ok := w.denies(t)["203.0.113.51/32"]; ok {
 		t.Errorf("203.0.113.51 in the NACL too: %v", w.denies(t))
@@ -127,8 +132,8 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &bo); code != 0 || err != nil || len(bo.Decisions) != 1 || bo.Decisions[0].Scope != policy.ScopeHost {
 		t.Errorf("block on the instance: exit %d (%s) %q", code, errs, out)
 	}
-	if _, ok := host.entries["203.0.113.53/32"]; !ok {
-		t.Errorf("host entries %v: want 203.0.113.53", host.entries)
+	if _, ok := host.Kernel[netip.MustParsePrefix("203.0.113.53/32")]; !ok {
+		t.Errorf("host entries %v: want 203.0.113.53", host.Kernel)
 	}
 
 	// Another instance than this one: not blocked, exit 1.
@@ -137,7 +142,7 @@ func TestBlockNoRoomAtWrite(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "203.0.113.52") || !strings.Contains(errs, oid) {
 		t.Errorf("block --instance other into a full NACL: exit %d (%s), want 1 naming the target and %s", code, errs, oid)
 	}
-	if _, ok := host.entries["203.0.113.52/32"]; ok {
+	if _, ok := host.Kernel[netip.MustParsePrefix("203.0.113.52/32")]; ok {
 		t.Errorf("203.0.113.52 blocked on this host for another instance")
 	}
 }

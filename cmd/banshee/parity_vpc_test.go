@@ -64,7 +64,7 @@ func TestDoorsAgree(t *testing.T) {
 	if _, errs, code := runAWS(t, "unblock", "198.51.100.21", "198.51.100.22"); code != 0 {
 		t.Fatalf("unblock: exit %d %s", code, errs)
 	}
-	if got := w.denies(t); len(got) != 0 || len(host.entries) != 0 {
-		t.Errorf("after a bare unblock: %v, host %v", got, host.entries)
+	if got := w.denies(t); len(got) != 0 || len(host.Kernel) != 0 {
+		t.Errorf("after a bare unblock: %v, host %v", got, host.Kernel)
 	}
 }

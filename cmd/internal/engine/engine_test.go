@@ -10,19 +10,20 @@ import (
 	"time"
 
 	"github.com/banshee-project/banshee/awsnacl"
+	"github.com/banshee-project/banshee/cmd/internal/engine/enginetest"
 	"github.com/banshee-project/banshee/policy"
 )
 
 type testWorld struct {
 	now  time.Time
-	host *fakeHost
+	host *enginetest.Host
 	edge *fakeEdge
 	prot []policy.Protected
 }
 
 func newTestWorld() *testWorld {
 	w := &testWorld{now: time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)}
-	w.host = newFakeHost(func() time.Time { return w.now })
+	w.host = enginetest.NewHost(func() time.Time { return w.now })
 	w.edge = newFakeEdge()
 	return w
 }
@@ -69,7 +70,7 @@ func TestReblockNeverShortens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := w.host.kernel[pfx("198.51.100.7/32")]
+	e := w.host.Kernel[pfx("198.51.100.7/32")]
 	if want := w.now.Add(23 * time.Hour); !e.ExpiresAt.Equal(want) || e.Reason != "keep me" {
 		t.Errorf("after a shorter bare re-block: expires %v reason %q, want %v and the reason kept", e.ExpiresAt, e.Reason, want)
 	}
@@ -80,7 +81,7 @@ func TestReblockNeverShortens(t *testing.T) {
 	if _, err := w.engine(false).Block(ctx, BlockRequest{Attack: attack(48*time.Hour, "again", "198.51.100.7"), Enforce: true}); err != nil {
 		t.Fatal(err)
 	}
-	e = w.host.kernel[pfx("198.51.100.7/32")]
+	e = w.host.Kernel[pfx("198.51.100.7/32")]
 	if want := w.now.Add(48 * time.Hour); !e.ExpiresAt.Equal(want) || e.Reason != "again | keep me" {
 		t.Errorf("after a longer re-block: expires %v reason %q", e.ExpiresAt, e.Reason)
 	}
@@ -88,7 +89,7 @@ func TestReblockNeverShortens(t *testing.T) {
 	if _, err := w.engine(false).Block(ctx, BlockRequest{Attack: attack(10*time.Minute, "exact", "198.51.100.7"), Enforce: true, Replace: true}); err != nil {
 		t.Fatal(err)
 	}
-	e = w.host.kernel[pfx("198.51.100.7/32")]
+	e = w.host.Kernel[pfx("198.51.100.7/32")]
 	if want := w.now.Add(10 * time.Minute); !e.ExpiresAt.Equal(want) || e.Reason != "exact" {
 		t.Errorf("after --replace: expires %v reason %q", e.ExpiresAt, e.Reason)
 	}
@@ -99,8 +100,8 @@ func TestPlanIsBlockWithoutEnforcement(t *testing.T) {
 		w := newTestWorld()
 		w.prot = []policy.Protected{{Prefix: pfx("10.99.1.7/32"), What: "an established SSH peer of this host (port 2222)"}}
 		plan, perr := w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", srcs...)})
-		if len(w.host.kernel) != 0 {
-			t.Fatalf("plan changed the host: %v", w.host.kernel)
+		if len(w.host.Kernel) != 0 {
+			t.Fatalf("plan changed the host: %v", w.host.Kernel)
 		}
 		block, berr := w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", srcs...), Enforce: true})
 		if !reflect.DeepEqual(plan.Decisions, block.Decisions) {
@@ -116,8 +117,8 @@ func TestRefusalNamesThePeerAndChangesNothing(t *testing.T) {
 	w := newTestWorld()
 	w.prot = []policy.Protected{{Prefix: pfx("10.99.1.7/32"), What: "an established SSH peer of this host (port 2222)"}}
 	res, err := w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", "198.51.100.7", "10.99.1.7"), Enforce: true})
-	if !errors.Is(err, ErrRefused) || len(w.host.kernel) != 0 {
-		t.Fatalf("err %v, kernel %v: want a refusal blocking none", err, w.host.kernel)
+	if !errors.Is(err, ErrRefused) || len(w.host.Kernel) != 0 {
+		t.Fatalf("err %v, kernel %v: want a refusal blocking none", err, w.host.Kernel)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "10.99.1.7: 10.99.1.7 is an established SSH peer of this host (port 2222)") || strings.Count(msg, "refused") != 1 {
 		t.Errorf("error %q: want the target and its cause named once, one line", msg)
@@ -130,8 +131,8 @@ func TestRefusalNamesThePeerAndChangesNothing(t *testing.T) {
 	}
 	// --skip-refused blocks the rest and succeeds.
 	res, err = w.engine(false).Block(context.Background(), BlockRequest{Attack: attack(time.Hour, "r", "198.51.100.7", "10.99.1.7"), Enforce: true, SkipRefused: true})
-	if err != nil || len(w.host.kernel) != 1 || res.Decisions[1].Action != policy.ActionRefuse {
-		t.Errorf("--skip-refused: err %v kernel %v decisions %+v", err, w.host.kernel, res.Decisions)
+	if err != nil || len(w.host.Kernel) != 1 || res.Decisions[1].Action != policy.ActionRefuse {
+		t.Errorf("--skip-refused: err %v kernel %v decisions %+v", err, w.host.Kernel, res.Decisions)
 	}
 }
 
@@ -140,8 +141,8 @@ func TestPortOnAHostBlockIsRefusedAsUsage(t *testing.T) {
 	atk := attack(time.Hour, "r", "198.51.100.7")
 	atk.Port = policy.Port{Proto: "tcp", From: 2222, To: 2222}
 	_, err := w.engine(false).Block(context.Background(), BlockRequest{Attack: atk, Enforce: true, StrictPort: true})
-	if !IsUsage(err) || !strings.Contains(err.Error(), "tcp/2222") || len(w.host.kernel) != 0 {
-		t.Errorf("err %v, kernel %v: want a usage error naming the port, nothing blocked", err, w.host.kernel)
+	if !IsUsage(err) || !strings.Contains(err.Error(), "tcp/2222") || len(w.host.Kernel) != 0 {
+		t.Errorf("err %v, kernel %v: want a usage error naming the port, nothing blocked", err, w.host.Kernel)
 	}
 }
 
@@ -187,10 +188,10 @@ func TestListMarksDriftAndReconcileRepairs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	delete(w.host.kernel, pfx("198.51.100.8/32"))                                                             // lost by the kernel
-	w.host.kernel[pfx("203.0.113.9/32")] = w.host.journal[pfx("198.51.100.7/32")]                             // added by hand
-	w.host.kernel[pfx("203.0.113.9/32")] = withPrefix(w.host.kernel[pfx("203.0.113.9/32")], "203.0.113.9/32") // (its own prefix)
-	w.host.unhooked = true
+	delete(w.host.Kernel, pfx("198.51.100.8/32"))                                                             // lost by the kernel
+	w.host.Kernel[pfx("203.0.113.9/32")] = w.host.Journal[pfx("198.51.100.7/32")]                             // added by hand
+	w.host.Kernel[pfx("203.0.113.9/32")] = withPrefix(w.host.Kernel[pfx("203.0.113.9/32")], "203.0.113.9/32") // (its own prefix)
+	w.host.Unhooked = true
 	lr, err := w.engine(false).List(ctx, ListRequest{Where: Everywhere})
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +255,7 @@ func TestRepeatOffenderOnTheHostPath(t *testing.T) {
 	}
 	var ttls []time.Duration
 	for range 3 {
-		w.host = newFakeHost(func() time.Time { return w.now }) // the last block expired, say
+		w.host = enginetest.NewHost(func() time.Time { return w.now }) // the last block expired, say
 		res, err := eng().Block(context.Background(), BlockRequest{Attack: attack(0, "again", "198.51.100.7"), Enforce: true})
 		if err != nil {
 			t.Fatal(err)
