@@ -85,6 +85,9 @@ const (
 	PureFTPd     = "pure-ftpd"
 	HTTPAuth     = "http-auth"
 	HTTPScan     = "http-scan"
+	CyrusSieve   = "cyrus-sieve"
+	// DovecotSubmission is Dovecot's submission (SMTP on 587) login.
+	DovecotSubmission = "dovecot-submission"
 )
 
 func tcp(p uint16) policy.Port { return policy.Port{Proto: "tcp", From: p, To: p} }
@@ -114,6 +117,8 @@ var builtins = []Detector{
 	// 404s come in bursts from scanners but also from broken links: a
 	// higher default threshold over a short window.
 	{Name: HTTPScan, Kind: policy.KindScan, Port: policy.Port{Proto: "tcp", From: 80, To: 443}, MaxRetry: 20, FindTime: time.Minute},
+	{Name: CyrusSieve, Kind: policy.KindBruteforce, Port: tcp(4190)},
+	{Name: DovecotSubmission, Kind: policy.KindBruteforce, Port: tcp(587)},
 }
 
 const (
@@ -134,6 +139,8 @@ const (
 	idPureFTPd
 	idHTTPAuth
 	idHTTPScan
+	idCyrusSieve
+	idDovecotSubmission
 	numBuiltins
 )
 
@@ -501,6 +508,9 @@ func unwrapRepeated(msg []byte) ([]byte, int, bool) {
 // lines of other programs away from every parser.
 func (m *Matcher) builtin(prog, msg []byte, mt *Match) result {
 	var res result
+	if hasPrefix(msg, "pam_unix(") && !hasPrefix(prog, "untrusted-") && !isSSHD(prog) {
+		return m.pam(msg, mt)
+	}
 	switch string(prog) {
 	case "sshd", "sshd-session", "sshd-auth":
 		res = sshd(msg)
@@ -544,7 +554,12 @@ func (m *Matcher) builtin(prog, msg []byte, mt *Match) result {
 			break
 		}
 		return m.dovecotLogin(svc, rest, mt)
-	case "pop3-login", "imap-login", "managesieve-login":
+	case "sieve", "cyrus/sieve", "timsieved":
+		// timsieved/parser.c cmd_authenticate: "badlogin: %s %s %s"
+		// (client host, mechanism, error), the host as imapd's
+		res = legacy(cyrus(msg))
+		mt.Detector = idCyrusSieve
+	case "pop3-login", "imap-login", "managesieve-login", "submission-login":
 		return m.dovecotLogin(prog[:len(prog)-len("-login")], msg, mt)
 	case "exim", "exim4":
 		res = exim(msg)
@@ -591,6 +606,48 @@ func (m *Matcher) builtin(prog, msg []byte, mt *Match) result {
 	return res
 }
 
+func isSSHD(prog []byte) bool {
+	switch string(prog) {
+	case "sshd", "sshd-session", "sshd-auth":
+		return true
+	}
+	return false
+}
+
+// pamServices maps the PAM service of a pam_unix line logged by a
+// program other than sshd to the detector of the daemon that uses it
+// (sshd's own lines are read by sshd). Services without a remote side
+// (su, sudo, login) are not listed.
+var pamServices = map[string]int{
+	"sshd":      idSSHD,
+	"dovecot":   idDovecotAuth,
+	"vsftpd":    idVSFTPD,
+	"proftpd":   idProFTPD,
+	"pure-ftpd": idPureFTPd,
+	"imap":      idCyrusIMAP,
+	"pop":       idCyrusPOP3,
+	"pop3":      idCyrusPOP3,
+	"sieve":     idCyrusSieve,
+	"smtp":      idPostfixSASL,
+	"exim":      idExim,
+}
+
+// pam reads a pam_unix failure line of another program than sshd
+// (Dovecot's auth process, vsftpd, saslauthd, …): the PAM service in the
+// message names the daemon.
+func (m *Matcher) pam(msg []byte, mt *Match) result {
+	svc, res := pamUnix(msg)
+	id, ok := pamServices[string(svc)]
+	if !ok {
+		return none
+	}
+	mt.Detector = id
+	if res.v == vMatch {
+		mt.Addr = res.addr
+	}
+	return res
+}
+
 // legacy turns an (address, ok) answer into a result.
 func legacy(a netip.Addr, ok bool) result {
 	if !ok {
@@ -607,6 +664,8 @@ func (m *Matcher) dovecotLogin(svc, msg []byte, mt *Match) result {
 		mt.Detector = idDovecotIMAP
 	case "managesieve":
 		mt.Detector = idDovecotSieve
+	case "submission":
+		mt.Detector = idDovecotSubmission
 	default:
 		return none
 	}

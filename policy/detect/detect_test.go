@@ -105,12 +105,15 @@ func TestCorpus(t *testing.T) {
 func TestPorts(t *testing.T) {
 	m := newTestMatcher(t, policy.WatchConfig{})
 	cases := map[string]policy.Port{
-		`Nov 21 05:53:09 mail pop3[1]: badlogin: [203.0.113.9] PLAIN a SASL(-13): x`:                                         tcp(110),
-		`Nov 21 05:53:09 mail pop3s[1]: badlogin: [203.0.113.9] PLAIN a SASL(-13): x`:                                        tcp(995),
-		`Nov 21 05:53:09 mail imaps[1]: badlogin: [203.0.113.9] PLAIN a SASL(-13): x`:                                        tcp(993),
-		`Nov 21 05:53:09 mail postfix/submission/smtpd[1]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x`: tcp(587),
-		`Nov 21 05:53:09 mail postfix/smtpd[1]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x`:            tcp(25),
-		`Nov 21 05:53:09 h sshd[1]: Invalid user a from 192.0.2.1`:                                                           tcp(22),
+		`Nov 21 05:53:09 mail pop3[1]: badlogin: [203.0.113.9] PLAIN a SASL(-13): x`:                                                                            tcp(110),
+		`Nov 21 05:53:09 mail pop3s[1]: badlogin: [203.0.113.9] PLAIN a SASL(-13): x`:                                                                           tcp(995),
+		`Nov 21 05:53:09 mail imaps[1]: badlogin: [203.0.113.9] PLAIN a SASL(-13): x`:                                                                           tcp(993),
+		`Nov 21 05:53:09 mail postfix/submission/smtpd[1]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x`:                                    tcp(587),
+		`Nov 21 05:53:09 mail postfix/smtpd[1]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x`:                                               tcp(25),
+		`Nov 21 05:53:09 h sshd[1]: Invalid user a from 192.0.2.1`:                                                                                              tcp(22),
+		`Nov 21 05:53:09 mail sieve[1]: badlogin: [203.0.113.9] PLAIN authentication failure`:                                                                   tcp(4190),
+		`Nov 21 05:53:09 mail dovecot: submission-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<a>, method=PLAIN, rip=192.0.2.1, lip=10.0.0.5`: tcp(587),
+		`Nov 21 05:53:09 ftp vsftpd[1]: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=a rhost=192.0.2.1  user=a`:           tcp(21),
 	}
 	for line, want := range cases {
 		got, ok := m.Match([]byte(line))

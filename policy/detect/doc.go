@@ -1,6 +1,7 @@
 // Package detect turns log lines into attack evidence: it splits a line into
 // its syslog (BSD, RFC 3339, RFC 5424, or combined-log) header and message,
-// runs the built-in detectors (OpenSSH, Dropbear, Cyrus, Dovecot, Courier,
+// runs the built-in detectors (OpenSSH, Dropbear, Cyrus (imap, pop3,
+// sieve), Dovecot (pop3, imap, managesieve, submission), Courier,
 // Postfix, Exim, vsftpd, ProFTPD, Pure-FTPd, nginx/Apache access and
 // error logs) and the detectors the user configured,
 // and keeps a memory-bounded sliding window per source and detector
@@ -45,11 +46,16 @@
 //     "Timeout before authentication", "ROOT LOGIN REFUSED FROM"): the
 //     address starts the text after the fixed prefix. "User U from HOST not
 //     allowed because …": U is an account; HOST must be an address.
-//   - pam_unix "authentication failure; logname= uid= euid= tty= ruser=
-//     rhost=HOST": every field before rhost= is the system's.
+//   - pam_unix "pam_unix(SERVICE:auth): authentication failure; logname=
+//     uid= euid= tty= ruser=USER rhost=HOST[  user=USER]", of sshd and of
+//     any program whose PAM service names a daemon detect knows
+//     (dovecot, vsftpd, proftpd, pure-ftpd, imap, pop, sieve, smtp, exim):
+//     with an empty ruser (sshd) every field before rhost= is the
+//     system's; a ruser (the name the client sent) makes every " rhost="
+//     a reading.
 //   - Dropbear: "… from ADDR:PORT" ends the message; "Exit before auth
 //     from <ADDR:PORT>: …" starts it.
-//   - Cyrus "badlogin: HOST [ADDR] …", Postfix "HOST[ADDR]: SASL …",
+//   - Cyrus imapd, pop3d and timsieved "badlogin: HOST [ADDR] …", Postfix "HOST[ADDR]: SASL …",
 //     "reject: RCPT from HOST[ADDR]: 554 … Relay access denied", "lost
 //     connection after AUTH from HOST[ADDR]", ProFTPD "SERVER
 //     (HOST[ADDR]) - …": parsed from the start; HOST must consist only of

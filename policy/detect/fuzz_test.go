@@ -80,6 +80,9 @@ func fuzzLine(f *testing.F, prog string, refs []*regexp.Regexp, accept func(name
 		if !ok {
 			return
 		}
+		if checkPAMLine(t, m, msg, got) {
+			return
+		}
 		if name := m.Detectors()[got.Detector].Name; !accept(name) {
 			t.Fatalf("detector %s matched a %s line: %q", name, prog, msg)
 		}
@@ -104,7 +107,6 @@ var (
 		form(`User [^ ]+ from `, ` not allowed because .*`),
 		form(`ROOT LOGIN REFUSED FROM `, ` port \d+(?: \[preauth\])?`),
 		form(`error: PAM: .* for .* from `, `(?: via \S+)?`),
-		form(`pam_unix\(sshd:auth\): authentication failure; logname=[^ ]* uid=\d+ euid=\d+ tty=[^ ]* ruser=[^ ]* rhost=`, `(?:  ?user=.*)?`),
 		form(`(?:Disconnected from|Connection closed by|Connection reset by) `+remoteID, ` port \d+ \[preauth\]`),
 		form(`Disconnecting `+remoteID, ` port \d+: .*`),
 		form(`Received disconnect from `+remoteID, `(?: port \d+)?: ?(?:14|3): .* \[preauth\]`),
@@ -168,6 +170,10 @@ func FuzzSSHD(f *testing.F) {
 		if n := m.Detectors()[got.Detector].Name; n != SSHD {
 			t.Fatalf("detector %s matched an sshd line: %q", n, msg)
 		}
+		if inner := unwrapRef(msg); strings.HasPrefix(inner, "pam_unix(") {
+			checkPAM(t, inner, got.Addr)
+			return
+		}
 		rs := sshdReadings(unwrapRef(msg))
 		if len(rs) > 1 && !strings.Contains(msg, " for invalid user ") {
 			// a valid account's name has no space: the reading after
@@ -214,8 +220,27 @@ func FuzzPostfix(f *testing.F) {
 
 func FuzzVSFTPD(f *testing.F) {
 	seedMessages(f, "vsftpd.txt", false)
-	refs := []*regexp.Regexp{regexp.MustCompile(`(?s)FAIL LOGIN: Client "([^"]*)"$`)}
-	fuzzLine(f, "vsftpd[1]", refs, func(n string) bool { return n == VSFTPD })
+	ref := regexp.MustCompile(`(?s)FAIL LOGIN: Client "([^"]*)"$`)
+	m, err := New(policy.WatchConfig{}, fixedNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		if strings.ContainsAny(msg, "\r\n") {
+			return
+		}
+		got, ok := m.Match([]byte("Nov 21 05:53:09 host vsftpd[1]: " + msg))
+		if !ok {
+			return
+		}
+		if checkPAMLine(t, m, msg, got) {
+			return
+		}
+		if n := m.Detectors()[got.Detector].Name; n != VSFTPD {
+			t.Fatalf("detector %s matched a vsftpd line: %q", n, msg)
+		}
+		checkRef(t, unwrapRef(msg), got.Addr, []*regexp.Regexp{ref})
+	})
 }
 
 func FuzzDovecot(f *testing.F) {
@@ -232,6 +257,9 @@ func FuzzDovecot(f *testing.F) {
 		if !ok {
 			return
 		}
+		if checkPAMLine(t, m, msg, got) {
+			return
+		}
 		n := m.Detectors()[got.Detector].Name
 		if n == DovecotAuth {
 			// PASSDB(USER,RIP[,<SESSION>]): the rip is the field before
@@ -239,7 +267,7 @@ func FuzzDovecot(f *testing.F) {
 			checkRef(t, msg, got.Addr, dovecotAuthRefs)
 			return
 		}
-		if n != DovecotPOP3 && n != DovecotIMAP && n != DovecotSieve {
+		if n != DovecotPOP3 && n != DovecotIMAP && n != DovecotSieve && n != DovecotSubmission {
 			t.Fatalf("detector %s matched %q", n, msg)
 		}
 		// The server writes everything before the first "user=<" and
@@ -411,6 +439,99 @@ func FuzzExim(f *testing.F) {
 		}
 		if !seen[got.Addr] || len(seen) != 1 {
 			t.Fatalf("returned %v, readings %v: %q", got.Addr, seen, msg)
+		}
+	})
+}
+
+var pamHead = regexp.MustCompile(`^pam_unix\([A-Za-z0-9._-]+:auth\): authentication failure; logname=[^ ]* uid=\d+ euid=\d+ tty=[^ ]* ruser=`)
+
+// pamHosts returns the rhost values every reading of a pam_unix failure
+// line allows (Linux-PAM support.c: "… ruser=%s rhost=%s %s%s", the last
+// two " user=" and the name): with an empty ruser the one after it, else
+// each " rhost=HOST" that ends the message or is followed by " " alone or
+// " user=" after one or two spaces.
+func pamHosts(msg string) []string {
+	loc := pamHead.FindStringIndex(msg)
+	if loc == nil {
+		return nil
+	}
+	rest := msg[loc[1]:]
+	read := func(at int) (string, bool) {
+		h := rest[at+len(" rhost="):]
+		host, tail := h, ""
+		if sp := strings.IndexByte(h, ' '); sp >= 0 {
+			host, tail = h[:sp], h[sp:]
+		}
+		return host, tail == "" || tail == " " || strings.HasPrefix(tail, " user=") || strings.HasPrefix(tail, "  user=")
+	}
+	if strings.HasPrefix(rest, " rhost=") {
+		if h, ok := read(0); ok {
+			return []string{h}
+		}
+		return nil
+	}
+	var hosts []string
+	for i := range rest {
+		if strings.HasPrefix(rest[i:], " rhost=") {
+			if h, ok := read(i); ok {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	return hosts
+}
+
+// checkPAM fails unless every reading of msg names got.
+func checkPAM(t *testing.T, msg string, got netip.Addr) {
+	t.Helper()
+	hosts := pamHosts(msg)
+	if len(hosts) == 0 {
+		t.Fatalf("returned %v from a message no pam_unix reading fits: %q", got, msg)
+	}
+	for _, h := range hosts {
+		a, err := netip.ParseAddr(h)
+		if err != nil || !zoneOK(a.Zone()) || a.WithZone("").Unmap() != got {
+			t.Fatalf("returned %v, a reading names %q: %q", got, h, msg)
+		}
+	}
+}
+
+// checkPAMLine checks a match of a pam_unix line (the message after the
+// tag, possibly repeated) and reports whether it was one: the detector is
+// the one its PAM service names, the address the one every reading names.
+func checkPAMLine(t *testing.T, m *Matcher, msg string, got Match) bool {
+	t.Helper()
+	inner := unwrapRef(msg)
+	if !strings.HasPrefix(inner, "pam_unix(") {
+		return false
+	}
+	svc, _, _ := strings.Cut(inner[len("pam_unix("):], ":")
+	if id, ok := pamServices[svc]; !ok || id != got.Detector {
+		t.Fatalf("service %q counted for %s: %q", svc, m.Detectors()[got.Detector].Name, msg)
+	}
+	checkPAM(t, inner, got.Addr)
+	return true
+}
+
+// FuzzPAM: a pam_unix failure line of any program but sshd counts for the
+// daemon its PAM service names, with the address every reading names.
+func FuzzPAM(f *testing.F) {
+	seedMessages(f, "dovecot.txt", false)
+	seedMessages(f, "vsftpd.txt", false)
+	m, err := New(policy.WatchConfig{}, fixedNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		if strings.ContainsAny(msg, "\r\n") || len(msg) > 400 {
+			return
+		}
+		got, ok := m.Match([]byte("Nov 21 05:53:09 host auth[1]: " + msg))
+		if !ok {
+			return
+		}
+		if !checkPAMLine(t, m, msg, got) {
+			t.Fatalf("program auth matched a message that is no pam_unix line: %q", msg)
 		}
 	})
 }

@@ -179,8 +179,8 @@ func sshd(msg []byte) result {
 		}
 	case 'p':
 		// Linux-PAM pam_unix support.c: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=HOST[  user=USER]
-		if hasPrefix(msg, "pam_unix(sshd:auth): authentication failure; ") {
-			return pamRhost(msg[len("pam_unix(sshd:auth): authentication failure; "):], "pam-unix")
+		if svc, res := pamUnix(msg); string(svc) == "sshd" {
+			return res
 		}
 	}
 	return none
@@ -404,51 +404,6 @@ func sshPAM(s []byte) result {
 		return result{v: vNoAddr, class: classAux, form: "pam-failure"}
 	}
 	return matched(a, classAux, "pam-failure")
-}
-
-// pamRhost parses pam_unix's "logname=… uid=N euid=N tty=… ruser=…
-// rhost=HOST[  user=USER]". Everything before rhost= is set by sshd and
-// the system (ruser is empty for sshd); the user name comes after it.
-func pamRhost(s []byte, form string) result {
-	if !hasPrefix(s, "logname=") {
-		return none
-	}
-	// logname=X uid=N euid=N tty=X ruser=X rhost=HOST
-	rest := s
-	for _, f := range [...]string{"logname=", "uid=", "euid=", "tty=", "ruser="} {
-		if !hasPrefix(rest, f) {
-			return none
-		}
-		rest = rest[len(f):]
-		sp := bytes.IndexByte(rest, ' ')
-		if sp < 0 {
-			return none
-		}
-		if f == "uid=" || f == "euid=" {
-			if _, ok := atoi(rest[:sp]); !ok {
-				return none
-			}
-		}
-		rest = rest[sp+1:]
-	}
-	if !hasPrefix(rest, "rhost=") {
-		return none
-	}
-	host := rest[len("rhost="):]
-	if sp := bytes.IndexByte(host, ' '); sp >= 0 {
-		if !hasPrefix(host[sp:], "  user=") && !hasPrefix(host[sp:], " user=") {
-			return none
-		}
-		host = host[:sp]
-	}
-	if len(host) == 0 {
-		return result{v: vNoAddr, class: classAux, form: form}
-	}
-	a, ok := parseAddr(host)
-	if !ok {
-		return result{v: vNoAddr, class: classAux, form: form}
-	}
-	return matched(a, classAux, form)
 }
 
 // sshRemoteID parses "ADDR port N" (the port optional when portOpt)
