@@ -508,7 +508,7 @@ func unwrapRepeated(msg []byte) ([]byte, int, bool) {
 // lines of other programs away from every parser.
 func (m *Matcher) builtin(prog, msg []byte, mt *Match) result {
 	var res result
-	if hasPrefix(msg, "pam_unix(") && !hasPrefix(prog, "untrusted-") && !isSSHD(prog) {
+	if (hasPrefix(msg, "pam_unix(") || hasPrefix(msg, "pam_sss(")) && !hasPrefix(prog, "untrusted-") && !isSSHD(prog) {
 		return m.pam(msg, mt)
 	}
 	switch string(prog) {

@@ -96,6 +96,18 @@
 // aggressive mode), long window 10 within 24h (fail2ban's recidive jail
 // bans 5 bans within 1d; CrowdSec's ssh-slow-bf).
 //
+// Checked against fail2ban's filter.d (sshd, dovecot, postfix, …) and
+// sshguard's attack_scanner.l. Left out on purpose: forms without an
+// address (kex_exchange_identification, "Disconnecting: Too many
+// authentication failures" of old sshd, pam_unix "check pass; user
+// unknown"); Dovecot "tried to use disabled plaintext auth" (no
+// credentials were checked); Postfix's RBL, HELO and sender rejections
+// (spam, not a login attack); "Received disconnect" with codes other than
+// 14 and JSch's "Auth fail" (a client that leaves, often after success);
+// and daemons banshee has no detector for (Sendmail, OpenSMTPD, UW imapd,
+// FreeBSD ftpd, cockpit, Gitea, OpenVPN, WordPress logins): a
+// watch.detectors entry reads them.
+//
 // A line that does not fit its format exactly yields nothing: detect fails
 // closed (no ban), never open. Addresses are canonical (IPv4-mapped IPv6
 // becomes IPv4; a zone is dropped).

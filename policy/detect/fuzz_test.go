@@ -109,7 +109,7 @@ var (
 		form(`error: PAM: .* for .* from `, `(?: via \S+)?`),
 		form(`(?:Disconnected from|Connection closed by|Connection reset by) `+remoteID, ` port \d+ \[preauth\]`),
 		form(`Disconnecting `+remoteID, ` port \d+: .*`),
-		form(`Received disconnect from `+remoteID, `(?: port \d+)?: ?(?:14|3): .* \[preauth\]`),
+		form(`(?:error: )?Received disconnect from `+remoteID, `(?: port \d+)?: ?(?:14|3): .* \[preauth\]`),
 		form(`Did not receive identification string from `, `(?: port \d+)?`),
 		form(`Bad protocol version identification .* from `, ` port \d+`),
 		form(`banner exchange: Connection from `, ` port \d+: .*`),
@@ -170,7 +170,7 @@ func FuzzSSHD(f *testing.F) {
 		if n := m.Detectors()[got.Detector].Name; n != SSHD {
 			t.Fatalf("detector %s matched an sshd line: %q", n, msg)
 		}
-		if inner := unwrapRef(msg); strings.HasPrefix(inner, "pam_unix(") {
+		if inner := unwrapRef(msg); strings.HasPrefix(inner, "pam_unix(") || strings.HasPrefix(inner, "pam_sss(") {
 			checkPAM(t, inner, got.Addr)
 			return
 		}
@@ -443,7 +443,7 @@ func FuzzExim(f *testing.F) {
 	})
 }
 
-var pamHead = regexp.MustCompile(`^pam_unix\([A-Za-z0-9._-]+:auth\): authentication failure; logname=[^ ]* uid=\d+ euid=\d+ tty=[^ ]* ruser=`)
+var pamHead = regexp.MustCompile(`^pam_(?:unix|sss)\([A-Za-z0-9._-]+:auth\): authentication failure; logname=[^ ]* uid=\d+ euid=\d+ tty=[^ ]* ruser=`)
 
 // pamHosts returns the rhost values every reading of a pam_unix failure
 // line allows (Linux-PAM support.c: "… ruser=%s rhost=%s %s%s", the last
@@ -502,10 +502,11 @@ func checkPAM(t *testing.T, msg string, got netip.Addr) {
 func checkPAMLine(t *testing.T, m *Matcher, msg string, got Match) bool {
 	t.Helper()
 	inner := unwrapRef(msg)
-	if !strings.HasPrefix(inner, "pam_unix(") {
+	if !strings.HasPrefix(inner, "pam_unix(") && !strings.HasPrefix(inner, "pam_sss(") {
 		return false
 	}
-	svc, _, _ := strings.Cut(inner[len("pam_unix("):], ":")
+	_, svc, _ := strings.Cut(inner, "(")
+	svc, _, _ = strings.Cut(svc, ":")
 	if id, ok := pamServices[svc]; !ok || id != got.Detector {
 		t.Fatalf("service %q counted for %s: %q", svc, m.Detectors()[got.Detector].Name, msg)
 	}

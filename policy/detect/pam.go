@@ -8,7 +8,9 @@ import "bytes"
 //
 //	pam_unix(SERVICE:auth): authentication failure; logname=%s uid=%d euid=%d tty=%s ruser=%s rhost=%s %s%s
 //
-// the last two being " user=" and the user name when there is one. It
+// the last two being " user=" and the user name when there is one, or
+// SSSD's pam_sss (src/sss_client/pam_sss.c, send_and_receive), "…
+// ruser=%s rhost=%s user=%s" in the same frame. It
 // returns the PAM service and the result (classAux: the service logs its
 // own failure line for the same attempt). logname, uid, euid and tty are
 // the system's and the application's; ruser (PAM_RUSER) is empty for
@@ -18,11 +20,15 @@ import "bytes"
 // host name or an empty rhost counting as one, and the line is skipped
 // unless all readings name the same address.
 func pamUnix(msg []byte) (service []byte, res result) {
-	const p = "pam_unix("
-	if !hasPrefix(msg, p) {
+	var rest []byte
+	switch {
+	case hasPrefix(msg, "pam_unix("):
+		rest = msg[len("pam_unix("):]
+	case hasPrefix(msg, "pam_sss("):
+		rest = msg[len("pam_sss("):]
+	default:
 		return nil, none
 	}
-	rest := msg[len(p):]
 	c := bytes.Index(rest, []byte(":auth): authentication failure; "))
 	if c <= 0 || c > 32 || !isHostname(rest[:c]) {
 		return nil, none

@@ -109,6 +109,11 @@ func sshd(msg []byte) result {
 		if hasPrefix(msg, "error: PAM: ") {
 			return sshPAM(msg[len("error: PAM: "):])
 		}
+		// packet.c ssh_packet_read_poll_seqnr: a disconnect other than
+		// by application (code 14, …) is logged at level error
+		if p := "error: Received disconnect from "; hasPrefix(msg, p) {
+			return sshReceivedDisconnect(msg[len(p):])
+		}
 	case 'm':
 		if p := "maximum authentication attempts exceeded for "; hasPrefix(msg, p) {
 			return sshMaxTries(msg[len(p):])
@@ -179,6 +184,7 @@ func sshd(msg []byte) result {
 		}
 	case 'p':
 		// Linux-PAM pam_unix support.c: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=HOST[  user=USER]
+		// SSSD pam_sss.c: pam_sss(sshd:auth): authentication failure; … rhost=HOST user=USER
 		if svc, res := pamUnix(msg); string(svc) == "sshd" {
 			return res
 		}
@@ -378,12 +384,17 @@ func sshNotAllowed(s []byte) result {
 // patch naming the local address). The user comes before the host, so the
 // last " from " whose rest is exactly HOST[ via ADDR] is the one.
 func sshPAM(s []byte) result {
-	p := len("Authentication failure for ")
-	if !hasPrefix(s, "Authentication failure for ") {
-		p = len("User not known to the underlying authentication module for ")
-		if !hasPrefix(s, "User not known to the underlying authentication module for ") {
-			return none
+	p := 0
+	// pam_strerror texts: Linux-PAM (PAM_AUTH_ERR, PAM_USER_UNKNOWN) and
+	// OpenPAM (FreeBSD, macOS)
+	for _, m := range [...]string{"Authentication failure for ", "User not known to the underlying authentication module for ", "authentication error for ", "unknown user for "} {
+		if hasPrefix(s, m) {
+			p = len(m)
+			break
 		}
+	}
+	if p == 0 {
+		return none
 	}
 	i := bytes.LastIndex(s, []byte(" from "))
 	if i < p {
