@@ -122,7 +122,13 @@ func genAttack(seed uint64, n int) *simAttack {
 	a := &simAttack{ticks: 8}
 	seen := map[netip.Prefix]bool{}
 	var units [][]netip.Prefix
-	octet := func() int { return 23 + rng.IntN(190) } // public-looking, never 10/8, 127/8 or 169.254
+	octet := func() int { // public-looking: 23-212, never 10/8, 127/8 (loopback, which banshee refuses) or 169.254
+		o := 23 + rng.IntN(189)
+		if o >= 127 {
+			o++
+		}
+		return o
+	}
 	addUnit := func(ps []netip.Prefix) {
 		var u []netip.Prefix
 		for _, p := range ps {
