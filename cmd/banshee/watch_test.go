@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/banshee-project/banshee/cmd/internal/logsource"
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
+	"github.com/banshee-project/banshee/policy/detect"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -537,5 +540,52 @@ func TestWatchCountsMalformedJournalEntries(t *testing.T) {
 	}
 	if n := strings.Count(env.log.String(), "makes no line"); n != 1 {
 		t.Errorf("logged %d times, want once:\n%s", n, env.log.String())
+	}
+}
+
+// BenchmarkWatch100kSources is watch's memory target: the generated
+// 1,000,000-line log of 100,000 sources read through watch's line path
+// (detectors, windows, policy, a stateful fake host firewall) until
+// 100,000 sources are tracked. Reports lines/s, the windows held and the
+// process's peak RSS (target <= 64 MB).
+func BenchmarkWatch100kSources(b *testing.B) {
+	path := benchLog(b, 1_000_000, 100_000)
+	cfg := policy.Default()
+	var peak float64
+	var tracked int
+	runtime.GC()
+	for b.Loop() {
+		read := peakRSS()
+		clock := &testClock{t: time.Now()}
+		host := newFakeHost(clock.now)
+		w, err := newWatcher(cfg, host, newWatchStats([]string{"file:bench"}, "", clock.now()), b.TempDir(), io.Discard, clock.now, detect.DefaultLimit)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.callers = func() []policy.Protected { return nil }
+		go w.enforce(context.Background())
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := logsource.ReadLines(f, w.handleLine); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		close(w.queue)
+		<-w.done
+		tracked = w.tr.Len()
+		if tracked < 100_000 || w.stats.snapshot(clock.now()).LinesRead != 1_000_000 {
+			b.Fatalf("%d windows tracked, want 100,000", tracked)
+		}
+		if read != nil {
+			peak = max(peak, read())
+		}
+		runtime.KeepAlive(w)
+	}
+	b.ReportMetric(float64(1_000_000*b.N)/b.Elapsed().Seconds(), "lines/s")
+	b.ReportMetric(float64(tracked), "tracked-sources")
+	if peak > 0 {
+		b.ReportMetric(peak, "peak-RSS-MB")
 	}
 }
