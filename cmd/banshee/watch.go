@@ -37,11 +37,9 @@ const watchStatusEvery = 5 * time.Second
 // across restarts.
 const watchOffencesFile = "watch-offences.json"
 
-// hostBlocker is what watch needs of the host firewall (*hostfw.Firewall).
-type hostBlocker interface {
-	Block(ctx context.Context, entries []hostfw.Entry) (hostfw.BlockResult, error)
-	List(ctx context.Context) ([]hostfw.Entry, error)
-}
+// hostBlocker is what watch needs of the host firewall (*hostfw.Firewall):
+// the engine's host, through which watch's host blocks are written.
+type hostBlocker = engine.Host
 
 // subnetEdge is what watch needs to block at the subnet edge (*ec2Edge in
 // vpc.go): block's VPC path for attacks on this instance.
@@ -84,6 +82,9 @@ type watcher struct {
 	now      func() time.Time
 	stats    *watchStats
 	host     hostBlocker
+	// hosts writes host blocks the way every door does (re-blocks
+	// never shorten a block nor drop its reason).
+	hosts *engine.Engine
 
 	// owned by the reading goroutine
 	cfg policy.Config
@@ -120,6 +121,7 @@ func newWatcher(cfg policy.Config, host hostBlocker, stats *watchStats, stateDir
 			fmt.Fprintf(log, "banshee watch: %v\n", err)
 		}}),
 		cfg: cfg, eng: policy.New(cfg), m: m, tr: m.NewTracker(maxSources),
+		hosts: engine.New(engine.Deps{Config: cfg, Host: func(context.Context) (engine.Host, error) { return host, nil }, Now: now}),
 		bans:  map[netip.Prefix]time.Time{},
 		queue: make(chan watchJob, 4096),
 		done:  make(chan struct{}),
@@ -287,10 +289,21 @@ func (w *watcher) enforce(ctx context.Context) {
 	}
 }
 
-// enforceHost blocks entries on this host; on failure it forgets them, so
-// the next trip tries again.
+// enforceHost blocks entries on this host through the engine; on failure
+// it forgets them, so the next trip tries again.
 func (w *watcher) enforceHost(ctx context.Context, batch []hostfw.Entry) {
-	if _, err := w.host.Block(ctx, batch); err != nil {
+	now := w.now().UTC()
+	ds := make([]policy.Decision, len(batch))
+	reasons := make(map[netip.Prefix]string, len(batch))
+	for i, b := range batch {
+		ds[i] = policy.Decision{Target: b.Prefix, Scope: policy.ScopeHost, Action: policy.ActionBlock, TTL: b.TTL, TTLSeconds: int64(b.TTL / time.Second)}
+		if b.TTL > 0 {
+			ds[i].ExpiresAt = now.Add(b.TTL)
+		}
+		reasons[b.Prefix] = b.Reason
+	}
+	res, err := w.hosts.EnforceHost(ctx, ds, reasons, policy.OriginWatch)
+	if err != nil {
 		err = fmt.Errorf("blocking %d source(s) on this host: %w", len(batch), err)
 		w.stats.enforceError(err)
 		w.logf("error: %v", err)
@@ -302,9 +315,12 @@ func (w *watcher) enforceHost(ctx context.Context, batch []hostfw.Entry) {
 		return
 	}
 	names := make([]string, len(batch))
-	for i, b := range batch {
-		names[i] = b.Prefix.String()
+	w.mu.Lock()
+	for i, d := range res.Decisions {
+		names[i] = d.Target.String()
+		w.bans[d.Target] = d.ExpiresAt // a block kept longer than asked says so
 	}
+	w.mu.Unlock()
 	w.logf("blocked on this host: %s", strings.Join(names, " "))
 }
 

@@ -18,76 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine/enginetest"
 	"github.com/banshee-project/banshee/cmd/internal/logsource"
-	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/banshee-project/banshee/policy/detect"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
-
-// fakeHost is a stateful stand-in for the host firewall: a set of entries
-// with expiry, like the kernel's ipset with timeouts.
-type fakeHost struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	entries map[netip.Prefix]hostfw.Entry
-	calls   int
-	fail    error // when set, Block fails and changes nothing
-}
-
-func newFakeHost(now func() time.Time) *fakeHost {
-	return &fakeHost{now: now, entries: map[netip.Prefix]hostfw.Entry{}}
-}
-
-func (f *fakeHost) Block(_ context.Context, es []hostfw.Entry) (hostfw.BlockResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	if f.fail != nil {
-		return hostfw.BlockResult{}, f.fail
-	}
-	var res hostfw.BlockResult
-	for _, e := range es {
-		if !e.Prefix.IsValid() || e.Prefix.Bits() == 0 {
-			return res, fmt.Errorf("refusing to block %q", e.Prefix)
-		}
-		if err := hostfw.CheckText("reason", e.Reason); err != nil {
-			return res, err
-		}
-		if _, ok := f.entries[e.Prefix]; ok {
-			res.Refreshed = append(res.Refreshed, e.Prefix)
-		} else {
-			res.Added++
-		}
-		if e.TTL > 0 {
-			e.ExpiresAt = f.now().Add(e.TTL)
-		}
-		f.entries[e.Prefix] = e
-	}
-	return res, nil
-}
-
-func (f *fakeHost) List(context.Context) ([]hostfw.Entry, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []hostfw.Entry
-	for p, e := range f.entries {
-		if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(f.now()) {
-			delete(f.entries, p)
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-func (f *fakeHost) get(s string) (hostfw.Entry, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	e, ok := f.entries[netip.MustParsePrefix(s)]
-	return e, ok
-}
 
 // testClock is a settable clock.
 type testClock struct {
@@ -105,7 +42,7 @@ func (c *testClock) add(d time.Duration) {
 type watchEnv struct {
 	t     *testing.T
 	clock *testClock
-	host  *fakeHost
+	host  *enginetest.Host
 	w     *watcher
 	log   *syncBuffer
 	dir   string
@@ -136,7 +73,7 @@ func testWatchConfig(t *testing.T, yaml string) policy.Config {
 
 // newWatchEnv starts a watcher (and its enforcer) over a fake host in a
 // fresh state directory; dir reuses one (a restart).
-func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *fakeHost, clock *testClock) *watchEnv {
+func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *enginetest.Host, clock *testClock) *watchEnv {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -145,7 +82,7 @@ func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *fakeHost, cl
 		clock = &testClock{t: time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)}
 	}
 	if host == nil {
-		host = newFakeHost(clock.now)
+		host = enginetest.NewHost(clock.now)
 	}
 	log := &syncBuffer{}
 	w, err := newWatcher(cfg, host, newWatchStats([]string{"file:test"}, "", clock.now()), dir, log, clock.now, 0)
@@ -199,22 +136,22 @@ func TestWatchBlocksAtThreshold(t *testing.T) {
 	}
 	env.w.handleLine([]byte(env.sshFail("root", "203.0.113.7")))
 	env.stop()
-	if _, ok := env.host.get("203.0.113.7/32"); !ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("203.0.113.7/32")); !ok {
 		t.Errorf("203.0.113.7 not blocked after 5 failures; log:\n%s", env.log)
 	}
-	if _, ok := env.host.get("198.51.100.20/32"); !ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("198.51.100.20/32")); !ok {
 		t.Error("198.51.100.20 not blocked")
 	}
-	if _, ok := env.host.get("10.0.0.1/32"); ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("10.0.0.1/32")); ok {
 		t.Error("the address injected through the user name was blocked")
 	}
-	e, _ := env.host.get("203.0.113.7/32")
+	e, _ := env.host.Get(netip.MustParsePrefix("203.0.113.7/32"))
 	if e.Origin != "watch" || e.TTL != time.Hour || !strings.Contains(e.Reason, "sshd") {
 		t.Errorf("entry %+v", e)
 	}
 	// 198.51.100.20 trips twice (10 lines): blocked, then (lines still in
 	// flight) a repeat offender whose block is extended
-	if e, _ := env.host.get("198.51.100.20/32"); e.TTL != 2*time.Hour {
+	if e, _ := env.host.Get(netip.MustParsePrefix("198.51.100.20/32")); e.TTL != 2*time.Hour {
 		t.Errorf("repeat trip: entry %+v, want TTL 2h", e)
 	}
 	st := env.w.stats.snapshot(env.clock.now())
@@ -252,10 +189,10 @@ func TestWatchNeverBlocksAnSSHPeer(t *testing.T) {
 		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.10")))
 	}
 	env.stop()
-	if _, ok := env.host.get("203.0.113.9/32"); ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("203.0.113.9/32")); ok {
 		t.Errorf("the operator's SSH peer was blocked; log:\n%s", env.log)
 	}
-	if _, ok := env.host.get("203.0.113.10/32"); !ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("203.0.113.10/32")); !ok {
 		t.Errorf("the attacker next to it was not blocked; log:\n%s", env.log)
 	}
 	if !strings.Contains(env.log.String(), "an established SSH peer of this host") {
@@ -268,7 +205,7 @@ func TestWatchReplayedOldLinesDoNotBlock(t *testing.T) {
 	old := env.clock.now().Add(-2 * time.Hour).Format(time.RFC3339)
 	env.lines("%s web1 sshd[9]: Invalid user a from 192.0.2.44 port 1", 5, old)
 	env.stop()
-	if _, ok := env.host.get("192.0.2.44/32"); ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("192.0.2.44/32")); ok {
 		t.Error("an attack from two hours ago was blocked on replay")
 	}
 }
@@ -278,7 +215,7 @@ func TestWatchRestartKeepsBansAndEscalates(t *testing.T) {
 	env := newWatchEnv(t, cfg, "", nil, nil)
 	env.lines("%s", 2, env.sshFail("root", "2001:db8::66"))
 	env.stop()
-	first, ok := env.host.get("2001:db8::66/128")
+	first, ok := env.host.Get(netip.MustParsePrefix("2001:db8::66/128"))
 	if !ok || first.TTL != time.Hour {
 		t.Fatalf("first ban %+v %v", first, ok)
 	}
@@ -291,7 +228,7 @@ func TestWatchRestartKeepsBansAndEscalates(t *testing.T) {
 	}
 	env2.lines("%s", 2, env2.sshFail("root", "2001:db8::66"))
 	env2.stop()
-	second, ok := env.host.get("2001:db8::66/128")
+	second, ok := env.host.Get(netip.MustParsePrefix("2001:db8::66/128"))
 	if !ok || second.TTL != 2*time.Hour {
 		t.Errorf("second ban %+v, want TTL 2h (repeat offender across a restart)", second)
 	}
@@ -299,16 +236,16 @@ func TestWatchRestartKeepsBansAndEscalates(t *testing.T) {
 	env3 := newWatchEnv(t, cfg, env.dir, env.host, env.clock)
 	env3.lines("%s", 2, env3.sshFail("root", "2001:db8::66"))
 	env3.stop()
-	if third, _ := env.host.get("2001:db8::66/128"); third.TTL != 4*time.Hour {
+	if third, _ := env.host.Get(netip.MustParsePrefix("2001:db8::66/128")); third.TTL != 4*time.Hour {
 		t.Errorf("third ban %+v, want TTL 4h", third)
 	}
 }
 
 func TestWatchEnforceErrorRetries(t *testing.T) {
 	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 2}"), "", nil, nil)
-	env.host.mu.Lock()
-	env.host.fail = errors.New("ipset: kernel says no")
-	env.host.mu.Unlock()
+	env.host.Mu.Lock()
+	env.host.Fail = errors.New("ipset: kernel says no")
+	env.host.Mu.Unlock()
 	env.lines("%s", 2, env.sshFail("root", "192.0.2.77"))
 	// wait (bounded) for the enforcer to fail
 	for i := 0; i < 500 && env.w.stats.snapshot(time.Now()).EnforceErrors == 0; i++ {
@@ -318,12 +255,12 @@ func TestWatchEnforceErrorRetries(t *testing.T) {
 	if st.EnforceErrors != 1 || !strings.Contains(st.LastError, "kernel says no") {
 		t.Fatalf("stats %+v", st)
 	}
-	env.host.mu.Lock()
-	env.host.fail = nil
-	env.host.mu.Unlock()
+	env.host.Mu.Lock()
+	env.host.Fail = nil
+	env.host.Mu.Unlock()
 	env.lines("%s", 2, env.sshFail("root", "192.0.2.77"))
 	env.stop()
-	if _, ok := env.host.get("192.0.2.77/32"); !ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("192.0.2.77/32")); !ok {
 		t.Errorf("not blocked on the next trip after a failed block; log:\n%s", env.log)
 	}
 }
@@ -349,7 +286,7 @@ func TestWatchReload(t *testing.T) {
 	}
 	env.stop()
 	for addr, want := range map[string]bool{"192.0.2.10/32": true, "192.0.2.11/32": false, "192.0.2.12/32": true} {
-		if _, ok := env.host.get(addr); ok != want {
+		if _, ok := env.host.Get(netip.MustParsePrefix(addr)); ok != want {
 			t.Errorf("%s blocked %v, want %v", addr, ok, want)
 		}
 	}

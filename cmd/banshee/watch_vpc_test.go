@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -78,16 +79,16 @@ func TestWatchVPCScope(t *testing.T) {
 	if !strings.Contains(tag, "origin=watch") || !strings.Contains(tag, "sshd") {
 		t.Errorf("metadata of rule %d = %q, want origin watch and the detector's reason", n, tag)
 	}
-	if _, ok := env.host.get("198.51.100.77/32"); ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("198.51.100.77/32")); ok {
 		t.Errorf("the flood source was blocked on the host too")
 	}
-	if e, ok := env.host.get("203.0.113.44/32"); !ok || e.Origin != "watch" {
+	if e, ok := env.host.Get(netip.MustParsePrefix("203.0.113.44/32")); !ok || e.Origin != "watch" {
 		t.Errorf("slow attack: host entry %+v %v, want a host block", e, ok)
 	}
 	if _, ok := denies["203.0.113.44/32"]; ok {
 		t.Errorf("slow attack in the NACL")
 	}
-	if _, ok := env.host.get("10.20.1.9/32"); ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("10.20.1.9/32")); ok {
 		t.Errorf("a VPC address was blocked on the host")
 	}
 	if _, ok := denies["10.20.1.9/32"]; ok {
@@ -110,7 +111,7 @@ func TestWatchVPCScope(t *testing.T) {
 	if got := w.denies(t); len(got) != 1 || got["198.51.100.77/32"] != n {
 		t.Errorf("entries after a second trip: %v, want only rule %d", got, n)
 	}
-	if _, ok := env.host.get("198.51.100.77/32"); ok {
+	if _, ok := env.host.Get(netip.MustParsePrefix("198.51.100.77/32")); ok {
 		t.Errorf("second trip blocked on the host")
 	}
 	if exp1, exp2 := tagExp(t, tag), tagExp(t, w.naclTags(t)["banshee:rule:"+strconv.Itoa(n)]); exp2-exp1 < 3600 {
@@ -149,7 +150,7 @@ func TestWatchVPCUnavailable(t *testing.T) {
 	env.spread("198.51.100.2", 5, 0)
 	env.stop()
 	for _, a := range []string{"198.51.100.1/32", "198.51.100.2/32"} {
-		if _, ok := env.host.get(a); !ok {
+		if _, ok := env.host.Get(netip.MustParsePrefix(a)); !ok {
 			t.Errorf("%s not blocked on the host; log:\n%s", a, env.log)
 		}
 	}
@@ -172,7 +173,7 @@ func TestWatchVPCUnavailable(t *testing.T) {
 	env2.spread("198.51.100.4", 5, 0)
 	env2.stop()
 	for _, a := range []string{"198.51.100.3/32", "198.51.100.4/32"} {
-		if _, ok := env2.host.get(a); !ok {
+		if _, ok := env2.host.Get(netip.MustParsePrefix(a)); !ok {
 			t.Errorf("%s not blocked on the host with EC2 down; log:\n%s", a, env2.log)
 		}
 	}

@@ -117,7 +117,8 @@ func (e *Engine) Block(ctx context.Context, req BlockRequest) (*Result, error) {
 	if err := e.checkHost(ds, atk, req.StrictPort); err != nil {
 		return res, err
 	}
-	e.extendHost(ctx, ds, atk, req.Replace)
+	reason := func(netip.Prefix) string { return atk.Reason }
+	e.extendHost(ctx, ds, reason, req.Replace)
 	if !req.Enforce {
 		return res, e.outcome(res)
 	}
@@ -136,7 +137,7 @@ func (e *Engine) Block(ctx context.Context, req BlockRequest) (*Result, error) {
 		res.Notes = append(res.Notes, vpcExpiryNote)
 	}
 	res.NotBlocked = vpc.fallBack(ctx, ds, atk, noRoom)
-	if err := e.blockHere(ctx, res, atk); err != nil {
+	if err := e.blockHere(ctx, res, reason, string(atk.Origin)); err != nil {
 		return res, errors.Join(vpcErr, err)
 	}
 	if err := e.recordOffences(res, snap.Now); err != nil {
@@ -279,7 +280,8 @@ func mergeReason(newer, older string) string {
 // extendHost looks up the host blocks that already exist for the local
 // host decisions and, unless replace, keeps the later expiry and the
 // earlier reasons; each decision says so.
-func (e *Engine) extendHost(ctx context.Context, ds []policy.Decision, atk policy.Attack, replace bool) {
+func (e *Engine) extendHost(ctx context.Context, ds []policy.Decision, reason func(netip.Prefix) string, replace bool) {
+	e.reasons = nil
 	var ps []netip.Prefix
 	for _, d := range ds {
 		if d.Action == policy.ActionBlock && d.Scope == policy.ScopeHost && len(d.Instances) == 0 {
@@ -326,22 +328,22 @@ func (e *Engine) extendHost(ctx context.Context, ds []policy.Decision, atk polic
 		default:
 			d.Reasons = append(d.Reasons, fmt.Sprintf("host: already blocked %s; TTL extended", until))
 		}
-		e.reasons[d.Target.Masked()] = mergeReason(atk.Reason, old.Reason)
+		e.reasons[d.Target.Masked()] = mergeReason(reason(d.Target), old.Reason)
 	}
 }
 
 // blockHere enforces the local host decisions on this host.
-func (e *Engine) blockHere(ctx context.Context, res *Result, atk policy.Attack) error {
+func (e *Engine) blockHere(ctx context.Context, res *Result, reasonOf func(netip.Prefix) string, origin string) error {
 	var entries []hostfw.Entry
 	for _, d := range res.Decisions {
 		if d.Action != policy.ActionBlock || d.Scope != policy.ScopeHost || len(d.Instances) > 0 {
 			continue
 		}
-		reason := atk.Reason
+		reason := reasonOf(d.Target)
 		if r, ok := e.reasons[d.Target.Masked()]; ok {
 			reason = r
 		}
-		entries = append(entries, hostfw.Entry{Prefix: d.Target, TTL: d.TTL, Reason: reason, Origin: string(atk.Origin)})
+		entries = append(entries, hostfw.Entry{Prefix: d.Target, TTL: d.TTL, Reason: reason, Origin: origin})
 	}
 	if len(entries) == 0 {
 		return nil
@@ -357,6 +359,18 @@ func (e *Engine) blockHere(ctx context.Context, res *Result, atk policy.Attack) 
 	res.Added, res.Refreshed, res.AddedOrRefreshed = hr.Added, len(hr.Refreshed), hr.AddedOrRefreshed
 	clampHostTTL(res.Decisions, hr.Clamped)
 	return nil
+}
+
+// EnforceHost writes host blocks decided elsewhere to this host's
+// firewall the way Block writes its own: a re-block never shortens a block
+// nor drops its reason, and a TTL the kernel cuts is reported in the
+// decision. watch decides each line against what it keeps in memory and
+// enforces its batches through it. reasons holds each target's reason.
+func (e *Engine) EnforceHost(ctx context.Context, ds []policy.Decision, reasons map[netip.Prefix]string, origin policy.Origin) (*Result, error) {
+	reason := func(p netip.Prefix) string { return reasons[p] }
+	e.extendHost(ctx, ds, reason, false)
+	res := &Result{Decisions: ds}
+	return res, e.blockHere(ctx, res, reason, string(origin))
 }
 
 // clampHostTTL makes the decisions of host blocks whose TTL the kernel cut

@@ -4,6 +4,7 @@ package enginetest
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -20,6 +21,24 @@ type Host struct {
 	Kernel   map[netip.Prefix]hostfw.Entry // the set
 	Journal  map[netip.Prefix]hostfw.Entry // the record
 	Unhooked bool                          // the chain jump is missing
+	// Calls counts Block calls; Fail, when set, makes Block fail and
+	// change nothing.
+	Calls int
+	Fail  error
+}
+
+// Get returns the kernel's entry for p, expired or not.
+func (f *Host) Get(p netip.Prefix) (hostfw.Entry, bool) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	e, ok := f.Kernel[p]
+	return e, ok
+}
+
+// live reports whether e has not expired (the kernel drops an entry at
+// its timeout).
+func (f *Host) live(e hostfw.Entry) bool {
+	return e.ExpiresAt.IsZero() || e.ExpiresAt.After(f.now())
 }
 
 // NewHost returns an empty host firewall whose clock is now.
@@ -30,13 +49,26 @@ func NewHost(now func() time.Time) *Host {
 func (f *Host) Block(_ context.Context, es []hostfw.Entry) (hostfw.BlockResult, error) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
+	f.Calls++
+	if f.Fail != nil {
+		return hostfw.BlockResult{}, f.Fail
+	}
+	// What hostfw.Firewall refuses before writing anything.
+	for _, e := range es {
+		if !e.Prefix.IsValid() || e.Prefix.Bits() == 0 {
+			return hostfw.BlockResult{}, fmt.Errorf("refusing to block %q", e.Prefix)
+		}
+		if err := hostfw.CheckText("reason", e.Reason); err != nil {
+			return hostfw.BlockResult{}, err
+		}
+	}
 	var res hostfw.BlockResult
 	for _, e := range es {
 		e.ExpiresAt = time.Time{}
 		if e.TTL > 0 {
 			e.ExpiresAt = f.now().Add(e.TTL)
 		}
-		if _, ok := f.Kernel[e.Prefix]; ok {
+		if old, ok := f.Kernel[e.Prefix]; ok && f.live(old) {
 			res.Refreshed = append(res.Refreshed, e.Prefix)
 		} else {
 			res.Added++
@@ -65,7 +97,9 @@ func (f *Host) List(context.Context) ([]hostfw.Entry, error) {
 	defer f.Mu.Unlock()
 	var out []hostfw.Entry
 	for _, e := range f.Kernel {
-		out = append(out, e)
+		if f.live(e) {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }
@@ -75,7 +109,7 @@ func (f *Host) Existing(_ context.Context, ps []netip.Prefix) (map[netip.Prefix]
 	defer f.Mu.Unlock()
 	out := map[netip.Prefix]hostfw.Entry{}
 	for _, p := range ps {
-		if e, ok := f.Kernel[p]; ok {
+		if e, ok := f.Kernel[p]; ok && f.live(e) {
 			out[p] = e
 		}
 	}
