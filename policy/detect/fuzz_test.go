@@ -109,7 +109,7 @@ var (
 		form(`error: PAM: .* for .* from `, `(?: via \S+)?`),
 		form(`(?:Disconnected from|Connection closed by|Connection reset by) `+remoteID, ` port \d+ \[preauth\]`),
 		form(`Disconnecting `+remoteID, ` port \d+: .*`),
-		form(`(?:error: )?Received disconnect from `+remoteID, `(?: port \d+)?: ?(?:14|3): .* \[preauth\]`),
+		form(`(?:error: )?Received disconnect from `+remoteID, `(?: port \d+)?: ?(?:14|3): (?:.* )?\[preauth\]`),
 		form(`Did not receive identification string from `, `(?: port \d+)?`),
 		form(`Bad protocol version identification .* from `, ` port \d+`),
 		form(`banner exchange: Connection from `, ` port \d+: .*`),
