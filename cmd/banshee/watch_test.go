@@ -494,7 +494,7 @@ func BenchmarkWatch100kSources(b *testing.B) {
 	for b.Loop() {
 		read := peakRSS()
 		clock := &testClock{t: time.Now()}
-		host := newFakeHost(clock.now)
+		host := enginetest.NewHost(clock.now)
 		w, err := newWatcher(cfg, host, newWatchStats([]string{"file:bench"}, "", clock.now()), b.TempDir(), io.Discard, clock.now, detect.DefaultLimit)
 		if err != nil {
 			b.Fatal(err)
