@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/banshee-project/banshee/cmd/internal/engine"
+	"github.com/banshee-project/banshee/cmd/internal/watch"
 )
 
 // openHost, when set, replaces this machine's firewall (tests).
@@ -60,7 +61,7 @@ func (a *app) engine() (*engine.Engine, error) {
 		Callers: callerAddrs(os.Getenv),
 		Offences: engine.FileOffences{
 			Path: filepath.Join(a.stateDir, "offences.json"),
-			Also: []string{filepath.Join(a.stateDir, watchOffencesFile)},
+			Also: []string{filepath.Join(a.stateDir, watch.OffencesFile)},
 		},
 	}), nil
 }

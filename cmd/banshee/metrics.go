@@ -2,146 +2,20 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/banshee-project/banshee/cmd/internal/watch"
 )
 
-// watchStatusFile is the file in the state directory where watch writes
-// its counters every few seconds and on exit; `banshee status` reads it.
-const watchStatusFile = "watch-status.json"
-
-// watchStatus is the JSON of watch-status.json: the same numbers the
-// Prometheus endpoint serves.
-type watchStatus struct {
-	PID            int              `json:"pid"`
-	StartedAt      time.Time        `json:"started_at"`
-	UpdatedAt      time.Time        `json:"updated_at"`
-	Running        bool             `json:"running"` // false once watch has exited
-	Sources        []string         `json:"sources"`
-	MetricsAddr    string           `json:"metrics_addr,omitempty"`
-	LinesRead      int64            `json:"lines_read"`
-	Matches        map[string]int64 `json:"matches"`   // by detector
-	Decisions      map[string]int64 `json:"decisions"` // by "scope/action"
-	ActiveBans     int              `json:"active_bans"`
-	TrackedSources int              `json:"tracked_sources"`
-	ParseErrors    int64            `json:"parse_errors"`
-	SkippedLines   map[string]int64 `json:"skipped_lines"` // failure lines not acted on, by reason: too_long, ambiguous, no_address
-	EnforceErrors  int64            `json:"enforce_errors"`
-	Reloads        int64            `json:"reloads"`
-	LastError      string           `json:"last_error,omitempty"`
-}
-
-// watchStats is the single source of the daemon's numbers: the Prometheus
-// collector and the status file both read it.
-type watchStats struct {
-	mu sync.Mutex
-	st watchStatus
-}
-
-func newWatchStats(sources []string, metricsAddr string, now time.Time) *watchStats {
-	return &watchStats{st: watchStatus{
-		PID: os.Getpid(), StartedAt: now.UTC(), Running: true, Sources: sources, MetricsAddr: metricsAddr,
-		Matches: map[string]int64{}, Decisions: map[string]int64{}, SkippedLines: map[string]int64{},
-	}}
-}
-
-func (s *watchStats) line()            { s.mu.Lock(); s.st.LinesRead++; s.mu.Unlock() }
-func (s *watchStats) match(det string) { s.mu.Lock(); s.st.Matches[det]++; s.mu.Unlock() }
-func (s *watchStats) skipped(reason string, n int64) {
-	s.mu.Lock()
-	s.st.SkippedLines[reason] += n
-	s.mu.Unlock()
-}
-func (s *watchStats) reload()             { s.mu.Lock(); s.st.Reloads++; s.mu.Unlock() }
-func (s *watchStats) parseError()         { s.mu.Lock(); s.st.ParseErrors++; s.mu.Unlock() }
-func (s *watchStats) setTracked(n int)    { s.mu.Lock(); s.st.TrackedSources = n; s.mu.Unlock() }
-func (s *watchStats) setActiveBans(n int) { s.mu.Lock(); s.st.ActiveBans = n; s.mu.Unlock() }
-func (s *watchStats) decision(scope, action string) {
-	s.mu.Lock()
-	s.st.Decisions[scope+"/"+action]++
-	s.mu.Unlock()
-}
-
-func (s *watchStats) enforceError(err error) {
-	s.mu.Lock()
-	s.st.EnforceErrors++
-	s.st.LastError = err.Error()
-	s.mu.Unlock()
-}
-
-// snapshot returns a deep copy.
-func (s *watchStats) snapshot(now time.Time) watchStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.st
-	st.UpdatedAt = now.UTC()
-	st.Sources = slices.Clone(s.st.Sources)
-	st.Matches = maps.Clone(s.st.Matches)
-	st.Decisions = maps.Clone(s.st.Decisions)
-	st.SkippedLines = maps.Clone(s.st.SkippedLines)
-	return st
-}
-
-// writeFile writes the status atomically into dir.
-func (s *watchStats) writeFile(dir string, now time.Time, running bool) error {
-	st := s.snapshot(now)
-	st.Running = running
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding the watch status: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, watchStatusFile+".*")
-	if err != nil {
-		return fmt.Errorf("writing the watch status: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing the watch status: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing the watch status: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("writing the watch status: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, watchStatusFile)); err != nil {
-		return fmt.Errorf("writing the watch status: %w", err)
-	}
-	return nil
-}
-
-// readWatchStatus reads the status file of the watch daemon from the state
-// directory. It returns nil, nil when watch has never run there.
-func readWatchStatus(stateDir string) (*watchStatus, error) {
-	data, err := os.ReadFile(filepath.Join(stateDir, watchStatusFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the watch status: %w", err)
-	}
-	var st watchStatus
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("reading the watch status %s: %w", filepath.Join(stateDir, watchStatusFile), err)
-	}
-	return &st, nil
-}
-
 // watchStatusText prints the watch status for `banshee status`.
-func watchStatusText(w io.Writer, st *watchStatus, now time.Time) {
+func watchStatusText(w io.Writer, st *watch.Status, now time.Time) {
 	if st == nil {
 		fmt.Fprintln(w, "watch: not running (no status file)")
 		return
@@ -150,7 +24,7 @@ func watchStatusText(w io.Writer, st *watchStatus, now time.Time) {
 	switch {
 	case !st.Running:
 		state = "stopped"
-	case now.Sub(st.UpdatedAt) > 3*watchStatusEvery:
+	case now.Sub(st.UpdatedAt) > 3*watch.StatusEvery:
 		state = fmt.Sprintf("not updated since %s (stale)", st.UpdatedAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "watch: %s, pid %d, since %s, reading %s\n", state, st.PID, st.StartedAt.Format(time.RFC3339), strings.Join(st.Sources, ", "))
@@ -177,7 +51,7 @@ func watchStatusText(w io.Writer, st *watchStatus, now time.Time) {
 const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // metricsHandler serves the watch numbers on /metrics.
-func metricsHandler(s *watchStats) http.Handler {
+func metricsHandler(s *watch.Stats) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -185,7 +59,7 @@ func metricsHandler(s *watchStats) http.Handler {
 			return
 		}
 		var b bytes.Buffer
-		writeMetrics(&b, s.snapshot(time.Now()))
+		writeMetrics(&b, s.Snapshot(time.Now()))
 		w.Header().Set("Content-Type", metricsContentType)
 		_, _ = w.Write(b.Bytes())
 	})
@@ -205,7 +79,7 @@ type metricSample struct {
 
 // watchMetrics are the families of the watch numbers in st: labels sorted
 // by name, samples by label values.
-func watchMetrics(st watchStatus) []metricFamily {
+func watchMetrics(st watch.Status) []metricFamily {
 	one := func(v int64) []metricSample { return []metricSample{{v: v}} }
 	matches := make([]metricSample, 0, len(st.Matches))
 	for _, det := range slices.Sorted(maps.Keys(st.Matches)) {
@@ -233,7 +107,7 @@ func watchMetrics(st watchStatus) []metricFamily {
 }
 
 // writeMetrics writes st in the text exposition format.
-func writeMetrics(w io.Writer, st watchStatus) {
+func writeMetrics(w io.Writer, st watch.Status) {
 	var b []byte
 	for _, f := range watchMetrics(st) {
 		b = append(b, "# HELP "...)

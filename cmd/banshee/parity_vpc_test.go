@@ -47,7 +47,7 @@ func TestDoorsAgree(t *testing.T) {
 	}
 	cfg := policy.Default()
 	cfg.NACL.MaxBackoff = policy.Duration(100 * time.Millisecond)
-	ds, err := edge.enforce(context.Background(), cfg, atk("198.51.100.22"), policy.Snapshot{Now: time.Now().UTC()})
+	ds, err := edge.Enforce(context.Background(), cfg, atk("198.51.100.22"), policy.Snapshot{Now: time.Now().UTC()})
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("watch's edge: %+v %v", ds, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/banshee-project/banshee/cmd/internal/engine"
+	"github.com/banshee-project/banshee/cmd/internal/watch"
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/spf13/cobra"
 )
@@ -17,7 +18,7 @@ func init() { register(newStatusCmd) }
 type statusOutput struct {
 	Host         *hostfw.Status  `json:"host"`
 	PendingApply *hostfw.Pending `json:"pending_apply,omitempty"`
-	Watch        *watchStatus    `json:"watch,omitempty"`
+	Watch        *watch.Status   `json:"watch,omitempty"`
 	// Drift lists the blocks whose kernel or NACL state differs from what
 	// is recorded, and problems such as a missing jump (empty: none).
 	Drift driftStatus `json:"drift"`
@@ -55,7 +56,7 @@ recorded with what is in force (as list does) and exits 1 when they differ
 			if err != nil {
 				return err
 			}
-			ws, err := readWatchStatus(a.stateDir)
+			ws, err := watch.ReadStatus(a.stateDir)
 			if err != nil {
 				return err
 			}

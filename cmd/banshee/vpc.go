@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/cmd/internal/engine"
+	"github.com/banshee-project/banshee/cmd/internal/watch"
 	"github.com/banshee-project/banshee/policy"
 )
 
@@ -67,6 +68,15 @@ type ec2Edge struct {
 	awsCfg aws.Config
 }
 
+// newWatchEdge is newEC2Edge for watch.
+func newWatchEdge(ctx context.Context) (watch.Edge, error) {
+	e, err := newEC2Edge(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // newEC2Edge returns the edge when AWS can be used from here: on EC2
 // (IMDS names this instance) with a region from the SDK's chain or IMDS.
 // Credentials are only tried by the first call.
@@ -93,7 +103,7 @@ func newEC2Edge(ctx context.Context) (*ec2Edge, error) {
 // system clock), so that the expiries it compares are on the clock the
 // policy decided with. It has no host firewall: watch enforces host
 // blocks itself, batched.
-func (e *ec2Edge) engine(cfg policy.Config, at time.Time) *engine.Engine {
+func (e *ec2Edge) Engine(cfg policy.Config, at time.Time) *engine.Engine {
 	var opts []awsnacl.Option
 	if !at.IsZero() {
 		skew := time.Until(at)
@@ -118,8 +128,8 @@ func (e *ec2Edge) engine(cfg policy.Config, at time.Time) *engine.Engine {
 // world reads what watch's own decisions need to see VPC scope coming:
 // this instance as the attacks' target (subnet, VPC, addresses), its
 // subnet's network ACL and the VPC's CIDRs (read-only calls).
-func (e *ec2Edge) world(ctx context.Context, cfg policy.Config) ([]policy.Target, policy.Snapshot, error) {
-	atk, snap, err := e.engine(cfg, time.Time{}).World(ctx, policy.Attack{Targets: []policy.Target{{InstanceID: e.self}}})
+func (e *ec2Edge) World(ctx context.Context, cfg policy.Config) ([]policy.Target, policy.Snapshot, error) {
+	atk, snap, err := e.Engine(cfg, time.Time{}).World(ctx, policy.Attack{Targets: []policy.Target{{InstanceID: e.self}}})
 	return atk.Targets, snap, err
 }
 
@@ -130,9 +140,9 @@ func (e *ec2Edge) world(ctx context.Context, cfg policy.Config) ([]policy.Target
 // enforced, and host blocks for the caller, including the fallback of any
 // VPC block that found no room or failed (with the failure in err). With
 // no decisions, nothing was decided (AWS failed before) and err says why.
-func (e *ec2Edge) enforce(ctx context.Context, cfg policy.Config, atk policy.Attack, known policy.Snapshot) ([]policy.Decision, error) {
+func (e *ec2Edge) Enforce(ctx context.Context, cfg policy.Config, atk policy.Attack, known policy.Snapshot) ([]policy.Decision, error) {
 	atk.Targets = []policy.Target{{InstanceID: e.self}}
-	res, err := e.engine(cfg, known.Now).Block(ctx, engine.BlockRequest{Attack: atk, Enforce: true, LeaveHost: true, Known: &known})
+	res, err := e.Engine(cfg, known.Now).Block(ctx, engine.BlockRequest{Attack: atk, Enforce: true, LeaveHost: true, Known: &known})
 	if res == nil {
 		return nil, err
 	}

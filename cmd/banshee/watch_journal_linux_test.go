@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/watch"
 	"github.com/banshee-project/banshee/hostfw/nstest"
 )
 
@@ -114,7 +115,7 @@ func TestWatchJournalDirectory(t *testing.T) {
 	if err := w.stop(); err != nil {
 		t.Errorf("watch exit after SIGTERM: %v", err)
 	}
-	st, err := readWatchStatus(state)
+	st, err := watch.ReadStatus(state)
 	if err != nil || st == nil {
 		t.Fatalf("status file: %v %v", st, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/watch"
 	"github.com/banshee-project/banshee/hostfw/nstest"
 )
 
@@ -225,7 +226,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	if err := dial(att, att.VictimAddr4); err == nil {
 		t.Error("block lost on SIGTERM")
 	}
-	st, err := readWatchStatus(state)
+	st, err := watch.ReadStatus(state)
 	if err != nil || st == nil {
 		t.Fatalf("status file: %v %v", st, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/banshee-project/banshee/cmd/internal/engine/enginetest"
 	"github.com/banshee-project/banshee/cmd/internal/logsource"
+	"github.com/banshee-project/banshee/cmd/internal/watch"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/banshee-project/banshee/policy/detect"
 	"github.com/prometheus/common/expfmt"
@@ -43,10 +44,12 @@ type watchEnv struct {
 	t     *testing.T
 	clock *testClock
 	host  *enginetest.Host
-	w     *watcher
+	w     *watch.Watcher
 	log   *syncBuffer
 	dir   string
 	once  sync.Once
+	mu    sync.Mutex
+	peers []policy.Protected // the SSH peers the watcher sees
 }
 
 type syncBuffer struct {
@@ -85,16 +88,22 @@ func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *enginetest.H
 		host = enginetest.NewHost(clock.now)
 	}
 	log := &syncBuffer{}
-	w, err := newWatcher(cfg, host, newWatchStats([]string{"file:test"}, "", clock.now()), dir, log, clock.now, 0)
+	env := &watchEnv{t: t, clock: clock, host: host, log: log, dir: dir}
+	// No SSH sessions on the fake host, unless a test says so.
+	callers := func() []policy.Protected {
+		env.mu.Lock()
+		defer env.mu.Unlock()
+		return env.peers
+	}
+	w, err := watch.New(cfg, host, watch.NewStats([]string{"file:test"}, "", clock.now()), dir, log, clock.now, 0, callers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.callers = func() []policy.Protected { return nil } // no SSH sessions on the fake host
-	if err := w.syncBans(context.Background()); err != nil {
+	env.w = w
+	if err := w.SyncBans(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	env := &watchEnv{t: t, clock: clock, host: host, w: w, log: log, dir: dir}
-	go w.enforce(context.Background())
+	go w.Enforce(context.Background())
 	t.Cleanup(env.stop)
 	return env
 }
@@ -104,10 +113,7 @@ func newWatchEnv(t *testing.T, cfg policy.Config, dir string, host *enginetest.H
 func (e *watchEnv) stop() {
 	e.t.Helper()
 	e.once.Do(func() {
-		close(e.w.queue)
-		select {
-		case <-e.w.done:
-		case <-time.After(10 * time.Second):
+		if !e.w.Close(10 * time.Second) {
 			e.t.Error("enforcer did not finish")
 		}
 	})
@@ -115,7 +121,7 @@ func (e *watchEnv) stop() {
 
 func (e *watchEnv) lines(format string, n int, args ...any) {
 	for range n {
-		e.w.handleLine([]byte(fmt.Sprintf(format, args...)))
+		e.w.HandleLine([]byte(fmt.Sprintf(format, args...)))
 	}
 }
 
@@ -128,13 +134,13 @@ func (e *watchEnv) sshFail(user, addr string) string {
 func TestWatchBlocksAtThreshold(t *testing.T) {
 	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 5, find_time: 10m}"), "", nil, nil)
 	for range 4 {
-		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.7")))
+		env.w.HandleLine([]byte(env.sshFail("root", "203.0.113.7")))
 	}
 	// hostile user names and an allowlisted-looking address in them
 	for range 10 {
-		env.w.handleLine([]byte(env.sshFail("x from 10.0.0.1 port 22 ssh2", "198.51.100.20")))
+		env.w.HandleLine([]byte(env.sshFail("x from 10.0.0.1 port 22 ssh2", "198.51.100.20")))
 	}
-	env.w.handleLine([]byte(env.sshFail("root", "203.0.113.7")))
+	env.w.HandleLine([]byte(env.sshFail("root", "203.0.113.7")))
 	env.stop()
 	if _, ok := env.host.Get(netip.MustParsePrefix("203.0.113.7/32")); !ok {
 		t.Errorf("203.0.113.7 not blocked after 5 failures; log:\n%s", env.log)
@@ -154,7 +160,7 @@ func TestWatchBlocksAtThreshold(t *testing.T) {
 	if e, _ := env.host.Get(netip.MustParsePrefix("198.51.100.20/32")); e.TTL != 2*time.Hour {
 		t.Errorf("repeat trip: entry %+v, want TTL 2h", e)
 	}
-	st := env.w.stats.snapshot(env.clock.now())
+	st := env.w.Stats().Snapshot(env.clock.now())
 	if st.LinesRead != 15 || st.Matches["sshd"] != 15 || st.Decisions["host/block"] != 3 {
 		t.Errorf("stats %+v\n%s", st, env.log)
 	}
@@ -163,15 +169,15 @@ func TestWatchBlocksAtThreshold(t *testing.T) {
 func TestWatchAllowlistAndProtected(t *testing.T) {
 	env := newWatchEnv(t, testWatchConfig(t, "allowlist: [10.99.3.0/24]\nwatch: {max_retry: 3}"), "", nil, nil)
 	for range 9 {
-		env.w.handleLine([]byte(env.sshFail("root", "10.99.3.2")))
-		env.w.handleLine([]byte(env.sshFail("root", "127.0.0.1")))
+		env.w.HandleLine([]byte(env.sshFail("root", "10.99.3.2")))
+		env.w.HandleLine([]byte(env.sshFail("root", "127.0.0.1")))
 	}
 	env.stop()
 	es, _ := env.host.List(context.Background())
 	if len(es) != 0 {
 		t.Errorf("blocked %+v", es)
 	}
-	st := env.w.stats.snapshot(env.clock.now())
+	st := env.w.Stats().Snapshot(env.clock.now())
 	if st.Decisions["none/refuse"] != 6 || st.Decisions["host/block"] != 0 {
 		t.Errorf("decisions %v", st.Decisions)
 	}
@@ -181,12 +187,12 @@ func TestWatchAllowlistAndProtected(t *testing.T) {
 // (a typo in a second terminal): watch never blocks that address.
 func TestWatchNeverBlocksAnSSHPeer(t *testing.T) {
 	env := newWatchEnv(t, testWatchConfig(t, "watch: {max_retry: 3}"), "", nil, nil)
-	env.w.callers = func() []policy.Protected {
-		return []policy.Protected{{Prefix: netip.MustParsePrefix("203.0.113.9/32"), What: "an established SSH peer of this host (port 22)"}}
-	}
+	env.mu.Lock()
+	env.peers = []policy.Protected{{Prefix: netip.MustParsePrefix("203.0.113.9/32"), What: "an established SSH peer of this host (port 22)"}}
+	env.mu.Unlock()
 	for range 6 {
-		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.9")))
-		env.w.handleLine([]byte(env.sshFail("root", "203.0.113.10")))
+		env.w.HandleLine([]byte(env.sshFail("root", "203.0.113.9")))
+		env.w.HandleLine([]byte(env.sshFail("root", "203.0.113.10")))
 	}
 	env.stop()
 	if _, ok := env.host.Get(netip.MustParsePrefix("203.0.113.9/32")); ok {
@@ -223,7 +229,7 @@ func TestWatchRestartKeepsBansAndEscalates(t *testing.T) {
 	// still there, and the past offence is remembered
 	env.clock.add(2 * time.Hour)
 	env2 := newWatchEnv(t, cfg, env.dir, env.host, env.clock)
-	if n := env2.w.activeBans(env.clock.now()); n != 0 {
+	if n := env2.w.ActiveBans(env.clock.now()); n != 0 {
 		t.Errorf("%d active bans after the first expired", n)
 	}
 	env2.lines("%s", 2, env2.sshFail("root", "2001:db8::66"))
@@ -248,10 +254,10 @@ func TestWatchEnforceErrorRetries(t *testing.T) {
 	env.host.Mu.Unlock()
 	env.lines("%s", 2, env.sshFail("root", "192.0.2.77"))
 	// wait (bounded) for the enforcer to fail
-	for i := 0; i < 500 && env.w.stats.snapshot(time.Now()).EnforceErrors == 0; i++ {
+	for i := 0; i < 500 && env.w.Stats().Snapshot(time.Now()).EnforceErrors == 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	st := env.w.stats.snapshot(time.Now())
+	st := env.w.Stats().Snapshot(time.Now())
 	if st.EnforceErrors != 1 || !strings.Contains(st.LastError, "kernel says no") {
 		t.Fatalf("stats %+v", st)
 	}
@@ -270,18 +276,18 @@ func TestWatchReload(t *testing.T) {
 	env.lines("%s", 3, env.sshFail("root", "192.0.2.10"))
 	env.lines("%s", 2, env.sshFail("root", "192.0.2.11"))
 	// same detectors: windows survive; a new allowlist applies at once
-	if err := env.w.reload(testWatchConfig(t, "allowlist: [192.0.2.11/32]\nwatch: {max_retry: 3}")); err != nil {
+	if err := env.w.Reload(testWatchConfig(t, "allowlist: [192.0.2.11/32]\nwatch: {max_retry: 3}")); err != nil {
 		t.Fatal(err)
 	}
 	env.lines("%s", 1, env.sshFail("root", "192.0.2.11"))
 	// a changed threshold: windows start afresh
-	if err := env.w.reload(testWatchConfig(t, "watch: {max_retry: 2}")); err != nil {
+	if err := env.w.Reload(testWatchConfig(t, "watch: {max_retry: 2}")); err != nil {
 		t.Fatal(err)
 	}
 	env.lines("%s", 2, env.sshFail("root", "192.0.2.12"))
 	bad := policy.Default()
 	bad.Watch.Detectors = []policy.DetectorConfig{{Name: "x", Pattern: "no group"}}
-	if err := env.w.reload(bad); err == nil {
+	if err := env.w.Reload(bad); err == nil {
 		t.Error("a bad config was accepted on reload")
 	}
 	env.stop()
@@ -290,7 +296,7 @@ func TestWatchReload(t *testing.T) {
 			t.Errorf("%s blocked %v, want %v", addr, ok, want)
 		}
 	}
-	st := env.w.stats.snapshot(time.Now())
+	st := env.w.Stats().Snapshot(time.Now())
 	if st.Reloads != 2 || st.Decisions["none/refuse"] != 1 {
 		t.Errorf("stats %+v", st)
 	}
@@ -305,12 +311,12 @@ func TestWatchStatusAndMetrics(t *testing.T) {
 	env.lines("%s", 1, env.sshFail("invalid user a", "10.0.0.1 port 1 ssh2: from 192.0.2.92"))
 	env.stop()
 	now := env.clock.now()
-	env.w.stats.setActiveBans(env.w.activeBans(now))
-	env.w.stats.setTracked(env.w.tr.Len())
-	if err := env.w.stats.writeFile(env.dir, now, true); err != nil {
+	env.w.Stats().SetActiveBans(env.w.ActiveBans(now))
+	env.w.Stats().SetTracked(env.w.Tracked())
+	if err := env.w.Stats().WriteFile(env.dir, now, true); err != nil {
 		t.Fatal(err)
 	}
-	st, err := readWatchStatus(env.dir)
+	st, err := watch.ReadStatus(env.dir)
 	if err != nil || st == nil {
 		t.Fatalf("readWatchStatus: %v %v", st, err)
 	}
@@ -328,13 +334,13 @@ func TestWatchStatusAndMetrics(t *testing.T) {
 	if !strings.Contains(text.String(), "stale") {
 		t.Errorf("an old status file is not called stale:\n%s", text.String())
 	}
-	if none, err := readWatchStatus(t.TempDir()); none != nil || err != nil {
+	if none, err := watch.ReadStatus(t.TempDir()); none != nil || err != nil {
 		t.Errorf("no status file: %v %v", none, err)
 	}
 
 	// The exposition is read back by Prometheus's own text parser.
 	rec := httptest.NewRecorder()
-	metricsHandler(env.w.stats).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	metricsHandler(env.w.Stats()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if ct := rec.Header().Get("Content-Type"); ct != metricsContentType {
 		t.Errorf("content type %q", ct)
 	}
@@ -436,7 +442,7 @@ func TestWatchUnit(t *testing.T) {
 func TestMetricsEscaping(t *testing.T) {
 	odd := "a\"b\\c\nd"
 	var b bytes.Buffer
-	writeMetrics(&b, watchStatus{Matches: map[string]int64{odd: 3}, Decisions: map[string]int64{"host/block": 1}, SkippedLines: map[string]int64{"too_long": 2}})
+	writeMetrics(&b, watch.Status{Matches: map[string]int64{odd: 3}, Decisions: map[string]int64{"host/block": 1}, SkippedLines: map[string]int64{"too_long": 2}})
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := parser.TextToMetricFamilies(&b)
 	if err != nil {
@@ -463,10 +469,10 @@ func TestWatchCountsMalformedJournalEntries(t *testing.T) {
 		`{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":"` + strings.Repeat("a", logsource.DefaultMaxLine+1) + `"}`,
 		`{"SYSLOG_IDENTIFIER":"sshd","_UID":"0","_COMM":"sshd","MESSAGE":"Failed password for root from 203.0.113.5 port 22 ssh2"}`,
 	}, "\n")
-	if _, err := logsource.ReadJournal(strings.NewReader(in), env.w.sourceOptions(false), env.w.handleLine); err != nil {
+	if _, err := logsource.ReadJournal(strings.NewReader(in), env.w.SourceOptions(false), env.w.HandleLine); err != nil {
 		t.Fatal(err)
 	}
-	st := env.w.stats.snapshot(env.clock.now())
+	st := env.w.Stats().Snapshot(env.clock.now())
 	if st.ParseErrors != 3 || st.SkippedLines["too_long"] != 1 || st.LinesRead != 1 || st.Matches["sshd"] != 1 {
 		t.Errorf("parse errors %d, too long %d, lines %d, matches %v; want 3, 1, 1, sshd 1", st.ParseErrors, st.SkippedLines["too_long"], st.LinesRead, st.Matches)
 	}
@@ -495,24 +501,22 @@ func BenchmarkWatch100kSources(b *testing.B) {
 		read := peakRSS()
 		clock := &testClock{t: time.Now()}
 		host := enginetest.NewHost(clock.now)
-		w, err := newWatcher(cfg, host, newWatchStats([]string{"file:bench"}, "", clock.now()), b.TempDir(), io.Discard, clock.now, detect.DefaultLimit)
+		w, err := watch.New(cfg, host, watch.NewStats([]string{"file:bench"}, "", clock.now()), b.TempDir(), io.Discard, clock.now, detect.DefaultLimit, func() []policy.Protected { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
-		w.callers = func() []policy.Protected { return nil }
-		go w.enforce(context.Background())
+		go w.Enforce(context.Background())
 		f, err := os.Open(path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := logsource.ReadLines(f, w.handleLine); err != nil {
+		if _, err := logsource.ReadLines(f, w.HandleLine); err != nil {
 			b.Fatal(err)
 		}
 		f.Close()
-		close(w.queue)
-		<-w.done
-		tracked = w.tr.Len()
-		if tracked < 100_000 || w.stats.snapshot(clock.now()).LinesRead != 1_000_000 {
+		w.Close(time.Hour)
+		tracked = w.Tracked()
+		if tracked < 100_000 || w.Stats().Snapshot(clock.now()).LinesRead != 1_000_000 {
 			b.Fatalf("%d windows tracked, want 100,000", tracked)
 		}
 		if read != nil {

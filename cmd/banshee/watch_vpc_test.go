@@ -42,7 +42,7 @@ func (w *awsWorld) naclTags(t *testing.T) map[string]string {
 // them (a slow attack: below the flood rate).
 func (e *watchEnv) spread(addr string, n int, gap time.Duration) {
 	for range n {
-		e.w.handleLine([]byte(e.sshFail("root", addr)))
+		e.w.HandleLine([]byte(e.sshFail("root", addr)))
 		e.clock.add(gap)
 	}
 }
@@ -59,10 +59,10 @@ func TestWatchVPCScope(t *testing.T) {
 	cfg := testWatchConfig(t, watchVPCConfig)
 	env := newWatchEnv(t, cfg, "", nil, nil)
 	ctx := context.Background()
-	if !env.w.findEdge(ctx, newEC2Edge) {
+	if !env.w.FindEdge(ctx, newWatchEdge) {
 		t.Fatalf("no edge on the instance; log:\n%s", env.log)
 	}
-	if err := env.w.readWorld(ctx, cfg.NACL); err != nil {
+	if err := env.w.ReadWorld(ctx, cfg.NACL); err != nil {
 		t.Fatal(err)
 	}
 	env.spread("198.51.100.77", 5, 0)             // flood: 5 failures within a second
@@ -98,14 +98,16 @@ func TestWatchVPCScope(t *testing.T) {
 	if !strings.Contains(log, "VPC scope on: "+w.ins) || !strings.Contains(log, "blocked at the subnet edge: 198.51.100.77/32 in "+w.nacl) {
 		t.Errorf("log:\n%s", log)
 	}
-	st := env.w.stats.snapshot(env.clock.now())
+	st := env.w.Stats().Snapshot(env.clock.now())
 	if st.Decisions["vpc/block"] != 1 || st.Decisions["host/block"] != 1 || st.EnforceErrors != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	// A second trip of the flood source (a restart, a repeat offender)
 	// extends the same entry: no second entry, nothing on the host.
 	env2 := newWatchEnv(t, cfg, env.dir, env.host, env.clock)
-	env2.w.edge, env2.w.world = env.w.edge, env.w.world
+	if !env2.w.FindEdge(ctx, newWatchEdge) || env2.w.ReadWorld(ctx, cfg.NACL) != nil {
+		t.Fatalf("the second watcher found no edge; log:\n%s", env2.log)
+	}
 	env2.spread("198.51.100.77", 5, 0)
 	env2.stop()
 	if got := w.denies(t); len(got) != 1 || got["198.51.100.77/32"] != n {
@@ -143,7 +145,7 @@ func TestWatchVPCUnavailable(t *testing.T) {
 
 	// Off EC2: no edge at all.
 	env := newWatchEnv(t, cfg, "", nil, nil)
-	if env.w.findEdge(context.Background(), newEC2Edge) {
+	if env.w.FindEdge(context.Background(), newWatchEdge) {
 		t.Fatal("an edge off EC2")
 	}
 	env.spread("198.51.100.1", 5, 0)
@@ -165,7 +167,7 @@ func TestWatchVPCUnavailable(t *testing.T) {
 	mototest.Env(t, p.URL)
 	env2 := newWatchEnv(t, cfg, "", nil, nil)
 	ctx := context.Background()
-	if !env2.w.findEdge(ctx, newEC2Edge) || env2.w.readWorld(ctx, cfg.NACL) != nil {
+	if !env2.w.FindEdge(ctx, newWatchEdge) || env2.w.ReadWorld(ctx, cfg.NACL) != nil {
 		t.Fatalf("no edge; log:\n%s", env2.log)
 	}
 	p.SetFaults(mototest.Faults{Unavailable: 1})
@@ -183,7 +185,7 @@ func TestWatchVPCUnavailable(t *testing.T) {
 	if n := strings.Count(env2.log.String(), "VPC scope unavailable"); n != 1 {
 		t.Errorf("EC2 failure logged %d times, want once:\n%s", n, env2.log)
 	}
-	if st := env2.w.stats.snapshot(env2.clock.now()); st.EnforceErrors == 0 {
+	if st := env2.w.Stats().Snapshot(env2.clock.now()); st.EnforceErrors == 0 {
 		t.Errorf("EC2 failures not counted: %+v", st)
 	}
 }

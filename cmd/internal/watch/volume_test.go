@@ -1,4 +1,4 @@
-package main
+package watch
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/hostfw"
 	"github.com/banshee-project/banshee/policy"
 )
@@ -16,11 +17,13 @@ import (
 // source with a host decision (the edge had no room).
 type recordingEdge struct{ attacks []policy.Attack }
 
-func (e *recordingEdge) world(context.Context, policy.Config) ([]policy.Target, policy.Snapshot, error) {
+func (e *recordingEdge) Engine(policy.Config, time.Time) *engine.Engine { return nil }
+
+func (e *recordingEdge) World(context.Context, policy.Config) ([]policy.Target, policy.Snapshot, error) {
 	return nil, policy.Snapshot{}, nil
 }
 
-func (e *recordingEdge) enforce(_ context.Context, _ policy.Config, atk policy.Attack, _ policy.Snapshot) ([]policy.Decision, error) {
+func (e *recordingEdge) Enforce(_ context.Context, _ policy.Config, atk policy.Attack, _ policy.Snapshot) ([]policy.Decision, error) {
 	e.attacks = append(e.attacks, atk)
 	var ds []policy.Decision
 	for _, s := range atk.Sources {
@@ -34,7 +37,7 @@ func (e *recordingEdge) enforce(_ context.Context, _ policy.Config, atk policy.A
 // one by one, not the largest evidence spread evenly.
 func TestWatchEdgeBatchKeepsEachVolume(t *testing.T) {
 	edge := &recordingEdge{}
-	w := &watcher{log: io.Discard, now: func() time.Time { return time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC) }, edge: edge, bans: map[netip.Prefix]time.Time{}}
+	w := &Watcher{log: io.Discard, now: func() time.Time { return time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC) }, edge: edge, bans: map[netip.Prefix]time.Time{}}
 	eng := policy.New(policy.Default())
 	var jobs []watchJob
 	for i, ev := range []int{400, 50, 10} {
