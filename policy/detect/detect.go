@@ -762,8 +762,16 @@ func (m *Matcher) errorLog(line []byte, mt *Match) result {
 			return none
 		}
 		rest = rest[rb+2:]
+		// "PID#TID: " (ngx_log_error_core: "%P#" NGX_TID_T_FMT ": ")
 		c := bytes.Index(rest, []byte(": "))
-		if c < 0 || c > 24 || bytes.IndexByte(rest[:c], '#') < 0 {
+		if c < 0 || c > 24 {
+			return none
+		}
+		pid, tid, ok := bytes.Cut(rest[:c], []byte("#"))
+		if _, ok1 := numN(pid); !ok || !ok1 {
+			return none
+		}
+		if _, ok2 := numN(tid); !ok2 {
 			return none
 		}
 		rest = rest[c+2:]
