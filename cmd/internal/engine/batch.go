@@ -11,14 +11,34 @@ import (
 	"time"
 
 	"github.com/banshee-project/banshee/awsnacl"
-	"github.com/banshee-project/banshee/hostfw/remote"
 	"github.com/banshee-project/banshee/policy"
 )
 
-// Remote sends host-firewall changes to other instances (through SSM:
-// hostfw/remote.Driver).
+// HostCommand is one host block sent to other instances: every target on
+// every instance, for TTL. Key identifies the command across deliveries of
+// the same trigger (sent since Since: not sent again).
+type HostCommand struct {
+	Targets   []netip.Prefix
+	TTL       time.Duration
+	Reason    string
+	Instances []string
+	Key       string
+	Since     time.Time
+}
+
+// HostSent is what sending a HostCommand did: Blocks counts target ×
+// instance blocks sent now (not by an earlier delivery); Untargeted are the
+// instances nothing was sent to (not running, or not banshee's).
+type HostSent struct {
+	Blocks     int
+	Untargeted []string
+}
+
+// Remote blocks on other instances' host firewalls (the Lambda's SSM Run
+// Command driver, hostfw/remote, behind an adapter: the engine does not
+// depend on SSM).
 type Remote interface {
-	Run(ctx context.Context, r remote.Request) (remote.Result, error)
+	Block(ctx context.Context, c HostCommand) (HostSent, error)
 }
 
 // BatchEdge is the part of the network ACL manager a batch uses: it reads
@@ -54,7 +74,7 @@ type BatchRequest struct {
 	// HostReason is the reason host blocks carry; HostKey derives the
 	// de-duplication key of the command of one host group (instance set
 	// and TTL), and Since bounds the search for earlier deliveries
-	// (remote.Request).
+	// (HostCommand).
 	HostReason string
 	HostKey    func(group string) string
 	Since      time.Time
@@ -71,8 +91,8 @@ type BatchResult struct {
 	// Shadowed are the VPC decisions refused at write time (a lower
 	// allow rule would bypass the deny); their decisions are refusals.
 	Shadowed []*awsnacl.TargetError `json:"-"`
-	// Host are the remote host commands, one per instance set and TTL.
-	Host []remote.Result `json:"host_commands,omitempty"`
+	// Untargeted are instances a host command was not sent to.
+	Untargeted []string `json:"untargeted,omitempty"`
 	// HostBlocks counts target×instance host blocks sent now (not
 	// earlier deliveries).
 	HostBlocks int `json:"host_blocks"`
@@ -313,23 +333,19 @@ func (e *Engine) remoteHosts(ctx context.Context, req BatchRequest, res *BatchRe
 			errs = append(errs, fmt.Errorf("host block on %s: no SSM document configured (BANSHEE_SSM_DOCUMENT)", strings.Join(g.instances, ",")))
 			continue
 		}
-		rq := remote.Request{Action: remote.Block, TTL: g.ttl, Instances: g.instances, Reason: req.HostReason, Since: req.Since, Targets: g.targets}
+		c := HostCommand{TTL: g.ttl, Instances: g.instances, Reason: req.HostReason, Since: req.Since, Targets: g.targets}
 		if req.HostKey != nil {
-			rq.Key = req.HostKey(k)
+			c.Key = req.HostKey(k)
 		}
-		slices.SortFunc(rq.Targets, func(a, b netip.Prefix) int {
-			if c := a.Addr().Compare(b.Addr()); c != 0 {
-				return c
+		slices.SortFunc(c.Targets, func(a, b netip.Prefix) int {
+			if cmp := a.Addr().Compare(b.Addr()); cmp != 0 {
+				return cmp
 			}
 			return a.Bits() - b.Bits()
 		})
-		r, err := req.Remote.Run(ctx, rq)
-		res.Host = append(res.Host, r)
-		for _, s := range r.Sent {
-			if !s.Duplicate {
-				res.HostBlocks += len(s.Targets) * len(s.Instances)
-			}
-		}
+		sent, err := req.Remote.Block(ctx, c)
+		res.HostBlocks += sent.Blocks
+		res.Untargeted = append(res.Untargeted, sent.Untargeted...)
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/hostfw"
-	"github.com/banshee-project/banshee/hostfw/remote"
 	"github.com/banshee-project/banshee/policy"
 )
 
@@ -86,11 +85,11 @@ func (f *fakeEdge) Block(_ context.Context, ds []policy.Decision, req awsnacl.Re
 }
 
 // fakeRemote records the host commands sent through SSM.
-type fakeRemote struct{ reqs []remote.Request }
+type fakeRemote struct{ reqs []HostCommand }
 
-func (f *fakeRemote) Run(_ context.Context, r remote.Request) (remote.Result, error) {
-	f.reqs = append(f.reqs, r)
-	return remote.Result{Sent: []remote.Sent{{CommandID: fmt.Sprintf("cmd-%d", len(f.reqs)), Instances: r.Instances, Targets: r.Targets}}}, nil
+func (f *fakeRemote) Block(_ context.Context, c HostCommand) (HostSent, error) {
+	f.reqs = append(f.reqs, c)
+	return HostSent{Blocks: len(c.Targets) * len(c.Instances)}, nil
 }
 
 func (f *fakeEdge) Unblock(_ context.Context, _ string, ps []netip.Prefix) ([]policy.Block, error) {

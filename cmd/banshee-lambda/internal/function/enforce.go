@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/banshee-project/banshee/cmd/internal/engine"
+	"github.com/banshee-project/banshee/hostfw/remote"
 	"github.com/banshee-project/banshee/policy"
 )
 
@@ -34,9 +35,28 @@ func (f *Function) batch(cfg policy.Config, nacls NACLs, tr trigger, attacks []p
 		req.Edge = nacls
 	}
 	if f.d.Hosts != nil {
-		req.Remote = f.d.Hosts
+		req.Remote = &ssmHosts{d: f.d.Hosts}
 	}
 	return req
+}
+
+// ssmHosts sends the engine's host commands through the SSM driver
+// (hostfw/remote), keeping each command's result for the response.
+type ssmHosts struct {
+	d       Hosts
+	results []remote.Result
+}
+
+func (h *ssmHosts) Block(ctx context.Context, c engine.HostCommand) (engine.HostSent, error) {
+	r, err := h.d.Run(ctx, remote.Request{Action: remote.Block, Targets: c.Targets, TTL: c.TTL, Reason: c.Reason, Instances: c.Instances, Key: c.Key, Since: c.Since})
+	h.results = append(h.results, r)
+	sent := engine.HostSent{Untargeted: r.Untargeted}
+	for _, s := range r.Sent {
+		if !s.Duplicate {
+			sent.Blocks += len(s.Targets) * len(s.Instances)
+		}
+	}
+	return sent, err
 }
 
 // engine is the engine of one invocation.
@@ -55,13 +75,16 @@ func (f *Function) snapshot(ctx context.Context, cfg policy.Config, nacls NACLs,
 // decision and counts what was done.
 func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, attacks []policy.Attack, tr trigger, resp *Response) error {
 	nacls := f.d.NACLs(cfg)
-	res, err := f.engine(cfg).Batch(ctx, f.batch(cfg, nacls, tr, attacks, true))
+	req := f.batch(cfg, nacls, tr, attacks, true)
+	res, err := f.engine(cfg).Batch(ctx, req)
 	if res == nil {
 		return err
 	}
+	if h, ok := req.Remote.(*ssmHosts); ok {
+		resp.Host = append(resp.Host, h.results...)
+	}
 	resp.Decisions = append(resp.Decisions, res.Decisions...)
 	resp.VPCBlocks = append(resp.VPCBlocks, res.VPCBlocks...)
-	resp.Host = append(resp.Host, res.Host...)
 	for _, p := range res.Fallbacks {
 		resp.Fallbacks = append(resp.Fallbacks, p.String())
 	}
@@ -73,14 +96,10 @@ func (f *Function) decideAndEnforce(ctx context.Context, cfg policy.Config, atta
 	for _, te := range res.Shadowed {
 		f.d.Log.WarnContext(ctx, "vpc block refused", "target", te.Target.String(), "error", te.Err.Error())
 	}
-	untargeted := 0
-	for _, r := range res.Host {
-		if len(r.Untargeted) > 0 {
-			f.d.Log.WarnContext(ctx, "instances not targeted: not running or without the instance tag", "instances", r.Untargeted)
-			untargeted += len(r.Untargeted)
-		}
+	if len(res.Untargeted) > 0 {
+		f.d.Log.WarnContext(ctx, "instances not targeted: not running or without the instance tag", "instances", res.Untargeted)
 	}
-	f.count(nil, "Refusals", float64(counts["refuse/none"]+untargeted))
+	f.count(nil, "Refusals", float64(counts["refuse/none"]+len(res.Untargeted)))
 	f.count(nil, "Skips", float64(counts["skip/none"]+counts["skip/host"]+counts["skip/vpc"]))
 	f.count(map[string]string{"Scope": string(policy.ScopeVPC)}, "Blocks", float64(len(res.VPCBlocks)))
 	f.count(map[string]string{"Scope": string(policy.ScopeHost)}, "Blocks", float64(res.HostBlocks))
