@@ -569,18 +569,20 @@ type deciding struct {
 }
 
 func (x *deciding) refuse(format string, args ...any) Decision {
-	d := &x.d
-	d.Scope, d.Action = ScopeNone, ActionRefuse
-	d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
-	d.Reasons = slices.Insert(d.Reasons, 0, "refused: "+fmt.Sprintf(format, args...))
-	return *d
+	return x.end(ActionRefuse, "refused: ", format, args...)
 }
 
 func (x *deciding) skip(format string, args ...any) Decision {
+	return x.end(ActionSkip, "skip: ", format, args...)
+}
+
+// end makes the decision a refusal or a skip: no scope, no NACL or
+// instance, the first reason naming the outcome.
+func (x *deciding) end(action Action, lead, format string, args ...any) Decision {
 	d := &x.d
-	d.Scope, d.Action = ScopeNone, ActionSkip
+	d.Scope, d.Action = ScopeNone, action
 	d.NACLID, d.SubnetID, d.RuleNumber, d.Instances = "", "", 0, nil
-	d.Reasons = slices.Insert(d.Reasons, 0, "skip: "+fmt.Sprintf(format, args...))
+	d.Reasons = slices.Insert(d.Reasons, 0, lead+fmt.Sprintf(format, args...))
 	return *d
 }
 
