@@ -297,7 +297,7 @@ var dovecotAuthRefs = []*regexp.Regexp{
 // Apache's "[client ADDR:PORT]" before the AH code, or the one after
 // nginx's ", client: " that follows its fixed message.
 var httpErrorRefs = []*regexp.Regexp{
-	regexp.MustCompile(`(?s)^\[[^\]]*\] \[[^\]]*\] \[[^\]]*\] \[client (.*):\d+\] AH0161[4578]: `),
+	regexp.MustCompile(`(?s)^\[[^\]]*\] \[[^\]]*\] \[[^\]]*\] \[client ([^\]]*):\d+\] AH0161[4578]: `),
 	regexp.MustCompile(`(?s)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[^\]]*\] [^:]*#[^:]*: (?:\*\d+ )?no user/password was provided for basic authentication, client: ([^,]*)(?:, server: .*)?$`),
 }
 
