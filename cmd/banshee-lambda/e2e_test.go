@@ -27,6 +27,8 @@ type decision struct {
 	Action     string   `json:"action"`
 	Reasons    []string `json:"reasons"`
 	TTLSeconds int64    `json:"ttl_seconds"`
+	NACLID     string   `json:"nacl_id"`
+	RuleNumber int      `json:"rule_number"`
 }
 
 type response struct {

@@ -207,6 +207,8 @@ type command struct {
 	Params   map[string]string
 }
 
+// commands lists the host commands of banshee's document sent to the
+// world's instances.
 func (w *world) commands(t testing.TB) []command {
 	t.Helper()
 	out, err := w.ssm.ListCommands(context.Background(), &ssm.ListCommandsInput{})
@@ -215,7 +217,9 @@ func (w *world) commands(t testing.TB) []command {
 	}
 	var cs []command
 	for _, c := range out.Commands {
-		if aws.ToString(c.DocumentName) != document {
+		// The server is shared: only the commands sent to this world's
+		// instances are this test's.
+		if aws.ToString(c.DocumentName) != document || !slices.ContainsFunc(c.InstanceIds, func(id string) bool { return slices.Contains(w.inst, id) }) {
 			continue
 		}
 		p := map[string]string{}

@@ -175,13 +175,15 @@ func (f *Function) alarm(ctx context.Context, a *event.Alarm, resp *Response) er
 	if found.Truncated {
 		log.WarnContext(ctx, "log search reached its bound; counts are partial", "events", found.Events)
 	}
-	attacks := found.Attacks(a.Name)
+	attacks := found.Attacks(a.Name, cfg.Policy.FloodRate)
 	if len(attacks) == 0 {
 		resp.Ignored = "no source crossed its threshold in the alarm's window"
 		log.WarnContext(ctx, "alarm without offenders", "reason", resp.Ignored, "metric_filters", found.Filters)
 		return nil
 	}
-	return f.decideAndEnforce(ctx, cfg, attacks, alarmTrigger(a), resp)
+	tr := alarmTrigger(a)
+	tr.reasons = found.Reasons(a.Name)
+	return f.decideAndEnforce(ctx, cfg, attacks, tr, resp)
 }
 
 func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) error {

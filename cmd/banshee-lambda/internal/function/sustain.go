@@ -189,7 +189,7 @@ func (x *freshFinder) Find(ctx context.Context, a *event.Alarm) (offenders.Resul
 	if err != nil || len(res.Offenders) == 0 {
 		return res, err
 	}
-	snap, err := x.f.snapshot(ctx, x.cfg, x.f.d.NACLs(x.cfg), alarmTrigger(a), res.Attacks(a.Name))
+	snap, err := x.f.snapshot(ctx, x.cfg, x.f.d.NACLs(x.cfg), alarmTrigger(a), res.Attacks(a.Name, x.cfg.Policy.FloodRate))
 	if err != nil {
 		return res, fmt.Errorf("read existing blocks: %w", err)
 	}

@@ -2,6 +2,7 @@ package function
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,6 +20,9 @@ type trigger struct {
 	alarm  *event.Alarm // nil for a manual invoke
 	reason string       // the manual invoke's reason; for alarms "alarm NAME"
 	since  time.Time    // the earliest an earlier delivery's host command can have been sent
+	// reasons are an alarm's reasons per source (offenders.Result.Reasons):
+	// an attack stands for many sources, a VPC block's tag for its own.
+	reasons map[netip.Prefix]string
 }
 
 // stampLayout writes an alarm's state change time in reasons: UTC, to the
@@ -64,12 +68,17 @@ func (tr trigger) requestReason() string {
 //
 // naming the alarm, its state change (the event, for repeat-offender
 // counting), the prior offences the TTL was doubled for, and what the
-// source did (the attack's reason without its "alarm NAME: " head).
+// source did (the source's own reason, else the attack's, without its
+// "alarm NAME: " head).
 func (tr trigger) vpcReason(d policy.Decision, atk policy.Attack) string {
 	if tr.alarm == nil {
 		return tr.reason
 	}
-	detail := strings.TrimPrefix(atk.Reason, "alarm "+tr.alarm.Name+": ")
+	reason, ok := tr.reasons[d.Target]
+	if !ok {
+		reason = atk.Reason
+	}
+	detail := strings.TrimPrefix(reason, "alarm "+tr.alarm.Name+": ")
 	return alarmReason(tr.alarm.Name, tr.alarm.StateChangeTime, d.Repeat, detail)
 }
 

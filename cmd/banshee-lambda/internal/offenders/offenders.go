@@ -420,34 +420,103 @@ func (f *Finder) resolveENIs(ctx context.Context, t *tally, bySrc map[netip.Pref
 	return nil
 }
 
-// Attacks turns the offenders into what the policy engine decides on: one
-// attack per source, origin lambda, the instances that saw it as targets,
-// its count as the source's volume (what an entry at the edge is worth
-// when the range is placed, and what its metadata records). They come
-// heaviest first: the engine decides them in order, each seeing what the
-// earlier ones planned, so the edge's room goes to the heaviest sources
-// first and the light tail falls back to the hosts.
-func (r Result) Attacks(alarm string) []policy.Attack {
+// Attacks turns the offenders into what the policy engine decides on:
+// one attack per attacked port, kind and set of instances (and whether
+// the sources flood, at floodRate: policy.flood_rate), origin lambda,
+// those instances as targets, each source's count its volume (what an
+// entry at the edge is worth when the range is placed, and what its
+// metadata records). Every source that could share an entry at the edge
+// is so decided in one call, and the placement sees them all at once:
+// the heaviest prefixes take the edge (a /24 of enough sources becomes
+// one entry) and the rest falls back to the hosts. A source found by
+// several detectors of one group is one source, its counts summed.
+// Sources come heaviest first, and attacks by their heaviest source (the
+// engine decides them in order, each seeing what the earlier ones
+// planned). Reasons gives each source's own reason.
+func (r Result) Attacks(alarm string, floodRate float64) []policy.Attack {
 	window := r.End.Sub(r.Start)
 	secs := max(window.Seconds(), 1)
-	var out []policy.Attack
+	type group struct {
+		atk     policy.Attack
+		idx     map[netip.Prefix]int // source → index in atk.Sources
+		minRate float64
+		maxRate float64
+	}
+	groups := map[string]*group{}
+	var order []string
 	for _, o := range r.Offenders {
-		a := policy.Attack{
-			Sources:  []netip.Prefix{o.Source},
-			Port:     o.Port,
-			Evidence: o.Count,
-			Volume:   []int64{int64(max(o.Count, 1))},
-			Rate:     float64(o.Count) / secs,
-			Window:   window,
-			Kind:     o.Kind,
-			Origin:   policy.OriginLambda,
-			Reason:   fmt.Sprintf("alarm %s: %s in %s", alarm, o.Summary(), window.Round(time.Second)),
+		ids := slices.Sorted(maps.Keys(o.Instances))
+		rate := float64(o.Count) / secs
+		flood := floodRate > 0 && rate >= floodRate
+		k := fmt.Sprintf("%s|%s|%s|%v", o.Port, o.Kind, strings.Join(ids, ","), flood)
+		g := groups[k]
+		if g == nil {
+			g = &group{atk: policy.Attack{Port: o.Port, Window: window, Kind: o.Kind, Origin: policy.OriginLambda}, idx: map[netip.Prefix]int{}, minRate: rate}
+			for _, id := range ids {
+				g.atk.Targets = append(g.atk.Targets, policy.Target{InstanceID: id, SubnetID: o.Subnets[id], VPCID: o.VPCs[id]})
+			}
+			groups[k] = g
+			order = append(order, k)
 		}
-		for _, id := range slices.Sorted(maps.Keys(o.Instances)) {
-			a.Targets = append(a.Targets, policy.Target{InstanceID: id, SubnetID: o.Subnets[id], VPCID: o.VPCs[id]})
+		for i, t := range g.atk.Targets { // the subnets and VPCs any offender's logs named
+			if t.SubnetID == "" && o.Subnets[t.InstanceID] != "" {
+				g.atk.Targets[i].SubnetID, g.atk.Targets[i].VPCID = o.Subnets[t.InstanceID], o.VPCs[t.InstanceID]
+			}
+		}
+		g.atk.Evidence += o.Count
+		if i, ok := g.idx[o.Source]; ok {
+			g.atk.Volume[i] += int64(max(o.Count, 1))
+		} else {
+			g.idx[o.Source] = len(g.atk.Sources)
+			g.atk.Sources = append(g.atk.Sources, o.Source)
+			g.atk.Volume = append(g.atk.Volume, int64(max(o.Count, 1)))
+		}
+		g.minRate, g.maxRate = min(g.minRate, rate), max(g.maxRate, rate)
+	}
+	reasons := r.Reasons(alarm)
+	out := make([]policy.Attack, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		a := g.atk
+		perm := make([]int, len(a.Sources))
+		for i := range perm {
+			perm[i] = i
+		}
+		slices.SortStableFunc(perm, func(x, y int) int { return cmp.Compare(a.Volume[y], a.Volume[x]) })
+		srcs, vols := make([]netip.Prefix, len(perm)), make([]int64, len(perm))
+		for i, j := range perm {
+			srcs[i], vols[i] = a.Sources[j], a.Volume[j]
+		}
+		a.Sources, a.Volume = srcs, vols
+		// The rate every source of the group is at or above (flooding), or
+		// below (not): what the flood rule's reason may say of each.
+		a.Rate = g.maxRate
+		if strings.HasSuffix(k, "|true") {
+			a.Rate = g.minRate
+		}
+		a.Reason = reasons[a.Sources[0]]
+		if n := len(a.Sources); n > 1 {
+			a.Reason = fmt.Sprintf("%s (and %d more sources)", a.Reason, n-1)
 		}
 		out = append(out, a)
 	}
 	slices.SortStableFunc(out, func(a, b policy.Attack) int { return cmp.Compare(b.Volume[0], a.Volume[0]) })
+	return out
+}
+
+// Reasons is each offender's reason, by source: "alarm NAME: <summary> in
+// <window>" (the summaries of a source several detectors found joined
+// with "; "). An alarm's VPC block records its source's reason, a
+// source's own count and not its group's.
+func (r Result) Reasons(alarm string) map[netip.Prefix]string {
+	window := r.End.Sub(r.Start).Round(time.Second)
+	sums := map[netip.Prefix][]string{}
+	for _, o := range r.Offenders {
+		sums[o.Source] = append(sums[o.Source], o.Summary())
+	}
+	out := make(map[netip.Prefix]string, len(sums))
+	for src, ss := range sums {
+		out[src] = fmt.Sprintf("alarm %s: %s in %s", alarm, strings.Join(ss, "; "), window)
+	}
 	return out
 }

@@ -199,7 +199,7 @@ func TestFindAuthLog(t *testing.T) {
 	if !res.Start.Equal(e.now.Add(-5*time.Minute)) || !res.End.Equal(e.now) || res.Truncated {
 		t.Errorf("window %v..%v truncated %v", res.Start, res.End, res.Truncated)
 	}
-	atk := res.Attacks("ssh")
+	atk := res.Attacks("ssh", 100)
 	for _, x := range atk {
 		if x.Origin != policy.OriginLambda || len(x.Sources) != 1 || x.Evidence == 0 || len(x.Targets) == 0 || !strings.Contains(x.Reason, "alarm ssh") ||
 			len(x.Volume) != 1 || x.Volume[0] != int64(x.Evidence) {
@@ -237,7 +237,7 @@ func TestFindFlowLog(t *testing.T) {
 	if o.Source.String() != "192.0.2.50/32" || o.Count != 7 || o.Port != (policy.Port{}) || o.Kind != policy.KindScan || len(o.Instances) != 1 || o.Subnets[owner] != e.subnet || o.VPCs[owner] != e.vpc {
 		t.Errorf("offender %+v, want 192.0.2.50 x7 on all ports from one instance of %s", o, e.subnet)
 	}
-	atk := res.Attacks("scan")
+	atk := res.Attacks("scan", 100)
 	if len(atk) != 1 || atk[0].Targets[0].SubnetID != e.subnet || atk[0].Kind != policy.KindScan || len(atk[0].Volume) != 1 || atk[0].Volume[0] != 7 {
 		t.Errorf("attacks %+v", atk)
 	}
@@ -356,7 +356,7 @@ func TestFindWeightedAndGrouped(t *testing.T) {
 			t.Errorf("%s: %+v, want %d failures in %d lines of %s on %s", src, o, w.count, w.lines, w.det, w.inst)
 		}
 	}
-	for _, atk := range res.Attacks("auth") {
+	for _, atk := range res.Attacks("auth", 100) {
 		if atk.Sources[0].String() == "2001:db8:5::/64" && !strings.Contains(atk.Reason, "sshd 6 failures from addresses of 2001:db8:5::/64") {
 			t.Errorf("reason %q", atk.Reason)
 		}
@@ -366,20 +366,61 @@ func TestFindWeightedAndGrouped(t *testing.T) {
 	}
 }
 
-// The attacks of an alarm come heaviest first, each source's count its
-// volume, sources of equal count in the order they were found.
-func TestAttacksHeaviestFirst(t *testing.T) {
+// An alarm's offenders are one attack per attacked port, kind, set of
+// instances and flood class: the sources that could share an entry at the
+// edge are decided together. Sources come heaviest first, each with its
+// own count as its volume and its own reason; attacks by their heaviest
+// source; a source two detectors of one group found is one source.
+func TestAttacksGroupedHeaviestFirst(t *testing.T) {
 	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
 	res := Result{Start: now.Add(-5 * time.Minute), End: now}
-	for i, n := range []int{30, 500, 30, 90} {
-		res.Offenders = append(res.Offenders, Offender{Source: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}), 32), Count: n,
-			Instances: map[string]int{"i-00000000000000001": n}, Detector: "sshd", Kind: policy.KindBruteforce})
+	ssh := policy.Port{Proto: "tcp", From: 22, To: 22}
+	add := func(src string, n int, det string, port policy.Port, insts ...string) {
+		o := Offender{Source: netip.MustParsePrefix(src), Count: n, Instances: map[string]int{}, Detector: det, Kind: policy.KindBruteforce, Port: port}
+		for _, id := range insts {
+			o.Instances[id] = n
+		}
+		res.Offenders = append(res.Offenders, o)
 	}
+	i1, i2 := "i-00000000000000001", "i-00000000000000002"
+	add("198.51.100.1/32", 30, "sshd", ssh, i1, i2)
+	add("198.51.100.2/32", 500, "sshd", ssh, i1, i2)
+	add("198.51.100.3/32", 30, "sshd", ssh, i1, i2)
+	add("198.51.100.4/32", 90, "sshd", ssh, i1, i2)
+	add("203.0.113.9/32", 700, "sshd", ssh, i1)           // another instance set
+	add("198.51.100.3/32", 40, "custom-ssh", ssh, i1, i2) // a second detector: the same source
+	add("192.0.2.8/32", 60, "dovecot-imap", policy.Port{Proto: "tcp", From: 143, To: 143}, i1, i2)
+	add("192.0.2.9/32", 60_000, "sshd", ssh, i1, i2) // 200/s: floods at 100/s
+	atks := res.Attacks("ssh", 100)
 	var got []string
-	for _, a := range res.Attacks("ssh") {
-		got = append(got, fmt.Sprintf("%s=%d", a.Sources[0].Addr(), a.Volume[0]))
+	for _, a := range atks {
+		var ss []string
+		for i, s := range a.Sources {
+			ss = append(ss, fmt.Sprintf("%s=%d", s.Addr(), a.Volume[i]))
+		}
+		got = append(got, fmt.Sprintf("%s %d: %s", a.Port, len(a.Targets), strings.Join(ss, " ")))
 	}
-	if want := []string{"198.51.100.2=500", "198.51.100.4=90", "198.51.100.1=30", "198.51.100.3=30"}; !slices.Equal(got, want) {
-		t.Errorf("attacks %v, want %v", got, want)
+	want := []string{
+		"tcp/22 2: 192.0.2.9=60000",
+		"tcp/22 1: 203.0.113.9=700",
+		"tcp/22 2: 198.51.100.2=500 198.51.100.4=90 198.51.100.3=70 198.51.100.1=30",
+		"tcp/143 2: 192.0.2.8=60",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("attacks\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if a := atks[2]; a.Evidence != 690 || a.Rate != 500.0/300 || a.Origin != policy.OriginLambda || a.Window != 5*time.Minute ||
+		a.Reason != "alarm ssh: sshd 500 failures in 5m0s (and 3 more sources)" {
+		t.Errorf("grouped attack: evidence %d rate %g origin %s window %s reason %q", a.Evidence, a.Rate, a.Origin, a.Window, a.Reason)
+	}
+	if a := atks[0]; a.Rate != 200 {
+		t.Errorf("flooding attack: rate %g, want 200 (at or above the threshold for every source)", a.Rate)
+	}
+	rs := res.Reasons("ssh")
+	if r := rs[netip.MustParsePrefix("198.51.100.3/32")]; r != "alarm ssh: sshd 30 failures; custom-ssh 40 failures in 5m0s" {
+		t.Errorf("reason of 198.51.100.3: %q", r)
+	}
+	if r := rs[netip.MustParsePrefix("198.51.100.4/32")]; r != "alarm ssh: sshd 90 failures in 5m0s" {
+		t.Errorf("reason of 198.51.100.4: %q", r)
 	}
 }
