@@ -14,9 +14,6 @@ import (
 // and ipset; tests of pure logic give it a fake.
 type runner interface {
 	run(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error)
-	// start starts a command whose input is written later; wait closes
-	// nothing, the caller closes stdin first.
-	start(ctx context.Context, name string, args ...string) (stdin io.WriteCloser, wait func() error, err error)
 }
 
 // execRunner runs commands with os/exec.
@@ -39,28 +36,6 @@ func (execRunner) run(ctx context.Context, stdin io.Reader, name string, args ..
 		return stdout.Bytes(), &CmdError{Cmd: name, Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
 	}
 	return stdout.Bytes(), nil
-}
-
-func (execRunner) start(ctx context.Context, name string, args ...string) (io.WriteCloser, func() error, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = childAttr()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	pipe, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	in := &wholeLines{w: pipe}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, &CmdError{Cmd: name, Args: args, Err: err}
-	}
-	wait := func() error {
-		if err := cmd.Wait(); err != nil {
-			return &CmdError{Cmd: name, Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
-		}
-		return nil
-	}
-	return in, wait, nil
 }
 
 // CmdError is a failed iptables or ipset command with its stderr.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -12,15 +11,12 @@ import (
 // recordingPipe keeps every write as the pipe would receive it.
 type recordingPipe struct {
 	writes [][]byte
-	closed bool
 }
 
 func (p *recordingPipe) Write(b []byte) (int, error) {
 	p.writes = append(p.writes, bytes.Clone(b))
 	return len(b), nil
 }
-
-func (p *recordingPipe) Close() error { p.closed = true; return nil }
 
 func restoreInput(n int) []byte {
 	var b []byte
@@ -50,38 +46,6 @@ func checkWrites(t *testing.T, writes [][]byte, want []byte) {
 	}
 	if !bytes.Equal(all, want) {
 		t.Fatalf("the pipe got %d bytes, want the %d of the input", len(all), len(want))
-	}
-}
-
-func TestWholeLinesNeverSplitsALine(t *testing.T) {
-	in := restoreInput(3000)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for trial := range 20 {
-		p := &recordingPipe{}
-		w := &wholeLines{w: p}
-		for rest := in; len(rest) > 0; {
-			n := min(len(rest), 1+rng.IntN(70000))
-			if trial == 0 {
-				n = min(len(rest), 64<<10) // the bulk path's chunks
-			}
-			if _, err := w.Write(rest[:n]); err != nil {
-				t.Fatal(err)
-			}
-			rest = rest[n:]
-		}
-		// Killed here: what reached the pipe is whole lines only.
-		checkWrites(t, p.writes, in)
-		if err := w.Close(); err != nil || !p.closed {
-			t.Fatal("close", err)
-		}
-	}
-	// An explicit last line without a newline still goes out at Close.
-	p := &recordingPipe{}
-	w := &wholeLines{w: p}
-	_, _ = w.Write([]byte("a\nb"))
-	_ = w.Close()
-	if got := string(bytes.Join(p.writes, nil)); got != "a\nb" {
-		t.Errorf("after close the pipe got %q", got)
 	}
 }
 
