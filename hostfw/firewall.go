@@ -200,10 +200,7 @@ func (f *Firewall) Ensure(ctx context.Context, fam Family) error {
 // remembers a yes for Ensure. Callers run it while they decide, so the
 // check's process overlaps their own work.
 func (f *Firewall) Probe(ctx context.Context, fam Family) bool {
-	if len(f.hooks()) != 1 {
-		return false
-	}
-	if _, err := f.r.run(ctx, nil, f.t.ipt[fam], "-w", "-C", "INPUT", "-j", f.opts.Chain); err != nil {
+	if len(f.hooks()) != 1 || !f.inputJumps(ctx, fam) {
 		return false
 	}
 	if f.ensured == nil {
@@ -213,15 +210,27 @@ func (f *Firewall) Probe(ctx context.Context, fam Family) bool {
 	return true
 }
 
-func (f *Firewall) ensure(ctx context.Context, fam Family) error {
-	// Fast probe: one process asks whether INPUT still jumps to banshee's
-	// chain. What wipes banshee's rules in practice (iptables -F, a
-	// firewall service reloading) removes that jump; a missing set shows up
-	// as a failed add, which runs the full setup too.
-	if len(f.hooks()) == 1 {
-		if _, err := f.r.run(ctx, nil, f.t.ipt[fam], "-w", "-C", "INPUT", "-j", f.opts.Chain); err == nil {
-			return nil
+// inputJumps reports whether INPUT jumps to banshee's chain, as
+// "iptables -C INPUT -j CHAIN" would: for the nft backend read in one
+// nf_tables netlink dump of INPUT's rules (no process), else (or when that
+// read fails) by running iptables.
+func (f *Firewall) inputJumps(ctx context.Context, fam Family) bool {
+	if f.t.backend == BackendNFT {
+		if ok, err := nftJumps(fam, "INPUT", f.opts.Chain); err == nil {
+			return ok
 		}
+	}
+	_, err := f.r.run(ctx, nil, f.t.ipt[fam], "-w", "-C", "INPUT", "-j", f.opts.Chain)
+	return err == nil
+}
+
+func (f *Firewall) ensure(ctx context.Context, fam Family) error {
+	// Fast probe: does INPUT still jump to banshee's chain? What wipes
+	// banshee's rules in practice (iptables -F, a firewall service
+	// reloading) removes that jump; a missing set shows up as a failed add,
+	// which runs the full setup too.
+	if len(f.hooks()) == 1 && f.inputJumps(ctx, fam) {
+		return nil
 	}
 	h, err := f.header(ctx, fam)
 	if err != nil {

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package hostfw
+
+func nftJumps(Family, string, string) (bool, error) { return false, ErrUnsupported }
