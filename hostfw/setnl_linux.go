@@ -2,14 +2,12 @@ package hostfw
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"golang.org/x/sys/unix"
 )
 
 // setAdder puts entries into ipset sets over netlink, without a process:
@@ -48,26 +46,25 @@ func (netlinkSets) add(set string, e Entry, replace bool) error {
 }
 
 // diagPeers lists the remote addresses of established TCP sessions to the
-// local ports through sock_diag.
+// local ports through sock_diag, filtered in the kernel (state and port),
+// both families in one walk of the established table.
 func diagPeers(ports []uint16) ([]netip.Addr, error) {
+	if len(ports) == 0 {
+		return nil, nil
+	}
+	socks, err := diagTCP(1<<tcpEstablished, ports)
+	if err != nil {
+		return nil, err
+	}
 	var out []netip.Addr
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		socks, err := netlink.SocketDiagTCP(fam)
-		if err != nil {
-			return nil, fmt.Errorf("listing TCP sockets: %w", err)
+	for _, s := range socks {
+		// The kernel filtered already; checked again, so the answer is
+		// exact whatever the kernel applied.
+		if s.state != tcpEstablished || !slices.Contains(ports, s.sport) || !s.dst.IsValid() {
+			continue
 		}
-		for _, s := range socks {
-			if s.State != unix.BPF_TCP_ESTABLISHED || !slices.Contains(ports, s.ID.SourcePort) {
-				continue
-			}
-			a, ok := netip.AddrFromSlice(s.ID.Destination)
-			if !ok {
-				continue
-			}
-			a = a.Unmap()
-			if !slices.Contains(out, a) {
-				out = append(out, a)
-			}
+		if !slices.Contains(out, s.dst) {
+			out = append(out, s.dst)
 		}
 	}
 	return out, nil

@@ -17,7 +17,7 @@ func SSHPorts(extra []uint16) ([]uint16, error) {
 			ports = append(ports, p)
 		}
 	}
-	found, err := listeningSSHPorts()
+	found, err := listeningSSHPorts(ports)
 	for _, p := range found {
 		if !slices.Contains(ports, p) {
 			ports = append(ports, p)

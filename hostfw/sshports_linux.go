@@ -8,30 +8,29 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // listeningSSHPorts returns the TCP ports of the listening sockets that a
 // root-owned sshd process holds, in the calling thread's network namespace:
-// sock_diag lists the listening sockets with their inodes, /proc/PID/fd says
-// which of them belong to sshd. A process merely named sshd but not run by
-// root does not count: any user could name a process so.
-func listeningSSHPorts() ([]uint16, error) {
+// sock_diag lists the listening sockets with their inodes (a dump of the
+// listening table alone), /proc/PID/fd says which of them belong to sshd.
+// A process merely named sshd but not run by root does not count: any user
+// could name a process so. Ports in known are protected anyway: when every
+// listening port is one of them, the processes are not read.
+func listeningSSHPorts(known []uint16) ([]uint16, error) {
+	socks, err := diagTCP(1<<tcpListen, nil)
+	if err != nil {
+		return nil, err
+	}
 	listen := map[uint32]uint16{} // socket inode -> local port
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		socks, err := netlink.SocketDiagTCP(fam)
-		if err != nil {
-			return nil, fmt.Errorf("listing TCP sockets: %w", err)
-		}
-		for _, s := range socks {
-			if s.State == unix.BPF_TCP_LISTEN && s.INode != 0 {
-				listen[s.INode] = s.ID.SourcePort
-			}
+	news := false
+	for _, s := range socks {
+		if s.state == tcpListen && s.inode != 0 {
+			listen[s.inode] = s.sport
+			news = news || !slices.Contains(known, s.sport)
 		}
 	}
-	if len(listen) == 0 {
+	if !news {
 		return nil, nil
 	}
 	procs, err := os.ReadDir("/proc")

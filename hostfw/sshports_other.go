@@ -2,4 +2,4 @@
 
 package hostfw
 
-func listeningSSHPorts() ([]uint16, error) { return nil, ErrUnsupported }
+func listeningSSHPorts([]uint16) ([]uint16, error) { return nil, ErrUnsupported }
