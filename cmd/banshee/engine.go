@@ -53,7 +53,7 @@ func (a *app) engine() (*engine.Engine, error) {
 			return id.InstanceID, err
 		},
 		Protected: engine.Local(engine.LocalOptions{
-			SSHPorts: a.sshPorts(),
+			FindSSHPorts: a.sshPorts, // found only when a command asks
 			Warn: func(err error) {
 				fmt.Fprintf(a.stderr, "banshee: warning: %v\n", err)
 			},

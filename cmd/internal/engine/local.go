@@ -14,15 +14,20 @@ import (
 
 // LocalOptions say where Local looks.
 type LocalOptions struct {
-	SSHPorts   []uint16 // ports sshd listens on (peers of these are protected)
-	ResolvConf string   // default /etc/resolv.conf
-	Warn       func(error)
+	SSHPorts []uint16 // ports sshd listens on (peers of these are protected)
+	// FindSSHPorts, when set, finds the SSH ports instead (SSHPorts is then
+	// ignored), at each call and while the host's addresses are read.
+	FindSSHPorts func() []uint16
+	ResolvConf   string // default /etc/resolv.conf
+	Warn         func(error)
 }
 
 // Local returns the networks of the host the process runs on (its network
 // namespace) that no block may overlap: established SSH peers, every
 // address of its interfaces, its default gateways and its DNS resolvers.
-// What cannot be read is passed to Warn, never silently left out.
+// What cannot be read is passed to Warn, never silently left out. It reads
+// from more than one thread: the process, not a locked thread, must be in
+// the network namespace meant.
 func Local(o LocalOptions) func() []policy.Protected {
 	if o.ResolvConf == "" {
 		o.ResolvConf = "/etc/resolv.conf"
@@ -32,6 +37,28 @@ func Local(o LocalOptions) func() []policy.Protected {
 		warn = func(error) {}
 	}
 	return func() []policy.Protected {
+		// The SSH sessions (sock_diag) are read while the addresses,
+		// routes and resolvers are.
+		type sshRead struct {
+			ports []uint16
+			peers []netip.Addr
+			err   error
+		}
+		ssh := make(chan sshRead, 1)
+		go func() {
+			ports := o.SSHPorts
+			if o.FindSSHPorts != nil {
+				ports = o.FindSSHPorts()
+			}
+			if len(ports) == 0 {
+				ports = []uint16{22}
+			}
+			peers, err := hostfw.SSHPeers(ports)
+			ssh <- sshRead{ports, peers, err}
+		}()
+		addrs, gws, addrErr := hostAddrs()
+		data, resolvErr := os.ReadFile(o.ResolvConf)
+
 		var out []policy.Protected
 		seen := map[netip.Addr]bool{}
 		add := func(a netip.Addr, what string) {
@@ -44,24 +71,19 @@ func Local(o LocalOptions) func() []policy.Protected {
 			seen[a] = true
 			out = append(out, policy.Protected{Prefix: netip.PrefixFrom(a, a.BitLen()), What: what})
 		}
-		ports := o.SSHPorts
-		if len(ports) == 0 {
-			ports = []uint16{22}
-		}
-		if peers, err := hostfw.SSHPeers(ports); err != nil {
-			warn(fmt.Errorf("cannot read the SSH sessions of this host: %w", err))
+		if r := <-ssh; r.err != nil {
+			warn(fmt.Errorf("cannot read the SSH sessions of this host: %w", r.err))
 		} else {
 			what := "an established SSH peer of this host"
-			if len(ports) == 1 {
-				what = fmt.Sprintf("%s (port %d)", what, ports[0])
+			if len(r.ports) == 1 {
+				what = fmt.Sprintf("%s (port %d)", what, r.ports[0])
 			}
-			for _, p := range peers {
+			for _, p := range r.peers {
 				add(p, what)
 			}
 		}
-		addrs, gws, err := hostAddrs()
-		if err != nil {
-			warn(fmt.Errorf("cannot read this host's addresses: %w", err))
+		if addrErr != nil {
+			warn(fmt.Errorf("cannot read this host's addresses: %w", addrErr))
 		}
 		for _, ha := range addrs {
 			add(ha.addr, fmt.Sprintf("an address of this host (%s)", ha.dev))
@@ -69,9 +91,8 @@ func Local(o LocalOptions) func() []policy.Protected {
 		for _, g := range gws {
 			add(g, "a default gateway of this host")
 		}
-		data, err := os.ReadFile(o.ResolvConf)
-		if err != nil && !os.IsNotExist(err) {
-			warn(fmt.Errorf("cannot read the DNS resolvers: %w", err))
+		if resolvErr != nil && !os.IsNotExist(resolvErr) {
+			warn(fmt.Errorf("cannot read the DNS resolvers: %w", resolvErr))
 		}
 		for _, r := range resolvers(data) {
 			add(r, "a DNS resolver of this host")
