@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +66,6 @@ var sockid [48]byte
 // diagTCPCompat dumps both families in one walk (TCPDIAG_GETSOCK, whose
 // request the kernel treats as family AF_UNSPEC).
 func diagTCPCompat(states uint32, bc []byte) ([]tcpSock, error) {
-	req := nl.NewNetlinkRequest(tcpdiagGetsock, unix.NLM_F_DUMP)
 	b := make([]byte, 0, 60+len(bc)+4)
 	b = append(b, unix.AF_INET, 0, 0, 0) // family, src_len, dst_len, ext
 	b = append(b, sockid[:]...)
@@ -76,13 +74,11 @@ func diagTCPCompat(states uint32, bc []byte) ([]tcpSock, error) {
 	if bc != nil {
 		b = appendAttr(b, inetDiagReqBytecode, bc...)
 	}
-	req.AddRawData(b)
-	return diagExec(req)
+	return diagExec(tcpdiagGetsock, b)
 }
 
 // diagTCPFamily dumps one family (SOCK_DIAG_BY_FAMILY).
 func diagTCPFamily(fam uint8, states uint32, bc []byte) ([]tcpSock, error) {
-	req := nl.NewNetlinkRequest(unix.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
 	b := make([]byte, 0, 56+len(bc)+4)
 	b = append(b, fam, unix.IPPROTO_TCP, 0, 0) // family, protocol, ext, pad
 	b = binary.NativeEndian.AppendUint32(b, states)
@@ -90,14 +86,13 @@ func diagTCPFamily(fam uint8, states uint32, bc []byte) ([]tcpSock, error) {
 	if bc != nil {
 		b = appendAttr(b, inetDiagReqBytecode, bc...)
 	}
-	req.AddRawData(b)
-	return diagExec(req)
+	return diagExec(unix.SOCK_DIAG_BY_FAMILY, b)
 }
 
-func diagExec(req *nl.NetlinkRequest) ([]tcpSock, error) {
+func diagExec(typ uint16, payload []byte) ([]tcpSock, error) {
 	var out []tcpSock
 	var perr error
-	err := req.ExecuteIter(unix.NETLINK_INET_DIAG, 0, func(msg []byte) bool {
+	err := nlRequest(unix.NETLINK_INET_DIAG, typ, unix.NLM_F_DUMP, payload, func(msg []byte) bool {
 		s, err := parseDiagMsg(msg)
 		if err != nil {
 			perr = err

@@ -23,14 +23,12 @@ func nftJumps(fam Family, from, to string) (bool, error) {
 	if fam == V6 {
 		proto = unix.NFPROTO_IPV6
 	}
-	req := nl.NewNetlinkRequest(unix.NFT_MSG_GETRULE|unix.NFNL_SUBSYS_NFTABLES<<8, unix.NLM_F_DUMP)
 	b := []byte{proto, nl.NFNETLINK_V0, 0, 0} // nfgenmsg
 	b = appendAttr(b, unix.NFTA_RULE_TABLE, append([]byte("filter"), 0)...)
 	b = appendAttr(b, unix.NFTA_RULE_CHAIN, append([]byte(from), 0)...)
-	req.AddRawData(b)
 	found := false
 	var perr error
-	err := req.ExecuteIter(unix.NETLINK_NETFILTER, 0, func(msg []byte) bool {
+	err := nlRequest(unix.NETLINK_NETFILTER, unix.NFT_MSG_GETRULE|unix.NFNL_SUBSYS_NFTABLES<<8, unix.NLM_F_DUMP, b, func(msg []byte) bool {
 		ok, err := nftRuleJumps(msg, from, to)
 		if err != nil {
 			perr = err

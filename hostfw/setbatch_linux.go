@@ -24,6 +24,7 @@ const batchBytes = 32 << 10
 
 // ipset flags and attributes that the netlink library does not name.
 const (
+	ipsetDumpFlags      = unix.NLM_F_ACK | unix.NLM_F_ROOT | unix.NLM_F_MATCH | unix.NLM_F_DUMP // what "ipset list" asks with
 	ipsetFlagListHeader = 1 << 2 // IPSET_FLAG_LIST_HEADER: list the header only
 	ipsetErrPrivate     = 4096   // IPSET_ERR_PRIVATE: first ipset-specific errno
 )
@@ -58,23 +59,40 @@ func appendAttrU32(b []byte, typ uint16, v uint32) []byte {
 	return appendAttr(b, typ|nl.NLA_F_NET_BYTEORDER, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
-// ipsetRequest starts an ipset netlink message for set: the netfilter
-// header, the protocol version and the set's name.
-func ipsetRequest(cmd int, set string) (*nl.NetlinkRequest, []byte) {
-	req := nl.NewNetlinkRequest(cmd|(unix.NFNL_SUBSYS_IPSET<<8), nl.GetIpsetFlags(cmd))
-	b := []byte{unix.AF_INET, nl.NFNETLINK_V0, 0, 0} // nfgenmsg
+// ipsetRequest appends the start of an ipset netlink message for set to
+// b: the netfilter header, the protocol version and the set's name.
+func ipsetRequest(b []byte, set string) []byte {
+	b = append(b, unix.AF_INET, nl.NFNETLINK_V0, 0, 0) // nfgenmsg
 	b = appendAttr(b, nl.IPSET_ATTR_PROTOCOL, nl.IPSET_PROTOCOL)
-	b = appendAttr(b, nl.IPSET_ATTR_SETNAME, append([]byte(set), 0)...)
-	return req, b
+	return appendAttr(b, nl.IPSET_ATTR_SETNAME, append([]byte(set), 0)...)
+}
+
+// ipsetDo sends an ipset request of cmd and passes every answer to each
+// (nil: none expected beyond the acknowledgement).
+func ipsetDo(cmd int, flags uint16, payload []byte, each func(msg []byte) bool) error {
+	if each == nil {
+		each = func([]byte) bool { return true }
+	}
+	return nlRequest(unix.NETLINK_NETFILTER, uint16(cmd|unix.NFNL_SUBSYS_IPSET<<8), flags, payload, each)
 }
 
 // appendEntryData appends one entry as the DATA attribute of an add: the
 // address, its prefix length, the timeout and the comment banshee writes.
 func appendEntryData(b []byte, e Entry) []byte {
 	b, data := beginAttr(b, nl.IPSET_ATTR_DATA|nl.NLA_F_NESTED)
+	b = appendPrefixAttrs(b, e.Prefix)
+	b = appendAttrU32(b, nl.IPSET_ATTR_TIMEOUT, uint32(timeoutSeconds(e.TTL)))
+	if c := setComment(e.Origin, e.Reason); c != "" {
+		b = appendAttr(b, nl.IPSET_ATTR_COMMENT, append([]byte(c), 0)...)
+	}
+	return data.end(b)
+}
+
+// appendPrefixAttrs appends the address and prefix length of p as the
+// attributes of an entry.
+func appendPrefixAttrs(b []byte, p netip.Prefix) []byte {
 	b, ip := beginAttr(b, nl.IPSET_ATTR_IP|nl.NLA_F_NESTED)
-	addr := e.Prefix.Addr()
-	if addr.Is4() {
+	if addr := p.Addr(); addr.Is4() {
 		a := addr.As4()
 		b = appendAttr(b, nl.IPSET_ATTR_IPADDR_IPV4|nl.NLA_F_NET_BYTEORDER, a[:]...)
 	} else {
@@ -82,12 +100,7 @@ func appendEntryData(b []byte, e Entry) []byte {
 		b = appendAttr(b, nl.IPSET_ATTR_IPADDR_IPV6|nl.NLA_F_NET_BYTEORDER, a[:]...)
 	}
 	b = ip.end(b)
-	b = appendAttr(b, nl.IPSET_ATTR_CIDR, byte(e.Prefix.Bits()))
-	b = appendAttrU32(b, nl.IPSET_ATTR_TIMEOUT, uint32(timeoutSeconds(e.TTL)))
-	if c := setComment(e.Origin, e.Reason); c != "" {
-		b = appendAttr(b, nl.IPSET_ATTR_COMMENT, append([]byte(c), 0)...)
-	}
-	return data.end(b)
+	return appendAttr(b, nl.IPSET_ATTR_CIDR, byte(p.Bits()))
 }
 
 // addAll puts entries, all of set's family, into set: as many entries per
@@ -98,8 +111,7 @@ func (netlinkSets) addAll(set string, entries []Entry) error {
 	var one []byte
 	buf := make([]byte, 0, batchBytes+1024)
 	for len(entries) > 0 {
-		req, b := ipsetRequest(nl.IPSET_CMD_ADD, set)
-		b = append(buf[:0], b...)
+		b := ipsetRequest(buf[:0], set)
 		// Without NLM_F_EXCL the kernel refreshes what exists. A list of
 		// entries comes with a line number (the kernel's rule).
 		b = appendAttrU32(b, nl.IPSET_ATTR_LINENO, 0)
@@ -114,8 +126,7 @@ func (netlinkSets) addAll(set string, entries []Entry) error {
 			n++
 		}
 		b = adt.end(b)
-		req.RawData = b
-		if _, err := req.Execute(unix.NETLINK_NETFILTER, 0); err != nil {
+		if err := ipsetDo(nl.IPSET_CMD_ADD, unix.NLM_F_ACK, b, nil); err != nil {
 			return ipsetError(err)
 		}
 		entries = entries[n:]
@@ -145,11 +156,10 @@ func ipsetError(err error) error {
 // count returns how many entries set holds (expired ones the kernel has not
 // yet collected included), from its header alone.
 func (netlinkSets) count(set string) (int, error) {
-	req, b := ipsetRequest(nl.IPSET_CMD_LIST, set)
+	b := ipsetRequest(nil, set)
 	b = appendAttrU32(b, nl.IPSET_ATTR_FLAGS, ipsetFlagListHeader)
-	req.AddRawData(b)
 	n, found := 0, false
-	err := req.ExecuteIter(unix.NETLINK_NETFILTER, 0, func(msg []byte) bool {
+	err := ipsetDo(nl.IPSET_CMD_LIST, ipsetDumpFlags, b, func(msg []byte) bool {
 		for typ, v := range attrs(msg, 4) {
 			if typ != nl.IPSET_ATTR_DATA {
 				continue
@@ -174,11 +184,9 @@ func (netlinkSets) count(set string) (int, error) {
 // members lists the prefixes set holds now (expired entries are left out
 // by the kernel), in one dump.
 func (netlinkSets) members(set string) (map[netip.Prefix]struct{}, error) {
-	req, b := ipsetRequest(nl.IPSET_CMD_LIST, set)
-	req.AddRawData(b)
 	out := map[netip.Prefix]struct{}{}
 	var perr error
-	err := req.ExecuteIter(unix.NETLINK_NETFILTER, 0, func(msg []byte) bool {
+	err := ipsetDo(nl.IPSET_CMD_LIST, ipsetDumpFlags, ipsetRequest(nil, set), func(msg []byte) bool {
 		for typ, v := range attrs(msg, 4) {
 			if typ != nl.IPSET_ATTR_ADT {
 				continue

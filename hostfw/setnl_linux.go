@@ -2,12 +2,11 @@ package hostfw
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 )
 
 // setAdder puts entries into ipset sets over netlink, without a process:
@@ -29,20 +28,12 @@ var (
 type netlinkSets struct{}
 
 func (netlinkSets) add(set string, e Entry, replace bool) error {
-	timeout := uint32(timeoutSeconds(e.TTL))
-	ne := &netlink.IPSetEntry{
-		IP:      net.IP(e.Prefix.Addr().AsSlice()),
-		CIDR:    uint8(e.Prefix.Bits()),
-		Timeout: &timeout,
-		Comment: setComment(e.Origin, e.Reason),
-		Replace: replace,
+	flags := uint16(unix.NLM_F_ACK)
+	if !replace {
+		flags |= unix.NLM_F_EXCL // an entry there already is an error: new vs refreshed
 	}
-	err := netlink.IpsetAdd(set, ne)
-	var ie nl.IPSetError
-	if errors.As(err, &ie) && int(ie) == nl.IPSET_ERR_EXIST {
-		return errEntryExists
-	}
-	return ipsetError(err)
+	b := appendEntryData(ipsetRequest(nil, set), e)
+	return ipsetError(ipsetDo(nl.IPSET_CMD_ADD, flags, b, nil))
 }
 
 // diagPeers lists the remote addresses of established TCP sessions to the
