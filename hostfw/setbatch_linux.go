@@ -24,10 +24,12 @@ const batchBytes = 32 << 10
 
 // ipset flags and attributes that the netlink library does not name.
 const (
-	ipsetDumpFlags      = unix.NLM_F_ACK | unix.NLM_F_ROOT | unix.NLM_F_MATCH | unix.NLM_F_DUMP // what "ipset list" asks with
-	ipsetFlagListHeader = 1 << 2                                                                // IPSET_FLAG_LIST_HEADER: list the header only
-	ipsetErrPrivate     = 4096                                                                  // IPSET_ERR_PRIVATE: first ipset-specific errno
+	ipsetFlagListHeader = 1 << 2 // IPSET_FLAG_LIST_HEADER: list the header only
+	ipsetErrPrivate     = 4096   // IPSET_ERR_PRIVATE: first ipset-specific errno
 )
+
+// ipsetDumpFlags are the flags "ipset list" asks with.
+const ipsetDumpFlags = unix.NLM_F_ACK | unix.NLM_F_ROOT | unix.NLM_F_MATCH | unix.NLM_F_DUMP
 
 // nlAttr is a netlink attribute being built in a byte slice.
 type nlAttr int
