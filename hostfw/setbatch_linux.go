@@ -19,7 +19,7 @@ import (
 // batchBytes is the most attribute bytes one add message carries. The
 // entries sit in one nested attribute, whose length is 16 bits, and a
 // failed request comes back echoed in the kernel's error, which must fit
-// the 64 KiB the netlink library reads at once.
+// the 64 KiB banshee reads at once (netlink_linux.go).
 const batchBytes = 32 << 10
 
 // ipset flags and attributes that the netlink library does not name.
