@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -225,7 +226,9 @@ func (f *Firewall) afterFailedApply(ctx context.Context, applyErr error, payload
 // packet counters.
 func sameRuleset(a, b string) bool { return normalizeSave(a) == normalizeSave(b) }
 
-var saveCounters = regexp.MustCompile(`\[\d+:\d+\]`)
+// saveCounters is compiled on first use: a package variable would be
+// compiled at the start of every command.
+var saveCounters = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[\d+:\d+\]`) })
 
 func normalizeSave(s string) string {
 	var out []string
@@ -233,7 +236,7 @@ func normalizeSave(s string) string {
 		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		out = append(out, saveCounters.ReplaceAllString(l, "[0:0]"))
+		out = append(out, saveCounters().ReplaceAllString(l, "[0:0]"))
 	}
 	return strings.Join(out, "\n")
 }

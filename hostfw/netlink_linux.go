@@ -26,26 +26,45 @@ var nlSeq atomic.Uint32
 // was read may be inconsistent.
 var errDumpInterrupted = errors.New("the kernel's table changed while it was read")
 
-// nlRequest sends one request (message type typ, flags besides
-// NLM_F_REQUEST, payload) on a new netlink socket of proto in the calling
-// thread's network namespace and calls each with the payload of every
-// answer until the kernel says done (a dump) or acknowledges (NLM_F_ACK).
-// An error answer is returned as a syscall.Errno. When each returns false
-// the rest is read and dropped.
-func nlRequest(proto int, typ, flags uint16, payload []byte, each func(msg []byte) bool) error {
+// nlConn is a netlink socket of one protocol in the network namespace of
+// the thread that opened it.
+type nlConn struct{ fd int }
+
+func nlOpen(proto int) (*nlConn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, err
+	}
+	// A kernel that never answers must not hang banshee.
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 30}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &nlConn{fd: fd}, nil
+}
+
+func (c *nlConn) close() { unix.Close(c.fd) }
+
+// nlRequest sends one request on a socket of its own (see nlConn.do).
+func nlRequest(proto int, typ, flags uint16, payload []byte, each func(msg []byte) bool) error {
+	c, err := nlOpen(proto)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	// A kernel that never answers must not hang banshee.
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 30}); err != nil {
-		return err
-	}
-	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return err
-	}
+	defer c.close()
+	return c.do(typ, flags, payload, each)
+}
+
+// do sends one request (message type typ, flags besides NLM_F_REQUEST,
+// payload) and calls each with the payload of every answer until the
+// kernel says done (a dump) or acknowledges (NLM_F_ACK). An error answer
+// is returned as a syscall.Errno. When each returns false the rest is read
+// and dropped.
+func (c *nlConn) do(typ, flags uint16, payload []byte, each func(msg []byte) bool) error {
 	seq := nlSeq.Add(1)
 	msg := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(payload))
 	msg = append(msg, payload...)
@@ -53,7 +72,7 @@ func nlRequest(proto int, typ, flags uint16, payload []byte, each func(msg []byt
 	binary.NativeEndian.PutUint16(msg[4:], typ)
 	binary.NativeEndian.PutUint16(msg[6:], flags|unix.NLM_F_REQUEST)
 	binary.NativeEndian.PutUint32(msg[8:], seq)
-	if err := unix.Sendto(fd, msg, 0, kernel); err != nil {
+	if err := unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
 	bp := nlBufs.Get().(*[]byte)
@@ -61,7 +80,7 @@ func nlRequest(proto int, typ, flags uint16, payload []byte, each func(msg []byt
 	buf := *bp
 	stopped, interrupted := false, false
 	for {
-		n, from, err := unix.Recvfrom(fd, buf, 0)
+		n, from, err := unix.Recvfrom(c.fd, buf, 0)
 		if err == unix.EINTR {
 			continue
 		}

@@ -75,8 +75,11 @@ func ipsetDo(cmd int, flags uint16, payload []byte, each func(msg []byte) bool) 
 	if each == nil {
 		each = func([]byte) bool { return true }
 	}
-	return nlRequest(unix.NETLINK_NETFILTER, uint16(cmd|unix.NFNL_SUBSYS_IPSET<<8), flags, payload, each)
+	return nlRequest(unix.NETLINK_NETFILTER, ipsetType(cmd), flags, payload, each)
 }
+
+// ipsetType is the netlink message type of an ipset command.
+func ipsetType(cmd int) uint16 { return uint16(cmd | unix.NFNL_SUBSYS_IPSET<<8) }
 
 // appendEntryData appends one entry as the DATA attribute of an add: the
 // address, its prefix length, the timeout and the comment banshee writes.
@@ -110,6 +113,11 @@ func appendPrefixAttrs(b []byte, p netip.Prefix) []byte {
 // already in the set gets the new timeout and comment, as with
 // "ipset -exist add". On an error the entries of earlier messages are in.
 func (netlinkSets) addAll(set string, entries []Entry) error {
+	c, err := nlOpen(unix.NETLINK_NETFILTER)
+	if err != nil {
+		return ipsetError(err)
+	}
+	defer c.close()
 	var one []byte
 	buf := make([]byte, 0, batchBytes+1024)
 	for len(entries) > 0 {
@@ -128,7 +136,7 @@ func (netlinkSets) addAll(set string, entries []Entry) error {
 			n++
 		}
 		b = adt.end(b)
-		if err := ipsetDo(nl.IPSET_CMD_ADD, unix.NLM_F_ACK, b, nil); err != nil {
+		if err := c.do(ipsetType(nl.IPSET_CMD_ADD), unix.NLM_F_ACK, b, func([]byte) bool { return true }); err != nil {
 			return ipsetError(err)
 		}
 		entries = entries[n:]

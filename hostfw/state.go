@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -79,12 +80,12 @@ func (s *store) lock() (func(), error) {
 // recordSum is the checksum that ends every record: " ~" and the CRC-32C of
 // the record before it, in 8 hex digits. A record whose sum does not match
 // was damaged on disk; records written before sums existed have none.
-var recordSum = crc32.MakeTable(crc32.Castagnoli)
+var recordSum = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // sealRecord ends the record that starts at b[start:] with its checksum and
 // a newline.
 func sealRecord(b []byte, start int) []byte {
-	sum := crc32.Checksum(b[start:], recordSum)
+	sum := crc32.Checksum(b[start:], recordSum())
 	b = append(b, " ~"...)
 	b = append(b, fmt.Sprintf("%08x", sum)...)
 	return append(b, '\n')
@@ -390,7 +391,7 @@ func quoteShort(line string) string {
 func parseRecord(line string) (e Entry, del bool, err error) {
 	if i := len(line) - 10; i >= 0 && line[i:i+2] == " ~" {
 		if sum, perr := strconv.ParseUint(line[i+2:], 16, 32); perr == nil {
-			if crc32.Checksum([]byte(line[:i]), recordSum) != uint32(sum) {
+			if crc32.Checksum([]byte(line[:i]), recordSum()) != uint32(sum) {
 				return e, false, fmt.Errorf("checksum mismatch in %s", quoteShort(line))
 			}
 			line = line[:i]

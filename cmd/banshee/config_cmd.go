@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/banshee-project/banshee/awsnacl"
@@ -108,8 +109,9 @@ func defaultsExplained() map[string]string {
 	}
 }
 
-// goDuration matches what time.Duration.String writes.
-var goDuration = regexp.MustCompile(`^([0-9]+h)?([0-9]+m)?[0-9.]+s$`)
+// goDuration matches what time.Duration.String writes (compiled on first
+// use, not at the start of every command).
+var goDuration = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+h)?([0-9]+m)?[0-9.]+s$`) })
 
 // explain sets the comment of every key of the mapping n whose path (a.b)
 // has an entry in notes.
@@ -129,7 +131,7 @@ func explain(n *yaml.Node, path string, notes map[string]string) {
 			if note, ok := notes[p]; ok {
 				v.LineComment = note
 			}
-			if v.Kind == yaml.ScalarNode && goDuration.MatchString(v.Value) {
+			if v.Kind == yaml.ScalarNode && goDuration().MatchString(v.Value) {
 				if d, err := time.ParseDuration(v.Value); err == nil {
 					v.Value = shortDuration(d) // 30d rather than 720h0m0s
 				}

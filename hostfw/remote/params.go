@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -31,12 +32,15 @@ const (
 // commands.
 const MaxTargetsLen = 4000
 
+// The expressions are compiled on first use: compiled as package
+// variables they cost every command of the binary megabytes and
+// milliseconds at start (the bounded repetitions expand).
 var (
-	actionRE  = regexp.MustCompile(ActionPattern)
-	targetsRE = regexp.MustCompile(TargetsPattern)
-	ttlRE     = regexp.MustCompile(TTLPattern)
-	reasonRE  = regexp.MustCompile(ReasonPattern)
-	reasonBad = regexp.MustCompile(`[^A-Za-z0-9 _.,:/@()+=#-]`)
+	actionRE  = lazyRE(ActionPattern)
+	targetsRE = lazyRE(TargetsPattern)
+	ttlRE     = lazyRE(TTLPattern)
+	reasonRE  = lazyRE(ReasonPattern)
+	reasonBad = lazyRE(`[^A-Za-z0-9 _.,:/@()+=#-]`)
 )
 
 // Action is what the document does on the instance.
@@ -68,7 +72,7 @@ func FormatTTL(d time.Duration) string {
 // the allowed set become '_' and it is cut to 256 bytes. Alarm names and
 // operator text go through it; the result still passes ReasonPattern.
 func CleanReason(s string) string {
-	s = reasonBad.ReplaceAllString(s, "_")
+	s = reasonBad().ReplaceAllString(s, "_")
 	if len(s) > 256 {
 		s = s[:256]
 	}
@@ -108,7 +112,7 @@ func Parameters(action Action, targets []netip.Prefix, ttl time.Duration, reason
 	for _, c := range []struct {
 		name string
 		re   *regexp.Regexp
-	}{{ParamAction, actionRE}, {ParamTargets, targetsRE}, {ParamTTL, ttlRE}, {ParamReason, reasonRE}} {
+	}{{ParamAction, actionRE()}, {ParamTargets, targetsRE()}, {ParamTTL, ttlRE()}, {ParamReason, reasonRE()}} {
 		if v := p[c.name][0]; !c.re.MatchString(v) {
 			return nil, fmt.Errorf("build ssm parameters: %s %q does not match %s", c.name, v, c.re)
 		}
@@ -138,4 +142,9 @@ func chunks(targets []netip.Prefix) [][]netip.Prefix {
 		out = append(out, cur)
 	}
 	return out
+}
+
+// lazyRE compiles expr on first use.
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

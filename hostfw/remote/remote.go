@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -50,20 +49,20 @@ type Driver struct {
 }
 
 var (
-	documentRE = regexp.MustCompile(`^[a-zA-Z0-9_.:/-]{3,128}$`)
-	tagKeyRE   = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
-	instanceRE = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
-	keyRE      = regexp.MustCompile(`^[0-9a-f]{8,64}$`)
+	documentRE = lazyRE(`^[a-zA-Z0-9_.:/-]{3,128}$`)
+	tagKeyRE   = lazyRE(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	instanceRE = lazyRE(`^i-[0-9a-f]{8,17}$`)
+	keyRE      = lazyRE(`^[0-9a-f]{8,64}$`)
 )
 
 // New returns a driver over the given clients. It validates the document
 // name and the instance tag.
 func New(s SSMAPI, e EC2API, cfg Config) (*Driver, error) {
-	if !documentRE.MatchString(cfg.Document) {
+	if !documentRE().MatchString(cfg.Document) {
 		return nil, fmt.Errorf("configure ssm host driver: document name %q is not valid", cfg.Document)
 	}
 	k, v, ok := strings.Cut(cfg.InstanceTag, "=")
-	if !ok || !tagKeyRE.MatchString(k) || len(v) > 256 {
+	if !ok || !tagKeyRE().MatchString(k) || len(v) > 256 {
 		return nil, fmt.Errorf("configure ssm host driver: instance tag %q is not key=value", cfg.InstanceTag)
 	}
 	t := cfg.Timeout
@@ -114,7 +113,7 @@ func (d *Driver) Run(ctx context.Context, r Request) (Result, error) {
 	if r.Action != Block && r.Action != Unblock {
 		return res, fmt.Errorf("ssm host %s: unknown action", r.Action)
 	}
-	if r.Key != "" && !keyRE.MatchString(r.Key) {
+	if r.Key != "" && !keyRE().MatchString(r.Key) {
 		return res, fmt.Errorf("ssm host %s: key %q is not hex", r.Action, r.Key)
 	}
 	ids := slices.Clone(r.Instances)
@@ -124,7 +123,7 @@ func (d *Driver) Run(ctx context.Context, r Request) (Result, error) {
 		return res, fmt.Errorf("ssm host %s: no instances", r.Action)
 	}
 	for _, id := range ids {
-		if !instanceRE.MatchString(id) {
+		if !instanceRE().MatchString(id) {
 			return res, fmt.Errorf("ssm host %s: %q is not an instance id", r.Action, id)
 		}
 	}

@@ -23,7 +23,7 @@ func TestFormatTTL(t *testing.T) {
 		if got != want {
 			t.Errorf("FormatTTL(%v) = %q, want %q", d, got, want)
 		}
-		if !ttlRE.MatchString(got) {
+		if !ttlRE().MatchString(got) {
 			t.Errorf("FormatTTL(%v) = %q does not match %s", d, got, TTLPattern)
 		}
 		if back, err := time.ParseDuration(got); err != nil || back < d {
@@ -43,7 +43,7 @@ func TestCleanReason(t *testing.T) {
 		if got != want {
 			t.Errorf("CleanReason(%q) = %q, want %q", in, got, want)
 		}
-		if !reasonRE.MatchString(got) {
+		if !reasonRE().MatchString(got) {
 			t.Errorf("CleanReason(%q) = %q does not match %s", in, got, ReasonPattern)
 		}
 	}
