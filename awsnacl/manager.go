@@ -84,7 +84,7 @@ func New(client EC2API, cfg policy.NACLConfig, opts ...Option) *Manager {
 		now:        time.Now,
 		maxAge:     DefaultReadMaxAge,
 		orphTTL:    orDefault(time.Duration(cfg.OrphanTTL), DefaultOrphanTTL),
-		grace:      DefaultOrphanGrace,
+		grace:      orDefault(time.Duration(cfg.OrphanGrace), DefaultOrphanGrace),
 		cidrMaxAge: max(0, time.Duration(cfg.VPCCIDRMaxAge)),
 		instances:  map[string]instance{},
 		nacls:      map[string]*naclState{},

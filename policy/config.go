@@ -82,6 +82,7 @@ type NACLConfig struct {
 	MutatingBurst int      `yaml:"mutating_burst" json:"mutating_burst"` // client-side bucket for mutating calls (default 20)
 	MutatingRate  float64  `yaml:"mutating_rate" json:"mutating_rate"`   // its refill per second (default 2)
 	OrphanTTL     Duration `yaml:"orphan_ttl" json:"orphan_ttl"`         // expiry given to an entry found without metadata (default 1h)
+	OrphanGrace   Duration `yaml:"orphan_grace" json:"orphan_grace"`     // how long such an entry is seen unchanged before a sweep adopts it (default 5m)
 }
 
 // WatchConfig configures the detection daemon.

@@ -276,7 +276,7 @@ func (c *Config) validate() (string, *InputError) {
 		d   Duration
 	}
 	for _, dk := range []durKey{{"policy.default_ttl", p.DefaultTTL}, {"policy.max_ttl", p.MaxTTL}, {"policy.repeat_window", p.RepeatWindow},
-		{"nacl.max_backoff", n.MaxBackoff}, {"nacl.call_timeout", n.CallTimeout}, {"nacl.orphan_ttl", n.OrphanTTL}, {"nacl.vpc_cidr_max_age", n.VPCCIDRMaxAge}, {"watch.find_time", w.FindTime}} {
+		{"nacl.max_backoff", n.MaxBackoff}, {"nacl.call_timeout", n.CallTimeout}, {"nacl.orphan_ttl", n.OrphanTTL}, {"nacl.orphan_grace", n.OrphanGrace}, {"nacl.vpc_cidr_max_age", n.VPCCIDRMaxAge}, {"watch.find_time", w.FindTime}} {
 		if dk.d < 0 {
 			return bad(dk.key, time.Duration(dk.d), "must not be negative")
 		}

@@ -105,6 +105,7 @@ func defaultsExplained() map[string]string {
 		"nacl.mutating_burst":  fmt.Sprintf("0: the built-in burst of %d NACL writes", awsnacl.DefaultMutatingBurst),
 		"nacl.mutating_rate":   fmt.Sprintf("0: the built-in %g NACL writes per second after the burst", awsnacl.DefaultMutatingRate),
 		"nacl.orphan_ttl":      fmt.Sprintf("0s: the built-in %s for a deny found without banshee's tags", d(awsnacl.DefaultOrphanTTL)),
+		"nacl.orphan_grace":    fmt.Sprintf("0s: the built-in %s a deny without banshee's tags is seen unchanged before a sweep adopts it", d(awsnacl.DefaultOrphanGrace)),
 		"watch.detectors":      "[] adds none: the built-in detectors always run (" + strings.Join(names, ", ") + "); add regular expressions anchored at both ends (^...$) with an (?P<addr>...) group here",
 	}
 }

@@ -22,7 +22,8 @@ per entry, and their metadata in one batched call per NACL. It also repairs
 what an interrupted writer left behind: metadata without an entry is
 deleted; an entry of the reserved range without metadata, in a network ACL
 banshee manages, is recorded on first sight and adopted with an expiry of
-nacl.orphan_ttl from now when a sweep at least 5 minutes later finds it
+nacl.orphan_ttl from now when a sweep at least nacl.orphan_grace (5 minutes)
+later finds it
 unchanged and still without metadata (never on first sight: a writer
 tags its entry right after creating it).
 

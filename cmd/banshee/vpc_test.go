@@ -26,9 +26,15 @@ import (
 // runAWS runs banshee with args and returns stdout, stderr and the exit code.
 func runAWS(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return runAWSConfig(t, "nacl:\n  max_backoff: 100ms\n", args...)
+}
+
+// runAWSConfig is runAWS with the configuration cfg.
+func runAWSConfig(t *testing.T, cfg string, args ...string) (string, string, int) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "banshee.yaml")
-	if err := os.WriteFile(path, []byte("nacl:\n  max_backoff: 100ms\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
@@ -260,5 +266,64 @@ func TestVPCBlockShadowedAtWrite(t *testing.T) {
 	}
 	if got := w.denies(t); len(got) != 1 || got["203.0.113.1/32"] == 0 {
 		t.Errorf("entries %v: want only 203.0.113.1", got)
+	}
+}
+
+// TestUntaggedDenyIsDriftUntilAdopted: a deny someone added by hand in
+// banshee's reserved range, without its metadata, is listed as drift
+// (no-metadata) and status says so; reconcile repairs it by adopting it
+// (expiry nacl.orphan_ttl) once it has been seen unchanged for
+// nacl.orphan_grace, never on first sight.
+func TestUntaggedDenyIsDriftUntilAdopted(t *testing.T) {
+	w := newAWSWorld(t)
+	const cfg = "nacl:\n  max_backoff: 100ms\n  orphan_grace: 1s\n"
+	if _, errs, code := runAWSConfig(t, cfg, "block", "203.0.113.7", "--scope", "vpc", "--subnet", w.subnet, "--ttl", "2h"); code != 0 {
+		t.Fatalf("block: exit %d %s", code, errs)
+	}
+	if _, err := w.raw.CreateNetworkAclEntry(context.Background(), &ec2.CreateNetworkAclEntryInput{NetworkAclId: aws.String(w.nacl), RuleNumber: aws.Int32(9),
+		Protocol: aws.String("-1"), RuleAction: types.RuleActionDeny, Egress: aws.Bool(false), CidrBlock: aws.String("192.0.2.99/32")}); err != nil {
+		t.Fatal(err)
+	}
+	drift := func() string {
+		t.Helper()
+		out, errs, code := runAWSConfig(t, cfg, "list", "-o", "json")
+		if code != 0 {
+			t.Fatalf("list: exit %d %s", code, errs)
+		}
+		var l listedJSON
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatalf("list -o json: %v: %q", err, out)
+		}
+		for _, b := range l.Blocks {
+			if strings.TrimSuffix(b.Target, "/32") == "192.0.2.99" {
+				return b.Drift + "|" + b.Reason
+			}
+		}
+		return "absent"
+	}
+	if got := drift(); !strings.HasPrefix(got, "no-metadata|") {
+		t.Fatalf("the hand-made deny is listed as %q, want drift no-metadata", got)
+	}
+	if _, _, code := runAWSConfig(t, cfg, "status"); code != 1 {
+		t.Errorf("status with an untagged deny: exit %d, want 1", code)
+	}
+	// First sight: recorded, not adopted. Then adopted once seen
+	// unchanged for the grace (bounded tries).
+	if _, errs, code := runAWSConfig(t, cfg, "reconcile"); code != 0 {
+		t.Fatalf("reconcile: exit %d %s", code, errs)
+	}
+	got := drift()
+	if !strings.HasPrefix(got, "no-metadata|") {
+		t.Errorf("adopted on first sight (%q): a writer tags its entry right after creating it", got)
+	}
+	for i := 0; i < 20 && !strings.HasPrefix(got, "|"); i++ {
+		time.Sleep(500 * time.Millisecond)
+		if _, errs, code := runAWSConfig(t, cfg, "reconcile"); code != 0 {
+			t.Fatalf("reconcile: exit %d %s", code, errs)
+		}
+		got = drift()
+	}
+	if !strings.HasPrefix(got, "|") || w.denies(t)["192.0.2.99/32"] != 9 {
+		t.Errorf("after reconcile the deny is %q (entries %v), want it adopted in place, no drift", got, w.denies(t))
 	}
 }
