@@ -56,6 +56,8 @@ type Unblocked struct {
 type UnblockResult struct {
 	Results []Unblocked `json:"results"`
 	Notes   []string    `json:"notes,omitempty"`
+	// Lifted are the network ACL blocks removed (the Lambda returns them).
+	Lifted []policy.Block `json:"-"`
 }
 
 // Unblock removes each target wherever banshee blocked it (this host and
@@ -88,7 +90,7 @@ func (e *Engine) Unblock(ctx context.Context, req UnblockRequest) (*UnblockResul
 		}
 	}
 	if req.Where != HostOnly {
-		bs, err := e.unblockVPC(ctx, req, where)
+		bs, err := e.unblockVPC(ctx, req, where, res)
 		switch {
 		case err != nil && req.Where == Everywhere && IsUsage(err):
 			res.Notes = append(res.Notes, "network ACLs not checked: "+err.Error())
@@ -147,7 +149,7 @@ func blockWhere(b policy.Block) string {
 
 // unblockVPC removes the targets from every network ACL that records them
 // and returns the VPC blocks left.
-func (e *Engine) unblockVPC(ctx context.Context, req UnblockRequest, where map[netip.Prefix][]string) ([]policy.Block, error) {
+func (e *Engine) unblockVPC(ctx context.Context, req UnblockRequest, where map[netip.Prefix][]string, res *UnblockResult) ([]policy.Block, error) {
 	m, err := e.edgeMgr(ctx)
 	if err != nil {
 		return nil, err
@@ -176,6 +178,7 @@ func (e *Engine) unblockVPC(ctx context.Context, req UnblockRequest, where map[n
 	var errs []error
 	for _, id := range order {
 		removed, err := m.Unblock(ctx, id, byNACL[id])
+		res.Lifted = append(res.Lifted, removed...)
 		for _, b := range removed {
 			for _, p := range req.Targets {
 				if p.Masked() == b.Target.Masked() {

@@ -8,23 +8,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/banshee-project/banshee/awsnacl"
 	"github.com/banshee-project/banshee/cmd/banshee-lambda/internal/event"
 	"github.com/banshee-project/banshee/cmd/banshee-lambda/internal/offenders"
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/hostfw/remote"
 	"github.com/banshee-project/banshee/policy"
 )
 
-// NACLs is what the function needs of awsnacl.Manager (one per invocation).
+// NACLs is what the function needs of awsnacl.Manager (one per
+// invocation): the engine's edge, and the read of one subnet's ACL for the
+// free-slot metric.
 type NACLs interface {
-	Resolve(ctx context.Context, instanceIDs []string, subnetID string) ([]policy.Target, error)
-	FillSnapshot(ctx context.Context, targets []policy.Target, snap *policy.Snapshot) error
-	Block(ctx context.Context, decisions []policy.Decision, req awsnacl.Request) ([]policy.Block, error)
-	Unblock(ctx context.Context, subnetOrNACL string, prefixes []netip.Prefix) ([]policy.Block, error)
-	Sweep(ctx context.Context, now time.Time, subnetsOrNACLs ...string) (awsnacl.SweepResult, error)
+	engine.Edge
 	NACLFor(ctx context.Context, subnetID string) (policy.NACL, error)
 }
 
@@ -195,7 +194,7 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 	nacls := f.d.NACLs(cfg)
 	key := hashKey("manual", f.d.RequestID(ctx))
 	if m.Action == event.ManualUnblock {
-		return f.unblock(ctx, nacls, m, key, resp)
+		return f.unblock(ctx, cfg, nacls, m, key, resp)
 	}
 	targets, err := nacls.Resolve(ctx, m.Instances, m.Subnet)
 	if err != nil {
@@ -221,7 +220,7 @@ func (f *Function) manual(ctx context.Context, m *event.Manual, resp *Response) 
 	return f.decideAndEnforce(ctx, cfg, []policy.Attack{atk}, tr, resp)
 }
 
-func (f *Function) unblock(ctx context.Context, nacls NACLs, m *event.Manual, key string, resp *Response) error {
+func (f *Function) unblock(ctx context.Context, cfg policy.Config, nacls NACLs, m *event.Manual, key string, resp *Response) error {
 	var errs []error
 	if m.Subnet != "" || (m.Scope != policy.ScopeHost && len(m.Instances) > 0) {
 		subnets := []string{}
@@ -239,15 +238,30 @@ func (f *Function) unblock(ctx context.Context, nacls NACLs, m *event.Manual, ke
 			}
 		}
 		if m.Scope != policy.ScopeHost {
+			var managed []string
 			for _, s := range subnets {
 				if err := f.managed(ctx, nacls, s); err != nil {
 					errs = append(errs, fmt.Errorf("manual unblock in %s: %w", s, err))
 					continue
 				}
-				bs, err := nacls.Unblock(ctx, s, m.Targets)
-				resp.Unblocked = append(resp.Unblocked, bs...)
+				managed = append(managed, s)
+			}
+			if len(managed) > 0 {
+				// The unblock every door runs, confined to the ACLs this
+				// function manages.
+				eng := engine.New(engine.Deps{Config: cfg, Now: f.d.Now,
+					Edge: func(context.Context) (engine.Edge, error) { return nacls, nil }})
+				ur, err := eng.Unblock(ctx, engine.UnblockRequest{Targets: m.Targets, Where: engine.VPCOnly, NACLs: managed})
+				if ur != nil {
+					resp.Unblocked = append(resp.Unblocked, ur.Lifted...)
+					for _, u := range ur.Results {
+						if len(u.CoveredBy) > 0 {
+							f.d.Log.WarnContext(ctx, "still blocked by a wider block", "target", u.Target.String(), "message", u.Message)
+						}
+					}
+				}
 				if err != nil {
-					errs = append(errs, fmt.Errorf("manual unblock in %s: %w", s, err))
+					errs = append(errs, fmt.Errorf("manual unblock in %s: %w", strings.Join(managed, ", "), err))
 				}
 			}
 		}
@@ -277,9 +291,18 @@ func (f *Function) sweep(ctx context.Context, s *event.Schedule, resp *Response)
 	if err != nil {
 		return fmt.Errorf("sweep expired blocks: %w", err)
 	}
+	// The repair every door runs (engine.Reconcile), on the network ACLs
+	// this function manages.
 	res := awsnacl.SweepResult{Removed: []policy.Block{}}
 	if all || len(ids) > 0 {
-		res, err = f.d.NACLs(cfg).Sweep(ctx, now, ids...)
+		nacls := f.d.NACLs(cfg)
+		eng := engine.New(engine.Deps{Config: cfg, Now: func() time.Time { return now },
+			Edge: func(context.Context) (engine.Edge, error) { return nacls, nil }})
+		var rr *engine.ReconcileResult
+		rr, err = eng.Reconcile(ctx, engine.VPCOnly, ids)
+		if rr != nil && rr.Sweep != nil {
+			res = *rr.Sweep
+		}
 	}
 	resp.Sweep = &res
 	f.d.Log.InfoContext(ctx, "swept expired NACL blocks", "rule", s.Rule, "network_acls", ids, "removed", len(res.Removed), "adopted", len(res.Adopted), "stale_tags", res.StaleTags)

@@ -98,6 +98,11 @@ func (r *region) Block(context.Context, []policy.Decision, awsnacl.Request) ([]p
 func (r *region) Unblock(context.Context, string, []netip.Prefix) ([]policy.Block, error) {
 	return nil, errUnused
 }
+func (r *region) List(context.Context, ...string) ([]policy.Block, error) { return nil, nil }
+func (r *region) Vanished(context.Context, time.Time, ...string) ([]policy.Block, error) {
+	return nil, nil
+}
+
 func (r *region) NACLFor(context.Context, string) (policy.NACL, error) {
 	return policy.NACL{}, errUnused
 }
