@@ -211,12 +211,18 @@ func (f *Firewall) Probe(ctx context.Context, fam Family) bool {
 }
 
 // inputJumps reports whether INPUT jumps to banshee's chain, as
-// "iptables -C INPUT -j CHAIN" would: for the nft backend read in one
-// nf_tables netlink dump of INPUT's rules (no process), else (or when that
-// read fails) by running iptables.
+// "iptables -C INPUT -j CHAIN" would, without a process: for the nft
+// backend from one nf_tables netlink dump of INPUT's rules, for legacy from
+// the kernel's filter table (getsockopt); when that read fails, by running
+// iptables.
 func (f *Firewall) inputJumps(ctx context.Context, fam Family) bool {
-	if f.t.backend == BackendNFT {
+	switch f.t.backend {
+	case BackendNFT:
 		if ok, err := nftJumps(fam, "INPUT", f.opts.Chain); err == nil {
+			return ok
+		}
+	case BackendLegacy:
+		if ok, err := legacyJumps(fam, f.opts.Chain); err == nil {
 			return ok
 		}
 	}

@@ -10,17 +10,28 @@ import (
 	"github.com/banshee-project/banshee/hostfw/nstest"
 )
 
-// TestNFTJumpsAgreesWithIptablesCheck reads INPUT through nf_tables
-// netlink and asks iptables-nft -C the same question after each change of
-// a real ruleset, in both families: the two answers must agree.
-func TestNFTJumpsAgreesWithIptablesCheck(t *testing.T) {
-	n := nstest.New(t)
+// TestJumpsAgreeWithIptablesCheck reads INPUT as banshee does (nf_tables
+// netlink for nft, the kernel's filter table for legacy) and asks iptables
+// -C the same question after each change of a real ruleset, in both
+// families and both backends: the two answers must agree.
+func TestJumpsAgreeWithIptablesCheck(t *testing.T) {
 	ctx := context.Background()
-	for _, fam := range []Family{V4, V6} {
-		t.Run(fam.String(), func(t *testing.T) {
-			ipt := "iptables-nft"
+	for _, c := range []struct {
+		backend Backend
+		fam     Family
+	}{{BackendNFT, V4}, {BackendNFT, V6}, {BackendLegacy, V4}, {BackendLegacy, V6}} {
+		t.Run(string(c.backend)+"/"+c.fam.String(), func(t *testing.T) {
+			n := nstest.New(t)
+			fam := c.fam
+			ipt := "iptables-" + string(c.backend)
 			if fam == V6 {
-				ipt = "ip6tables-nft"
+				ipt = "ip6tables-" + string(c.backend)
+			}
+			jumps := func() (bool, error) {
+				if c.backend == BackendLegacy {
+					return legacyJumps(fam, "BANSHEE")
+				}
+				return nftJumps(fam, "INPUT", "BANSHEE")
 			}
 			run := func(args ...string) {
 				t.Helper()
@@ -50,7 +61,7 @@ func TestNFTJumpsAgreesWithIptablesCheck(t *testing.T) {
 				var got bool
 				if err := n.Victim.Do(func() error {
 					var err error
-					got, err = nftJumps(fam, "INPUT", "BANSHEE")
+					got, err = jumps()
 					return err
 				}); err != nil {
 					t.Fatalf("%s: %v", s.what, err)
@@ -58,19 +69,31 @@ func TestNFTJumpsAgreesWithIptablesCheck(t *testing.T) {
 				_, cerr := n.Victim.Run(ctx, ipt, "-w", "-C", "INPUT", "-j", "BANSHEE")
 				if got != s.want || got != (cerr == nil) {
 					out, _ := n.Victim.Run(ctx, ipt+"-save")
-					t.Fatalf("%s: nf_tables read says %v, iptables -C says %v, want %v; ruleset:\n%s", s.what, got, cerr == nil, s.want, out)
+					t.Fatalf("%s: banshee's read says %v, iptables -C says %v, want %v; ruleset:\n%s", s.what, got, cerr == nil, s.want, out)
 				}
 			}
 		})
 	}
 }
 
-// TestEnsureFindsTheJumpWithoutIptables: with the nft backend, a Firewall
-// whose chain is in place answers Probe and Ensure from netlink alone, and
+// TestEnsureFindsTheJumpWithoutIptables: with either backend, a Firewall
+// whose chain is in place answers Probe and Ensure without a process, and
 // notices a removed jump.
 func TestEnsureFindsTheJumpWithoutIptables(t *testing.T) {
+	for _, b := range backends {
+		t.Run(string(b), func(t *testing.T) { ensureWithoutIptables(t, b) })
+	}
+}
+
+func ensureWithoutIptables(t *testing.T, b Backend) {
 	n := nstest.New(t)
-	inNS(t, n, BackendNFT, t.TempDir(), func(ctx context.Context, fw *Firewall) error {
+	jumps := func(fw *Firewall) (bool, error) {
+		if b == BackendLegacy {
+			return legacyJumps(V4, fw.opts.Chain)
+		}
+		return nftJumps(V4, "INPUT", fw.opts.Chain)
+	}
+	inNS(t, n, b, t.TempDir(), func(ctx context.Context, fw *Firewall) error {
 		if err := fw.Ensure(ctx, V4); err != nil {
 			return err
 		}
@@ -98,7 +121,7 @@ func TestEnsureFindsTheJumpWithoutIptables(t *testing.T) {
 		if err := fw.Ensure(ctx, V4); err != nil {
 			return err
 		}
-		if ok, err := nftJumps(V4, "INPUT", fw.opts.Chain); err != nil || !ok {
+		if ok, err := jumps(fw); err != nil || !ok {
 			return fmt.Errorf("after Ensure the jump is not back (%v, %v); ran %q", ok, err, rec.cmds)
 		}
 		return nil
