@@ -137,7 +137,7 @@ func (s *scanner) sorted() []int32 {
 
 // offender builds the report row of one window, with the decision the
 // policy would take when it crossed the threshold.
-func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) scanOffender {
+func (s *scanner) offender(id int32, decide func(policy.Attack) []policy.Decision) scanOffender {
 	src := s.tr.At(id)
 	d := s.m.Detectors()[src.Detector]
 	o := scanOffender{
@@ -153,7 +153,7 @@ func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) s
 	if src.Prefix.Bits() < src.Addr.BitLen() {
 		o.Network = &src.Prefix
 	}
-	if o.CrossesThreshold && eng != nil {
+	if o.CrossesThreshold && decide != nil {
 		span := max(src.Last.Sub(src.First), time.Second)
 		atk := detect.Attack(d, detect.Trip{
 			Detector: src.Detector, Addr: src.Addr, Source: src.Prefix, Port: d.Port,
@@ -161,10 +161,10 @@ func (s *scanner) offender(id int32, eng *policy.Engine, snap policy.Snapshot) s
 			Rate: float64(src.Count) / span.Seconds(),
 		})
 		atk.Reason = fmt.Sprintf("%s: %d failures, threshold %d within %s", d.Name, src.Count, d.MaxRetry, d.FindTime)
-		if ds := eng.Decide(atk, snap); len(ds) == 1 {
+		if ds := decide(atk); len(ds) == 1 {
 			o.Decision = &ds[0]
 		}
-	} else if eng != nil {
+	} else if decide != nil {
 		// Below the threshold nothing would follow; the report says so.
 		o.Decision = &policy.Decision{
 			Target:  src.Prefix,
@@ -186,7 +186,7 @@ type scanTail struct {
 
 // writeJSON streams the report as one JSON object on one line, the shape
 // of scanOutput, without holding every row in memory.
-func (s *scanner) writeJSON(w io.Writer, eng *policy.Engine, snap policy.Snapshot) error {
+func (s *scanner) writeJSON(w io.Writer, decide func(policy.Attack) []policy.Decision) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var row bytes.Buffer
 	enc := json.NewEncoder(&row)
@@ -194,7 +194,7 @@ func (s *scanner) writeJSON(w io.Writer, eng *policy.Engine, snap policy.Snapsho
 	bw.WriteString(`{"offenders":[`)
 	for i, id := range s.sorted() {
 		row.Reset()
-		if err := enc.Encode(s.offender(id, eng, snap)); err != nil {
+		if err := enc.Encode(s.offender(id, decide)); err != nil {
 			return fmt.Errorf("encoding the scan: %w", err)
 		}
 		if i > 0 {
@@ -216,12 +216,12 @@ func (s *scanner) writeJSON(w io.Writer, eng *policy.Engine, snap policy.Snapsho
 }
 
 // writeText prints one row per source and a summary.
-func (s *scanner) writeText(w io.Writer, eng *policy.Engine, snap policy.Snapshot) error {
+func (s *scanner) writeText(w io.Writer, decide func(policy.Attack) []policy.Decision) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	crossing, n := 0, 0
 	fmt.Fprintf(bw, "%-39s  %-14s  %7s  %-11s  %s\n", "SOURCE", "DETECTOR", "COUNT", "THRESHOLD", "DECISION")
 	for _, id := range s.sorted() {
-		o := s.offender(id, eng, snap)
+		o := s.offender(id, decide)
 		n++
 		threshold, decision := "below", "-"
 		if o.CrossesThreshold {
@@ -307,15 +307,20 @@ readings naming different addresses; a host name instead of an address).`,
 					return err
 				}
 			}
-			snap := policy.Snapshot{Now: time.Now().UTC(), Callers: callerAddrs(os.Getenv)}
 			if n := s.tr.Evicted(); n > 0 {
 				fmt.Fprintf(a.stderr, "banshee: warning: %d source windows were forgotten to stay within --max-sources %d; counts of the oldest sources are incomplete\n", n, maxSources)
 			}
-			eng := policy.New(cfg)
-			if a.output == "json" {
-				return s.writeJSON(a.stdout, eng, snap)
+			// The decisions plan would make without EC2: the same
+			// engine, the caller's session and this host's networks.
+			eng, err := a.engine()
+			if err != nil {
+				return err
 			}
-			return s.writeText(a.stdout, eng, snap)
+			decide := eng.Offline()
+			if a.output == "json" {
+				return s.writeJSON(a.stdout, decide)
+			}
+			return s.writeText(a.stdout, decide)
 		},
 	}
 	cmd.Flags().IntVar(&maxSources, "max-sources", scanMaxSources, "most (source, detector) windows kept; the least recently seen are forgotten beyond it")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/banshee-project/banshee/policy/detect/loggen"
 )
@@ -277,7 +278,7 @@ func benchScan(b *testing.B, lines, sources int) {
 			b.Fatal(err)
 		}
 		var cw countWriter
-		if err := s.writeJSON(&cw, policy.New(cfg), policy.Snapshot{Now: time.Now()}); err != nil {
+		if err := s.writeJSON(&cw, engine.New(engine.Deps{Config: cfg}).Offline()); err != nil {
 			b.Fatal(err)
 		}
 		if s.lines != int64(lines) || s.tr.Len() < sources || s.tr.Evicted() > 0 || cw.n < int64(sources)*100 {

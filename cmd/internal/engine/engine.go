@@ -174,3 +174,11 @@ func IsUsage(err error) bool {
 	var ie *policy.InputError
 	return errors.As(err, &ue) || errors.As(err, &ie)
 }
+
+// Offline decides attacks the way plan does when EC2 is not read: the same
+// policy, the operator's session and this host's protected networks, read
+// once. scan replays logs through it.
+func (e *Engine) Offline() func(policy.Attack) []policy.Decision {
+	snap := e.snapshot()
+	return func(a policy.Attack) []policy.Decision { return e.pol.Decide(a, snap) }
+}
