@@ -14,7 +14,10 @@
 // the kernel expires it by itself. Chain contents are replaced atomically
 // through one iptables-restore --noflush run, after a --test of the same input.
 // Blocks are journaled in the state directory so "banshee restore" can bring
-// them back, with their remaining TTL, after a reboot.
+// them back, with their remaining TTL, after a reboot. A block whose chain
+// and jump are in place starts no process: entries go in over ipset
+// netlink, the jump is read over nf_tables netlink (or from the legacy
+// filter table), and SSH sessions come from sock_diag.
 //
 // hostfw touches only banshee's own chains and sets and the single jump rule
 // into them. It never flushes, reorders or deletes anything else, and it acts
