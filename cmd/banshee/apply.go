@@ -144,11 +144,8 @@ apply warns when the new ruleset would not accept your current SSH session.`,
 	return cmd
 }
 
-// protectedPeers are the operator's SSH addresses: SSH_CONNECTION and the
-// peers of established sessions to the local sshd port.
-func (a *app) protectedPeers() []netip.Addr { return a.protectedPeersOn(a.sshPorts()) }
-
-// protectedPeersOn is protectedPeers for the given sshd ports.
+// protectedPeersOn are the operator's SSH addresses: SSH_CONNECTION and
+// the peers of established sessions to the given sshd ports.
 func (a *app) protectedPeersOn(ports []uint16) []netip.Addr {
 	out := callerAddrs(os.Getenv)
 	if peers, err := hostfw.SSHPeers(ports); err == nil {

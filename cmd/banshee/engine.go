@@ -8,6 +8,7 @@ import (
 
 	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/cmd/internal/watch"
+	"github.com/banshee-project/banshee/policy"
 )
 
 // openHost, when set, replaces this machine's firewall (tests).
@@ -22,6 +23,12 @@ func (a *app) engine() (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.engineWith(cfg), nil
+}
+
+// engineWith is engine deciding with cfg (restore, at boot, goes on with
+// the default policy when the configuration is broken).
+func (a *app) engineWith(cfg policy.Config) *engine.Engine {
 	return engine.New(engine.Deps{
 		Config: cfg,
 		Host: func(ctx context.Context) (engine.Host, error) {
@@ -63,5 +70,5 @@ func (a *app) engine() (*engine.Engine, error) {
 			Path: filepath.Join(a.stateDir, "offences.json"),
 			Also: []string{filepath.Join(a.stateDir, watch.OffencesFile)},
 		},
-	}), nil
+	})
 }

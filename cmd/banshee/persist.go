@@ -1,12 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 
-	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/spf13/cobra"
 )
@@ -70,16 +67,9 @@ state directory that others can write and a journal that is a symbolic link.`,
 			if err != nil {
 				return err
 			}
-			eng, callers := policy.New(cfg), a.protectedPeers()
-			host := engine.Local(engine.LocalOptions{SSHPorts: a.sshPorts(), Warn: func(err error) {
-				fmt.Fprintf(a.stderr, "banshee: warning: %v\n", err)
-			}})()
-			check := func(p netip.Prefix) error {
-				if why := eng.Protected(p, callers, host...); len(why) > 0 {
-					return errors.New(why[0])
-				}
-				return nil
-			}
+			// The protected-network check every re-added record passes
+			// (the engine's, as reconcile's).
+			check := a.engineWith(cfg).RestoreCheck()
 			res, err := fw.Restore(ctx, check)
 			for _, d := range res.Damaged {
 				fmt.Fprintf(a.stderr, "banshee: warning: skipped %s\n", d)
