@@ -40,6 +40,10 @@ type response struct {
 			NACLID string `json:"nacl_id"`
 		} `json:"removed"`
 	} `json:"sweep"`
+	Recreated []struct {
+		Target     string `json:"target"`
+		RuleNumber int    `json:"rule_number"`
+	} `json:"recreated"`
 	Host []struct {
 		Sent []struct {
 			Duplicate bool `json:"duplicate"`
@@ -246,10 +250,16 @@ func TestEndToEnd(t *testing.T) {
 	denyB = []string{"198.18.77.0/24"}
 	checkState("foreign block", []string{"192.0.2.0/24", "203.0.113.10/32"}, 3)
 	time.Sleep(2 * time.Second)
+	// Someone deletes 203.0.113.10's deny before its expiry: the scheduled
+	// run re-creates it from its tags, at its rule number.
+	rule := w.deleteDeny(t, w.naclA, "203.0.113.10/32")
 	r = decode(t, rt.invoke(t, mustJSON(t, fixture(t, "scheduled-event.json"))))
 	checkState("scheduled sweep", []string{"203.0.113.10/32"}, 3)
 	if r.Sweep == nil || len(r.Sweep.Removed) != 1 || r.Sweep.Removed[0].NACLID != w.naclA {
 		t.Errorf("scheduled sweep removed %+v, want only 192.0.2.0/24 from %s", r.Sweep, w.naclA)
+	}
+	if len(r.Recreated) != 1 || r.Recreated[0].Target != "203.0.113.10/32" || r.Recreated[0].RuleNumber != rule {
+		t.Errorf("scheduled sweep re-created %+v, want 203.0.113.10/32 at rule %d", r.Recreated, rule)
 	}
 
 	// Manual unblock.

@@ -121,6 +121,7 @@ func TestSustainedAttack(t *testing.T) {
 	}()
 	before := len(w.commands(t))
 	scheduled := mustJSON(t, fixture(t, "scheduled-event.json"))
+	var recreated []string // what the last run's restore re-created
 	run := func(step string) []reevaluation {
 		t.Helper()
 		res := rt.invoke(t, scheduled)
@@ -130,9 +131,16 @@ func TestSustainedAttack(t *testing.T) {
 		var resp struct {
 			Sweep       json.RawMessage `json:"sweep"`
 			Reevaluated []reevaluation  `json:"reevaluated"`
+			Recreated   []struct {
+				Target string `json:"target"`
+			} `json:"recreated"`
 		}
 		if err := json.Unmarshal(res.body, &resp); err != nil {
 			t.Fatalf("%s: response %s: %v", step, res.body, err)
+		}
+		recreated = nil
+		for _, b := range resp.Recreated {
+			recreated = append(recreated, b.Target)
 		}
 		if len(resp.Sweep) == 0 {
 			t.Errorf("%s: the scheduled run did not sweep: %s", step, res.body)
@@ -188,8 +196,9 @@ func TestSustainedAttack(t *testing.T) {
 	state("new attacker", []string{"203.0.113.110/32", "203.0.113.130/32"}, 1)
 
 	// 4. Someone else deletes that entry (as a Terraform apply of the
-	// ACL's inline rules would): the sweep warns, and the re-evaluation,
-	// the alarm still in ALARM, puts the block back.
+	// ACL's inline rules would): the scheduled run re-creates it from its
+	// tags before it sweeps, so the re-evaluation, the alarm still in
+	// ALARM, finds the source blocked.
 	for _, b := range w.blocks(t, w.subnetA) {
 		if b.Target.String() != "203.0.113.130/32" {
 			continue
@@ -200,11 +209,11 @@ func TestSustainedAttack(t *testing.T) {
 	}
 	state("entry deleted", []string{"203.0.113.110/32"}, 1)
 	re = run("entry deleted")
-	if len(re) != 1 || re[0].action("203.0.113.130/32") != "block/vpc" {
-		t.Errorf("entry deleted: %+v, want 203.0.113.130/32 blocked again", re)
+	if !slices.Equal(recreated, []string{"203.0.113.130/32"}) || len(re) != 1 || !re[0].blocked("203.0.113.130/32") || len(re[0].Decisions) != 0 {
+		t.Errorf("entry deleted: re-created %v, re-evaluated %+v; want 203.0.113.130/32 re-created, then found blocked", recreated, re)
 	}
-	if o := out.String(); !strings.Contains(o, "vanished before they expired") || !strings.Contains(o, "203.0.113.130/32 (until") {
-		t.Errorf("entry deleted: no warning of the vanished entry in the function's log")
+	if o := out.String(); !strings.Contains(o, "re-created a network ACL deny deleted before its expiry") || !strings.Contains(o, `"target":"203.0.113.130/32"`) {
+		t.Errorf("entry deleted: the function's log does not name the re-created deny")
 	}
 	state("entry deleted", []string{"203.0.113.110/32", "203.0.113.130/32"}, 1)
 

@@ -329,3 +329,25 @@ func (w *world) blocks(t testing.TB, subnet string) []policy.Block {
 	}
 	return bs
 }
+
+// deleteDeny deletes the ingress deny of cidr from a network ACL behind
+// banshee's back (as a Terraform apply of the ACL's rules would) and
+// returns its rule number.
+func (w *world) deleteDeny(t testing.TB, naclID, cidr string) int {
+	t.Helper()
+	ctx := context.Background()
+	out, err := w.ec2.DescribeNetworkAcls(ctx, &ec2.DescribeNetworkAclsInput{NetworkAclIds: []string{naclID}})
+	if err != nil || len(out.NetworkAcls) != 1 {
+		t.Fatalf("reading %s: %v", naclID, err)
+	}
+	for _, e := range out.NetworkAcls[0].Entries {
+		if !aws.ToBool(e.Egress) && e.RuleAction == ec2types.RuleActionDeny && aws.ToString(e.CidrBlock)+aws.ToString(e.Ipv6CidrBlock) == cidr {
+			if _, err := w.ec2.DeleteNetworkAclEntry(ctx, &ec2.DeleteNetworkAclEntryInput{NetworkAclId: aws.String(naclID), RuleNumber: e.RuleNumber, Egress: aws.Bool(false)}); err != nil {
+				t.Fatal(err)
+			}
+			return int(aws.ToInt32(e.RuleNumber))
+		}
+	}
+	t.Fatalf("%s has no deny of %s", naclID, cidr)
+	return 0
+}

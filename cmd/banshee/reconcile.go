@@ -19,8 +19,10 @@ func newReconcileCmd(a *app) *cobra.Command {
 on this host it re-creates banshee's chain, the jumps to it and the sets,
 re-adds recorded blocks the kernel lost (with their remaining TTL) and records
 blocks found in banshee's sets but not in the journal; at the subnet edge it
-sweeps (expired denies removed, denies without metadata adopted after the
-grace period). watch runs it every few seconds and the Lambda function on its
+re-creates the denies someone else deleted before their expiry, from their
+metadata (never over the quota, never over a protected network; what it
+cannot re-create it names, with why), then sweeps (expired denies removed,
+denies without metadata adopted after the grace period). watch runs it every few seconds and the Lambda function on its
 schedule; run it from cron where neither runs. It is idempotent.`,
 		Example: `  banshee reconcile
   banshee reconcile --scope host -o json`,

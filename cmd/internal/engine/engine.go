@@ -48,6 +48,7 @@ type Edge interface {
 	List(ctx context.Context, subnetsOrNACLs ...string) ([]policy.Block, error)
 	Sweep(ctx context.Context, now time.Time, subnetsOrNACLs ...string) (awsnacl.SweepResult, error)
 	Vanished(ctx context.Context, now time.Time, subnetsOrNACLs ...string) ([]policy.Block, error)
+	Restore(ctx context.Context, now time.Time, check func(policy.Block) error, subnetsOrNACLs ...string) (awsnacl.RestoreResult, error)
 }
 
 // Deps is what an Engine works with. Every function may be nil: no local

@@ -232,9 +232,24 @@ func TestExpiredVPCBlockIsDriftUntilReconcile(t *testing.T) {
 	if len(lr.Blocks) != 2 || lr.Blocks[1].Drift != DriftMissing {
 		t.Errorf("a tagged entry someone deleted: %+v, want it listed missing", lr.Blocks)
 	}
+	// Reconcile removes the expired deny and re-creates the deleted one
+	// from its tags; one that overlaps a protected network it leaves, and
+	// says why.
+	w.edge.vanished = append(w.edge.vanished, policy.Block{Target: pfx("127.0.0.1/32"), Scope: policy.ScopeVPC, NACLID: w.edge.nacl, RuleNumber: 8, ExpiresAt: w.now.Add(time.Hour)})
 	rr, err := w.engine(true).Reconcile(ctx, VPCOnly, nil)
-	if err != nil || rr.Sweep == nil || len(rr.Sweep.Removed) != 1 || len(w.edge.denies) != 0 {
-		t.Errorf("reconcile: %+v %v, denies %v", rr, err, w.edge.denies)
+	if err != nil || rr.Sweep == nil || len(rr.Sweep.Removed) != 1 || len(w.edge.denies) != 1 || w.edge.denies[pfx("203.0.113.0/24")].RuleNumber == 0 {
+		t.Errorf("reconcile: %+v %v, denies %v; want the expired deny removed and 203.0.113.0/24 denied again", rr, err, w.edge.denies)
+	}
+	if len(rr.Recreated) != 1 || rr.Recreated[0].Target != pfx("203.0.113.0/24") || len(rr.NotRecreated) != 1 || !strings.Contains(rr.NotRecreated[0].Why, "loopback") {
+		t.Errorf("reconcile re-created %+v, not %+v; want 203.0.113.0/24, and 127.0.0.1 refused as loopback", rr.Recreated, rr.NotRecreated)
+	}
+	var text strings.Builder
+	rr.WriteText(&text)
+	if !strings.Contains(text.String(), "re-created: 203.0.113.0/24 in "+w.edge.nacl) || !strings.Contains(text.String(), "not re-created: 127.0.0.1 in") {
+		t.Errorf("reconcile prints %q", text.String())
+	}
+	if lr, _ := w.engine(true).List(ctx, ListRequest{Where: VPCOnly}); lr.Drifted() {
+		t.Errorf("list after reconcile: %+v, want no drift", lr.Blocks)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -137,4 +138,29 @@ func (f *fakeEdge) Vanished(context.Context, time.Time, ...string) ([]policy.Blo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.vanished), nil
+}
+
+// Restore denies the vanished blocks again (those check lets through, at a
+// free number when theirs is taken) and forgets them.
+func (f *fakeEdge) Restore(_ context.Context, now time.Time, check func(policy.Block) error, _ ...string) (awsnacl.RestoreResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var res awsnacl.RestoreResult
+	for _, b := range f.vanished {
+		if !b.ExpiresAt.IsZero() && !b.ExpiresAt.After(now) {
+			continue
+		}
+		if err := check(b); err != nil {
+			res.NotRestored = append(res.NotRestored, awsnacl.NotRestored{Block: b, Why: err.Error()})
+			continue
+		}
+		if slices.ContainsFunc(slices.Collect(maps.Values(f.denies)), func(d policy.Block) bool { return d.RuleNumber == b.RuleNumber }) {
+			b.RuleNumber = f.next
+			f.next++
+		}
+		f.denies[b.Target] = b
+		res.Restored = append(res.Restored, b)
+	}
+	f.vanished = nil
+	return res, nil
 }

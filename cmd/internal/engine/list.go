@@ -182,14 +182,23 @@ type ReconcileResult struct {
 	Adopted  int                  `json:"adopted"`
 	Expired  int                  `json:"expired"`
 	Sweep    *awsnacl.SweepResult `json:"sweep,omitempty"`
-	Notes    []string             `json:"notes,omitempty"`
+	// Recreated are the network ACL denies someone else deleted before
+	// their expiry that reconcile denied again from their metadata;
+	// NotRecreated those it left, with why (the sweep then deletes their
+	// metadata).
+	Recreated    []policy.Block        `json:"recreated,omitempty"`
+	NotRecreated []awsnacl.NotRestored `json:"not_recreated,omitempty"`
+	Notes        []string              `json:"notes,omitempty"`
 }
 
 // Reconcile repairs drift, level-triggered: on the host it re-creates the
 // chain, jumps and sets, re-adds recorded blocks the kernel lost and
 // records blocks found in banshee's sets but not in the journal; at the
-// edge it sweeps (expired denies removed, entries without metadata adopted
-// after the grace period).
+// edge it re-creates the unexpired denies someone else deleted, from their
+// metadata (awsnacl.Manager.Restore: never over the quota, never one that
+// overlaps a protected network, RestoreCheck), then sweeps (expired denies
+// removed, metadata left without an entry deleted, entries without
+// metadata adopted after the grace period).
 func (e *Engine) Reconcile(ctx context.Context, where Where, nacls []string) (*ReconcileResult, error) {
 	if where == "" {
 		where = Everywhere
@@ -203,9 +212,13 @@ func (e *Engine) Reconcile(ctx context.Context, where Where, nacls []string) (*R
 	if where != HostOnly {
 		m, err := e.edgeMgr(ctx)
 		if err == nil {
+			// Re-create first: the sweep deletes the metadata of what
+			// vanished.
+			rerr := e.restoreVPC(ctx, m, nacls, res)
 			var sr awsnacl.SweepResult
 			sr, err = m.Sweep(ctx, e.d.Now().UTC(), nacls...)
 			res.Sweep = &sr
+			err = errors.Join(rerr, err)
 		}
 		switch {
 		case err != nil && where == Everywhere && len(nacls) == 0 && IsUsage(err):
@@ -215,6 +228,19 @@ func (e *Engine) Reconcile(ctx context.Context, where Where, nacls []string) (*R
 		}
 	}
 	return res, nil
+}
+
+// restoreVPC re-creates the vanished denies of nacls (none: every NACL
+// banshee manages), refusing those that overlap a protected network.
+func (e *Engine) restoreVPC(ctx context.Context, m Edge, nacls []string, res *ReconcileResult) error {
+	protected := e.RestoreCheck()
+	rr, err := m.Restore(ctx, e.d.Now().UTC(), func(b policy.Block) error { return protected(b.Target) }, nacls...)
+	res.Recreated = append(res.Recreated, rr.Restored...)
+	res.NotRecreated = append(res.NotRecreated, rr.NotRestored...)
+	if err != nil {
+		return fmt.Errorf("re-creating network ACL denies deleted before their expiry: %w", err)
+	}
+	return nil
 }
 
 func (e *Engine) reconcileHost(ctx context.Context, res *ReconcileResult) error {

@@ -112,6 +112,16 @@ func (r *ReconcileResult) WriteText(w io.Writer) {
 	if s := r.Sweep; s != nil {
 		fmt.Fprintf(w, "network ACLs: %d expired deny(s) removed, %d adopted, %d waiting to be adopted, %d stale metadata tag(s) deleted\n", len(s.Removed), len(s.Adopted), s.Waiting, s.StaleTags)
 	}
+	for _, b := range r.Recreated {
+		until := "no expiry"
+		if !b.ExpiresAt.IsZero() {
+			until = "until " + b.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "re-created: %s in %s rule %d, %s (deleted by someone else before its expiry)\n", Show(b.Target), b.NACLID, b.RuleNumber, until)
+	}
+	for _, b := range r.NotRecreated {
+		fmt.Fprintf(w, "not re-created: %s in %s (rule %d, deleted by someone else): %s\n", Show(b.Target), b.NACLID, b.RuleNumber, b.Why)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}

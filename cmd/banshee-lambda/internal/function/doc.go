@@ -2,9 +2,11 @@
 // event and turns it into decisions and enforcement with the same policy
 // and backends as the CLI. An alarm that went into ALARM becomes attacks
 // (package offenders), decisions (package policy) and blocks: VPC scope
-// through awsnacl, host scope through SSM Run Command (hostfw/remote). A
-// scheduled event sweeps expired NACL blocks; a manual invoke blocks,
-// unblocks or plans.
+// through awsnacl, host scope through SSM Run Command (hostfw/remote). An
+// alarm's offenders are one attack per attacked port, kind and instance
+// set, so the edge is placed for all of them at once. A scheduled event
+// re-creates NACL denies someone else deleted before their expiry, then
+// sweeps expired ones; a manual invoke blocks, unblocks or plans.
 //
 // Repeat offenders (TTL doubled per prior offence within the repeat
 // window) are counted from banshee's ACL metadata in the snapshot and one

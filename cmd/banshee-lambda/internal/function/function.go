@@ -101,7 +101,12 @@ type Response struct {
 	Unblocked []policy.Block       `json:"unblocked,omitempty"`
 	Host      []remote.Result      `json:"host_commands,omitempty"`
 	Sweep     *awsnacl.SweepResult `json:"sweep,omitempty"`
-	Fallbacks []string             `json:"host_fallbacks,omitempty"`
+	// Recreated are the denies someone else deleted before their expiry
+	// that the scheduled run denied again (awsnacl.Manager.Restore);
+	// NotRecreated those it left, with why.
+	Recreated    []policy.Block        `json:"recreated,omitempty"`
+	NotRecreated []awsnacl.NotRestored `json:"not_recreated,omitempty"`
+	Fallbacks    []string              `json:"host_fallbacks,omitempty"`
 	// Reevaluated are the alarms a scheduled run found still in ALARM.
 	Reevaluated []Reevaluation `json:"reevaluated,omitempty"`
 }
@@ -300,8 +305,11 @@ func (f *Function) sweep(ctx context.Context, s *event.Schedule, resp *Response)
 			Edge: func(context.Context) (engine.Edge, error) { return nacls, nil }})
 		var rr *engine.ReconcileResult
 		rr, err = eng.Reconcile(ctx, engine.VPCOnly, ids)
-		if rr != nil && rr.Sweep != nil {
-			res = *rr.Sweep
+		if rr != nil {
+			f.recreated(ctx, rr, resp)
+			if rr.Sweep != nil {
+				res = *rr.Sweep
+			}
 		}
 	}
 	resp.Sweep = &res

@@ -3,6 +3,7 @@ package function
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -25,6 +26,8 @@ type region struct {
 	acls   []ec2types.NetworkAcl
 	blocks map[string][]policy.Block // by ACL id
 	pages  int
+	// restores lists, per Restore call, the ACL ids it was asked about.
+	restores [][]string
 }
 
 func (r *region) DescribeNetworkAcls(_ context.Context, in *ec2.DescribeNetworkAclsInput, _ ...func(*ec2.Options)) (*ec2.DescribeNetworkAclsOutput, error) {
@@ -84,6 +87,13 @@ func (r *region) Sweep(_ context.Context, now time.Time, ids ...string) (awsnacl
 	return res, nil
 }
 
+// Restore re-creates nothing: the region's blocks never vanish; the ACLs
+// it is asked about are recorded.
+func (r *region) Restore(_ context.Context, _ time.Time, _ func(policy.Block) error, ids ...string) (awsnacl.RestoreResult, error) {
+	r.restores = append(r.restores, ids)
+	return awsnacl.RestoreResult{}, nil
+}
+
 var errUnused = errors.New("not used by the sweep")
 
 func (r *region) Resolve(context.Context, []string, string) ([]policy.Target, error) {
@@ -129,10 +139,11 @@ func TestSweepKeepsToTheManagedACLs(t *testing.T) {
 		name  string
 		scope Scope
 		kept  []string // ACLs whose expired block must survive
+		asked string   // the ACLs Restore is asked about first: the same as the sweep's
 	}{
-		{"nacl ids", Scope{NACLIDs: []string{ours2}, VPCID: vpc}, []string{ours1, untagged, foreign}},
-		{"vpc", Scope{VPCID: vpc}, []string{untagged, foreign}},
-		{"neither", Scope{}, []string{untagged}},
+		{"nacl ids", Scope{NACLIDs: []string{ours2}, VPCID: vpc}, []string{ours1, untagged, foreign}, "[[" + ours2 + "]]"},
+		{"vpc", Scope{VPCID: vpc}, []string{untagged, foreign}, "[[" + ours1 + " " + ours2 + "]]"},
+		{"neither", Scope{}, []string{untagged}, "[[]]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &region{
@@ -156,6 +167,9 @@ func TestSweepKeepsToTheManagedACLs(t *testing.T) {
 				if want := slices.Contains(tc.kept, id); (len(bs) == 1) != want {
 					t.Errorf("ACL %s: blocks %v after the sweep; kept %v, want kept %v", id, bs, len(bs) == 1, want)
 				}
+			}
+			if got := fmt.Sprint(r.restores); got != tc.asked {
+				t.Errorf("Restore asked about %s, want %s", got, tc.asked)
 			}
 		})
 	}

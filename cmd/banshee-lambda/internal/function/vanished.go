@@ -4,8 +4,24 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/banshee-project/banshee/cmd/internal/engine"
 	"github.com/banshee-project/banshee/policy"
 )
+
+// recreated reports the denies of the managed ACLs that someone else
+// deleted before their expiry and the scheduled repair re-created from
+// their metadata (engine.Reconcile, awsnacl.Manager.Restore), and those it
+// left, with why.
+func (f *Function) recreated(ctx context.Context, rr *engine.ReconcileResult, resp *Response) {
+	resp.Recreated, resp.NotRecreated = rr.Recreated, rr.NotRecreated
+	for _, b := range rr.Recreated {
+		f.d.Log.InfoContext(ctx, "re-created a network ACL deny deleted before its expiry", "target", b.Target.String(), "nacl_id", b.NACLID, "rule_number", b.RuleNumber, "expires_at", b.ExpiresAt)
+	}
+	for _, n := range rr.NotRecreated {
+		f.d.Log.WarnContext(ctx, "network ACL deny deleted before its expiry not re-created", "target", n.Target.String(), "nacl_id", n.NACLID, "rule_number", n.RuleNumber, "why", n.Why)
+	}
+	f.count(map[string]string{"Scope": string(policy.ScopeVPC)}, "Recreated", float64(len(rr.Recreated)))
+}
 
 // warnVanished logs the blocks whose NACL entries the sweep found deleted
 // by someone else before they expired (awsnacl.Manager.Vanished): most
