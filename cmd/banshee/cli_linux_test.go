@@ -33,7 +33,10 @@ func bansheeBin(t testing.TB) string {
 			return
 		}
 		buildBin = filepath.Join(dir, "banshee")
-		out, err := exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
+		// As make build builds it: static (no cgo).
+		cmd := exec.Command("go", "build", "-o", buildBin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}

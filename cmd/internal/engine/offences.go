@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,15 +22,22 @@ type Offences interface {
 	Add(os []policy.Offence, horizon time.Time) error
 }
 
-// FileOffences keeps offences in a JSON file of the state directory, written
-// whole (temporary file, fsync, rename, fsync of the directory) under an
-// exclusive lock, so a crash or a full disk leaves the old file or the new
-// one, never a torn one. Also lists further files it only reads (watch's
-// own record).
+// FileOffences keeps offences in a file of the state directory, one JSON
+// object a line, appended under an exclusive lock with one write and one
+// fsync per block (the record a single block pays for). A crash or a full
+// disk can only cut the last line: Load skips a line it cannot read, and a
+// failed append is truncated back. When the file grows past compactAt it
+// is rewritten whole (temporary file, fsync, rename, fsync of the
+// directory) without the offences older than the horizon. Also lists
+// further files it only reads (watch's own record, a JSON array).
 type FileOffences struct {
 	Path string
 	Also []string
 }
+
+// compactAt is the size past which an append rewrites the record without
+// its expired offences.
+const compactAt = 256 << 10
 
 // Load reads the offences of every file; a missing file has none.
 func (f FileOffences) Load() ([]policy.Offence, error) {
@@ -44,6 +52,8 @@ func (f FileOffences) Load() ([]policy.Offence, error) {
 	return out, nil
 }
 
+// readOffences reads a record: a JSON array (watch's file, or a record
+// written whole) or one JSON object a line, skipping a line a crash cut.
 func readOffences(path string) ([]policy.Offence, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -53,13 +63,28 @@ func readOffences(path string) ([]policy.Offence, error) {
 		return nil, fmt.Errorf("reading past offences: %w", err)
 	}
 	var out []policy.Offence
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("reading past offences %s: %w", path, err)
+	if json.Unmarshal(data, &out) == nil {
+		return out, nil // a JSON array, written whole
+	}
+	out = nil
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		var o policy.Offence
+		var arr []policy.Offence
+		switch {
+		case len(line) == 0:
+		case line[0] == '[' && json.Unmarshal(line, &arr) == nil:
+			out = append(out, arr...) // the array an older record began with
+		case json.Unmarshal(line, &o) == nil:
+			out = append(out, o)
+		}
+		// Anything else is a line a crash or a full disk cut: skipped.
 	}
 	return out, nil
 }
 
-// Add appends offences and drops those older than horizon.
+// Add appends offences; past compactAt it rewrites the record without
+// those older than horizon.
 func (f FileOffences) Add(add []policy.Offence, horizon time.Time) error {
 	if len(add) == 0 {
 		return nil
@@ -67,6 +92,8 @@ func (f FileOffences) Add(add []policy.Offence, horizon time.Time) error {
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
 		return fmt.Errorf("recording offences: %w", err)
 	}
+	// The lock is a file of its own, so that a compaction's rename never
+	// leaves an appender writing into the replaced file.
 	lock, err := os.OpenFile(f.Path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("recording offences: %w", err)
@@ -75,16 +102,59 @@ func (f FileOffences) Add(add []policy.Offence, horizon time.Time) error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("recording offences: locking: %w", err)
 	}
+	file, err := os.OpenFile(f.Path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("recording offences: %w", err)
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return fmt.Errorf("recording offences: %w", err)
+	}
+	var buf bytes.Buffer
+	if st.Size() > 0 {
+		// A record written whole (a JSON array) or a cut last line: the
+		// next line starts on its own.
+		last := make([]byte, 1)
+		if _, err := file.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			buf.WriteByte('\n')
+		}
+	}
+	enc := json.NewEncoder(&buf)
+	for _, o := range add {
+		if err := enc.Encode(o); err != nil {
+			return fmt.Errorf("encoding offences: %w", err)
+		}
+	}
+	if st.Size()+int64(buf.Len()) > compactAt {
+		return f.compact(add, horizon)
+	}
+	if _, err := file.Write(buf.Bytes()); err != nil {
+		_ = file.Truncate(st.Size()) // a full disk: no half line stays
+		return fmt.Errorf("recording offences: %w", err)
+	}
+	if err := file.Sync(); err != nil {
+		return fmt.Errorf("recording offences: %w", err)
+	}
+	return nil
+}
+
+// compact rewrites the record whole with add and the offences not older
+// than horizon; the caller holds the lock.
+func (f FileOffences) compact(add []policy.Offence, horizon time.Time) error {
 	old, err := readOffences(f.Path)
 	if err != nil {
 		return err
 	}
 	all := slices.DeleteFunc(append(old, add...), func(o policy.Offence) bool { return o.At.Before(horizon) })
-	data, err := json.Marshal(all)
-	if err != nil {
-		return fmt.Errorf("encoding offences: %w", err)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, o := range all {
+		if err := enc.Encode(o); err != nil {
+			return fmt.Errorf("encoding offences: %w", err)
+		}
 	}
-	return writeWhole(f.Path, data)
+	return writeWhole(f.Path, buf.Bytes())
 }
 
 // writeWhole replaces path with data so that a crash at any moment leaves
