@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -102,12 +101,16 @@ type BatchResult struct {
 }
 
 // Batch decides every attack against one world read, in order, each
-// seeing what the earlier ones planned; then, with Enforce, enforces: VPC
-// blocks in one edge write per attacked port and severity (EnforceVPC),
-// the decisions without room falling back to host blocks on their
-// instances (ToHost), denies a lower allow rule would bypass refused, and
-// host blocks in one remote command per instance set and TTL. The
-// decisions always come back, with an error joining every failure.
+// seeing what the earlier ones planned as entries of ours (planned): a
+// later attack's placement may merge them or evict one, whose decisions
+// then fall back to host blocks before anything is written. Then, with
+// Enforce, it enforces: VPC blocks in one edge write per attacked port and
+// severity (EnforceVPC), in the order decided, the decisions without room
+// falling back to host blocks on their instances (ToHost), denies a lower
+// allow rule would bypass refused, and host blocks (with the instances a
+// VPC decision names outside its ACL's subnets) in one remote command per
+// instance set and TTL. The decisions always come back, with an error
+// joining every failure.
 func (e *Engine) Batch(ctx context.Context, req BatchRequest) (*BatchResult, error) {
 	snap, err := e.Gather(ctx, req)
 	if err != nil {
@@ -115,19 +118,52 @@ func (e *Engine) Batch(ctx context.Context, req BatchRequest) (*BatchResult, err
 	}
 	res := &BatchResult{}
 	attackOf := map[netip.Prefix]policy.Attack{}
-	type decided struct {
-		atk policy.Attack
-		ds  []policy.Decision
-	}
-	var all []decided
-	for _, atk := range req.Attacks {
+	var atkOf []int // per decision, the index of its attack
+	// at lists, per NACL entry this batch plans (NACL id and rule
+	// number), the decisions it denies: a later attack's placement may
+	// merge the entry into a wider one or evict it, as any entry of ours.
+	at := map[string][]int{}
+	for k, atk := range req.Attacks {
 		ds := e.pol.Decide(atk, snap)
-		planned(&snap, atk, ds)
-		all = append(all, decided{atk, ds})
 		for _, d := range ds {
-			attackOf[d.Target] = atk
+			if d.Evicts == nil {
+				continue
+			}
+			// The entry it evicts was planned by this batch and is not
+			// written yet: its sources stay on the hosts instead.
+			key := entryKey(d.Evicts.NACLID, d.Evicts.RuleNumber)
+			for _, i := range at[key] {
+				ev := &res.Decisions[i]
+				if isVPCBlock(*ev) {
+					ToHost(ev, fmt.Sprintf("evicted from %s rule %d by %s, worth more, before it was written", ev.NACLID, d.Evicts.RuleNumber, Show(d.Target)))
+					res.Fallbacks = append(res.Fallbacks, ev.Target)
+				}
+			}
+			delete(at, key)
 		}
+		base := len(res.Decisions)
 		res.Decisions = append(res.Decisions, ds...)
+		for i, d := range ds {
+			attackOf[d.Target] = atk
+			atkOf = append(atkOf, k)
+			if !isVPCBlock(d) {
+				continue
+			}
+			for gone, into := range planned(&snap, e.d.Config.NACL, atk, d) {
+				// Entries a merge replaced: their sources are denied by
+				// the merged one now.
+				key := entryKey(d.NACLID, into)
+				at[key] = append(at[key], at[entryKey(d.NACLID, gone)]...)
+				delete(at, entryKey(d.NACLID, gone))
+			}
+			key := entryKey(d.NACLID, d.RuleNumber)
+			at[key] = append(at[key], base+i)
+		}
+		for _, d := range ds {
+			if d.Action == policy.ActionBlock && (d.Scope == policy.ScopeHost || len(d.Instances) > 0) {
+				plannedHost(&snap, atk, d)
+			}
+		}
 	}
 	res.World = snap
 	if !req.Enforce {
@@ -136,31 +172,30 @@ func (e *Engine) Batch(ctx context.Context, req BatchRequest) (*BatchResult, err
 
 	var errs []error
 	// VPC scope, grouped by attacked port (the order check depends on it)
-	// and severity (kept for eviction choices).
+	// and severity (kept for eviction choices), written in the order the
+	// groups were decided: a later attack's merge of entries an earlier
+	// one planned rewrites them once they are there.
 	type vpcGroup struct {
 		port     policy.Port
 		severity int
 	}
 	tagged := map[vpcGroup][]policy.Decision{}
-	for _, x := range all {
-		for _, d := range x.ds {
-			if !isVPCBlock(d) {
-				continue
-			}
-			g := vpcGroup{x.atk.Port, x.atk.Severity}
-			if req.TagReason != nil {
-				d.Reasons = append([]string{req.TagReason(d, x.atk)}, d.Reasons...)
-			}
-			tagged[g] = append(tagged[g], d)
+	var groups []vpcGroup
+	for i, d := range res.Decisions {
+		if !isVPCBlock(d) {
+			continue
 		}
-	}
-	groupOrder := func(a, b vpcGroup) int {
-		if c := strings.Compare(fmt.Sprint(a.port), fmt.Sprint(b.port)); c != 0 {
-			return c
+		atk := req.Attacks[atkOf[i]]
+		g := vpcGroup{atk.Port, atk.Severity}
+		if req.TagReason != nil {
+			d.Reasons = append([]string{req.TagReason(d, atk)}, d.Reasons...)
 		}
-		return a.severity - b.severity
+		if _, ok := tagged[g]; !ok {
+			groups = append(groups, g)
+		}
+		tagged[g] = append(tagged[g], d)
 	}
-	for _, g := range slices.SortedFunc(maps.Keys(tagged), groupOrder) {
+	for _, g := range groups {
 		if req.Edge == nil {
 			errs = append(errs, fmt.Errorf("VPC block of %s: no network ACL backend for this invocation", tagged[g][0].Target))
 			continue
@@ -198,12 +233,24 @@ func (e *Engine) Batch(ctx context.Context, req BatchRequest) (*BatchResult, err
 				d.Reasons = append([]string{"refused: " + shadowed[i].Err.Error()}, d.Reasons...)
 				continue
 			}
-			for _, b := range bs {
-				if covers(b.Target, d.Target) {
-					d.NACLID, d.RuleNumber, d.ExpiresAt = b.NACLID, b.RuleNumber, b.ExpiresAt
-					break
-				}
+		}
+	}
+	// Each deny as written: a later group's merge may have rewritten an
+	// earlier group's entry into a wider one at another number.
+	for i := range res.Decisions {
+		d := &res.Decisions[i]
+		if !isVPCBlock(*d) {
+			continue
+		}
+		for _, b := range slices.Backward(res.VPCBlocks) {
+			if !covers(b.Target, d.Target) || (d.NACLID != "" && b.NACLID != d.NACLID) {
+				continue
 			}
+			if planned := d.Target; b.Target != planned && (d.Aggregate == nil || *d.Aggregate != b.Target) {
+				d.Reasons = append(d.Reasons, fmt.Sprintf("vpc: merged into %s at %s rule %d with sources decided after it", Show(b.Target), b.NACLID, b.RuleNumber))
+			}
+			d.NACLID, d.RuleNumber, d.ExpiresAt = b.NACLID, b.RuleNumber, b.ExpiresAt
+			break
 		}
 	}
 	errs = append(errs, e.remoteHosts(ctx, req, res, attackOf)...)
@@ -259,29 +306,87 @@ func (e *Engine) Gather(ctx context.Context, req BatchRequest) (policy.Snapshot,
 	return snap, nil
 }
 
-// planned records decisions in the snapshot, so the next attack's
-// decisions see the NACL slots and blocks this batch already planned.
-func planned(snap *policy.Snapshot, atk policy.Attack, ds []policy.Decision) {
-	for _, d := range ds {
-		if d.Action != policy.ActionBlock {
-			continue
+func entryKey(nacl string, rule int) string { return fmt.Sprintf("%s/%d", nacl, rule) }
+
+// planned records a VPC decision in the snapshot, so the next attack's
+// decisions see the NACL entries this batch already planned as the entries
+// of ours they will be: all traffic (what awsnacl writes), with the
+// source's volume and the attack's severity, so a later placement weighs
+// them, merges them into a wider entry or evicts them like any other. A
+// merge (Aggregate, Merges) replaces the entries of ours inside it; it
+// returns their rule numbers, each with the number of the entry that
+// replaced it.
+func planned(snap *policy.Snapshot, cfg policy.NACLConfig, atk policy.Attack, d policy.Decision) map[int]int {
+	cidr := d.Target
+	if d.Aggregate != nil {
+		cidr = *d.Aggregate
+	}
+	snap.Blocks = append(snap.Blocks, policy.Block{Target: cidr, Scope: policy.ScopeVPC, NACLID: d.NACLID, RuleNumber: d.RuleNumber, ExpiresAt: d.ExpiresAt, Origin: atk.Origin})
+	n, ok := snap.NACLs[d.SubnetID]
+	if !ok {
+		return nil
+	}
+	ours := func(e policy.NACLEntry) bool {
+		return !e.Egress && !e.Allow && e.RuleNumber >= cfg.RuleMin && e.RuleNumber <= cfg.RuleMax
+	}
+	gone := map[int]int{}
+	put := func(es []policy.NACLEntry, e policy.NACLEntry) []policy.NACLEntry {
+		i := slices.IndexFunc(es, func(x policy.NACLEntry) bool { return !x.Egress && x.RuleNumber == e.RuleNumber })
+		if i >= 0 && ours(es[i]) && es[i].CIDR == e.CIDR {
+			// Another source of the same entry, or a refresh.
+			x := &es[i]
+			x.Volume += e.Volume
+			x.ExpiresAt = laterExpiry(x.ExpiresAt, e.ExpiresAt)
+			x.LastSeen, x.Severity = e.LastSeen, max(x.Severity, e.Severity)
+			return es
 		}
-		cidr := d.Target
-		if d.Aggregate != nil {
-			cidr = *d.Aggregate
-		}
-		switch d.Scope {
-		case policy.ScopeVPC:
-			snap.Blocks = append(snap.Blocks, policy.Block{Target: cidr, Scope: policy.ScopeVPC, NACLID: d.NACLID, RuleNumber: d.RuleNumber, ExpiresAt: d.ExpiresAt, Origin: atk.Origin})
-			if n, ok := snap.NACLs[d.SubnetID]; ok && !slices.ContainsFunc(n.Entries, func(e policy.NACLEntry) bool { return !e.Egress && e.RuleNumber == d.RuleNumber }) {
-				n.Entries = append(slices.Clone(n.Entries), policy.NACLEntry{RuleNumber: d.RuleNumber, CIDR: cidr, Port: atk.Port, ExpiresAt: d.ExpiresAt, Origin: atk.Origin})
-				snap.NACLs[d.SubnetID] = n
+		// A new entry, or one written in place of what the number held
+		// (a merge of the entries inside it, or an evicted entry).
+		out := es[:0:0]
+		for j, x := range es {
+			inside := ours(x) && x.CIDR.Bits() > e.CIDR.Bits() && e.CIDR.Contains(x.CIDR.Addr()) && x.CIDR.Addr().Is4() == e.CIDR.Addr().Is4()
+			switch {
+			case j == i && inside:
+				e.Volume += x.Volume
+				e.ExpiresAt = laterExpiry(e.ExpiresAt, x.ExpiresAt)
+				continue
+			case j == i:
+				continue
+			case inside:
+				e.Volume += x.Volume
+				e.ExpiresAt = laterExpiry(e.ExpiresAt, x.ExpiresAt)
+				gone[x.RuleNumber] = e.RuleNumber
+				continue
 			}
-		case policy.ScopeHost:
-			for _, id := range hostInstances(d, atk) {
-				snap.Blocks = append(snap.Blocks, policy.Block{Target: cidr, Scope: policy.ScopeHost, InstanceID: id, ExpiresAt: d.ExpiresAt, Origin: atk.Origin})
-			}
+			out = append(out, x)
 		}
+		return append(out, e)
+	}
+	es := put(slices.Clone(n.Entries), policy.NACLEntry{RuleNumber: d.RuleNumber, CIDR: cidr, ExpiresAt: d.ExpiresAt, Origin: atk.Origin,
+		Reason: atk.Reason, Severity: atk.Severity, Volume: d.Volume, LastSeen: snap.Now})
+	for _, mg := range d.Merges {
+		es = put(es, policy.NACLEntry{RuleNumber: mg.RuleNumber, CIDR: mg.Target, ExpiresAt: mg.ExpiresAt, Origin: atk.Origin, Severity: atk.Severity, LastSeen: snap.Now})
+	}
+	n.Entries = es
+	snap.NACLs[d.SubnetID] = n
+	return gone
+}
+
+// laterExpiry is the later of two expiries, zero (never) winning.
+func laterExpiry(a, b time.Time) time.Time {
+	if a.IsZero() || b.IsZero() {
+		return time.Time{}
+	}
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// plannedHost records a host decision in the snapshot.
+func plannedHost(snap *policy.Snapshot, atk policy.Attack, d policy.Decision) {
+	for _, id := range hostInstances(d, atk) {
+		snap.Blocks = append(snap.Blocks, policy.Block{Target: d.Target, Scope: policy.ScopeHost, InstanceID: id, ExpiresAt: d.ExpiresAt, Origin: atk.Origin})
 	}
 }
 
@@ -308,7 +413,9 @@ func (e *Engine) remoteHosts(ctx context.Context, req BatchRequest, res *BatchRe
 	groups := map[string]*hostGroup{}
 	var order []string
 	for _, d := range res.Decisions {
-		if d.Scope != policy.ScopeHost || d.Action != policy.ActionBlock {
+		// Host decisions, and the instances a VPC decision names outside
+		// its network ACL's subnets.
+		if d.Action != policy.ActionBlock || (d.Scope != policy.ScopeHost && (d.Scope != policy.ScopeVPC || len(d.Instances) == 0)) {
 			continue
 		}
 		ids := slices.Clone(hostInstances(d, attackOf[d.Target]))

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/banshee-project/banshee/policy"
 )
@@ -99,5 +100,49 @@ func TestBatchDecidesEnforcesAndFallsBack(t *testing.T) {
 	res, err = e.Batch(context.Background(), req2)
 	if err == nil || !strings.Contains(err.Error(), "no SSM document configured") || res == nil || len(res.Decisions) != 1 {
 		t.Errorf("without SSM: %v", err)
+	}
+}
+
+// An entry one attack of a batch planned is an entry of ours to the next
+// attack's placement (all traffic, with its source's volume): a heavier
+// source of a later attack evicts it before it is written, and its source
+// falls back to the hosts, saying so; nothing is written for it.
+func TestBatchEvictsWhatItPlanned(t *testing.T) {
+	w := newTestWorld()
+	cfg := policy.Default()
+	cfg.NACL.RuleMax = 3 // room for three denies
+	e := New(Deps{Config: cfg, Now: func() time.Time { return w.now }})
+	rem := &fakeRemote{}
+	targets := []policy.Target{{InstanceID: "i-00000000000000001"}, {InstanceID: "i-00000000000000002"}}
+	ssh := attack(0, "alarm ssh", "198.51.100.1", "192.0.2.1", "203.0.113.1") // apart: nothing to widen
+	ssh.Origin, ssh.Targets, ssh.Port, ssh.Volume = policy.OriginLambda, slices.Clone(targets), policy.Port{Proto: "tcp", From: 22, To: 22}, []int64{10, 10, 1}
+	smtp := attack(0, "alarm smtp", "45.33.9.9")
+	smtp.Origin, smtp.Targets, smtp.Port, smtp.Volume = policy.OriginLambda, slices.Clone(targets), policy.Port{Proto: "tcp", From: 25, To: 25}, []int64{1000}
+	res, err := e.Batch(t.Context(), BatchRequest{Attacks: []policy.Attack{ssh, smtp}, Enforce: true, Edge: w.edge, Remote: rem, HostKey: func(g string) string { return g }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]policy.Decision{}
+	for _, d := range res.Decisions {
+		by[Show(d.Target)] = d
+	}
+	ev, heavy := by["203.0.113.1"], by["45.33.9.9"]
+	if ev.Scope != policy.ScopeHost || ev.Action != policy.ActionBlock || ev.RuleNumber != 0 || !strings.HasPrefix(ev.Reasons[0], "host: fallback, evicted from "+w.edge.nacl) ||
+		!strings.Contains(ev.Reasons[0], "by 45.33.9.9") {
+		t.Errorf("evicted: %+v, want a host fallback saying 45.33.9.9 evicted it", ev)
+	}
+	if heavy.Scope != policy.ScopeVPC || heavy.Action != policy.ActionBlock {
+		t.Errorf("heavy source: %+v, want a VPC deny", heavy)
+	}
+	var denied []string
+	for p := range w.edge.denies {
+		denied = append(denied, Show(p))
+	}
+	slices.Sort(denied)
+	if want := []string{"192.0.2.1", "198.51.100.1", "45.33.9.9"}; !slices.Equal(denied, want) {
+		t.Errorf("denies %v, want %v: the evicted entry is never written", denied, want)
+	}
+	if len(rem.reqs) != 1 || !slices.Equal(rem.reqs[0].Targets, []netip.Prefix{pfx("203.0.113.1/32")}) || !slices.Contains(res.Fallbacks, pfx("203.0.113.1/32")) {
+		t.Errorf("host commands %+v, fallbacks %v; want 203.0.113.1 on the attacked instances", rem.reqs, res.Fallbacks)
 	}
 }
