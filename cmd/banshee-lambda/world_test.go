@@ -62,7 +62,10 @@ func newWorld(t testing.TB, offenders map[string]map[int]int) *world {
 	srv := mototest.Shared(t)
 	cfg := mototest.Config(srv.URL)
 	ctx := context.Background()
-	w := &world{moto: srv.URL, ec2: ec2.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg), now: time.Now().UTC().Truncate(time.Millisecond)}
+	// now is the first state change: a few seconds ago, so that the state
+	// changes a test sends at now+1s, now+2s are never later than the
+	// function's clock (an offence dated after it is not counted).
+	w := &world{moto: srv.URL, ec2: ec2.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg), now: time.Now().Add(-10 * time.Second).UTC().Truncate(time.Millisecond)}
 	id := fmt.Sprint(time.Now().UnixNano())
 	w.namespace, w.metric = "Banshee/E2E"+id, "AuthFailures"
 	must := func(err error) {
