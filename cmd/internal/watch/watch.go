@@ -648,10 +648,21 @@ func (w *Watcher) KeepReconciled(ctx context.Context, eng *engine.Engine) {
 		if edge == nil || world == nil || len(world.targets) == 0 {
 			continue
 		}
-		if rr, err := edge.Engine(cfg, time.Time{}).Reconcile(ctx, engine.VPCOnly, []string{world.targets[0].SubnetID}); err != nil {
-			w.Logf("error: sweeping %s: %v", world.targets[0].SubnetID, err)
-		} else if rr.Sweep != nil && len(rr.Sweep.Removed) > 0 {
-			w.Logf("swept %d expired network ACL block(s) of %s", len(rr.Sweep.Removed), world.targets[0].SubnetID)
+		subnet := world.targets[0].SubnetID
+		rr, err := edge.Engine(cfg, time.Time{}).Reconcile(ctx, engine.VPCOnly, []string{subnet})
+		if err != nil {
+			w.Logf("error: sweeping %s: %v", subnet, err)
+			continue
+		}
+		for _, b := range rr.Recreated {
+			w.Logf("re-created %s in %s rule %d: someone else deleted it before its expiry", b.Target, b.NACLID, b.RuleNumber)
+		}
+		for _, n := range rr.NotRecreated {
+			w.stats.EnforceError(fmt.Errorf("%s in %s rule %d was deleted by someone else and not re-created: %s", n.Target, n.NACLID, n.RuleNumber, n.Why))
+			w.Logf("warning: %s in %s rule %d was deleted by someone else and not re-created: %s", n.Target, n.NACLID, n.RuleNumber, n.Why)
+		}
+		if rr.Sweep != nil && len(rr.Sweep.Removed) > 0 {
+			w.Logf("swept %d expired network ACL block(s) of %s", len(rr.Sweep.Removed), subnet)
 		}
 	}
 }
