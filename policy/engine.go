@@ -795,10 +795,26 @@ func (x *deciding) vpcScope() Decision {
 	d.NACLID = nacl.ID
 	np := r.naclPlan(nacl)
 
+	// Instances outside the NACL's subnets still need host blocks.
+	var outside []string
+	for _, t := range x.v.admitted {
+		if !slices.Contains(nacl.SubnetIDs, t.SubnetID) && t.SubnetID != best && slices.Contains(x.hostInst, t.InstanceID) {
+			outside = append(outside, t.InstanceID)
+		}
+	}
+
 	// Already denied by this NACL, or a refresh of banshee's own entry.
 	if e, exact := np.covering(src, r.a.Port); e != nil {
 		if e.ExpiresAt.IsZero() || !e.ExpiresAt.Before(x.expires) || !exact || !np.inRange(e.RuleNumber) || !np.pairFree(e) {
-			return x.skip("already denied by %s rule %d (%s, %s)", nacl.ID, e.RuleNumber, show(e.CIDR), untilText(e.ExpiresAt))
+			denied := fmt.Sprintf("already denied by %s rule %d (%s, %s)", nacl.ID, e.RuleNumber, show(e.CIDR), untilText(e.ExpiresAt))
+			if len(outside) == 0 {
+				return x.skip("%s", denied)
+			}
+			// The edge holds for its subnets; the instances outside
+			// them are dropped on their hosts.
+			d.SubnetID, d.NACLID = "", ""
+			x.hostInst = outside
+			return x.host(fmt.Sprintf("host: on %s, outside %s; %s", strings.Join(outside, ", "), nacl.ID, denied))
 		}
 		d.Scope, d.Action = ScopeVPC, ActionBlock
 		d.RuleNumber = e.RuleNumber
@@ -808,13 +824,6 @@ func (x *deciding) vpcScope() Decision {
 		return *d
 	}
 
-	// Instances outside the NACL's subnets still need host blocks.
-	var outside []string
-	for _, t := range x.v.admitted {
-		if !slices.Contains(nacl.SubnetIDs, t.SubnetID) && t.SubnetID != best && slices.Contains(x.hostInst, t.InstanceID) {
-			outside = append(outside, t.InstanceID)
-		}
-	}
 	if len(outside) > 0 {
 		d.Instances = outside
 		d.Reasons = append(d.Reasons, fmt.Sprintf("host: also dropped on %s (outside %s)", strings.Join(outside, ", "), nacl.ID))

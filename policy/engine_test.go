@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -792,5 +793,26 @@ func TestPermanentBlocks(t *testing.T) {
 	}
 	if got := strings.Join(ds[1].Reasons, "\n"); !strings.Contains(got, "to no expiry (permanent)") {
 		t.Errorf("existing 10-year block: reasons %q; want it extended to no expiry", got)
+	}
+}
+
+// TestCoveredAtTheEdgeStillDropsOutside: a source the chosen subnet's NACL
+// already denies (long enough) needs no new entry, but the attacked
+// instance in another subnet still gets its host block.
+func TestCoveredAtTheEdgeStillDropsOutside(t *testing.T) {
+	w := baseWorld()
+	w.a.Sources = Ps("198.51.100.7")
+	w.a.Targets = append(hosts("subnet-a", "i-1", "i-2"), hosts("subnet-b", "i-3")...)
+	w.a.Scope = ScopeVPC
+	w.s.NACLs["subnet-a"] = NACL{ID: "acl-a", SubnetIDs: []string{"subnet-a"}, Entries: stdEntries(deny(4, "198.51.100.0/24", 48*time.Hour))}
+	d := New(w.cfg).Decide(w.a, w.s)[0]
+	if d.Scope != ScopeHost || d.Action != ActionBlock || !slices.Equal(d.Instances, []string{"i-3"}) || d.NACLID != "" ||
+		!strings.Contains(d.Reasons[0], "already denied by acl-a rule 4") {
+		t.Errorf("%s %+v; want a host block on i-3 only, saying acl-a rule 4 holds the rest", summary(d), d)
+	}
+	// With every instance behind that NACL, nothing is left to do.
+	w.a.Targets = hosts("subnet-a", "i-1", "i-2")
+	if d := New(w.cfg).Decide(w.a, w.s)[0]; d.Action != ActionSkip {
+		t.Errorf("all behind acl-a: %s, want skip", summary(d))
 	}
 }
