@@ -233,11 +233,13 @@ func (s *scanner) writeText(w io.Writer, decide func(policy.Attack) []policy.Dec
 		}
 		if d := o.Decision; d != nil {
 			decision = fmt.Sprintf("%s %s", d.Scope, d.Action)
+			if d.Scope == policy.ScopeNone {
+				decision = string(d.Action) // "skip: below the threshold", not "none skip: skip: ..."
+			}
 			if d.Action == policy.ActionBlock {
 				decision += " for " + shortDuration(d.TTL)
 			} else if len(d.Reasons) > 0 {
-				// "none skip: below the threshold", not "skip: skip: ..."
-				decision += ": " + strings.TrimPrefix(d.Reasons[0], string(d.Action)+": ")
+				decision += ": " + strings.TrimPrefix(strings.TrimPrefix(d.Reasons[0], string(d.Action)+": "), "refused: ")
 			}
 		}
 		fmt.Fprintf(bw, "%-39s  %-14s  %7d  %-11s  %s\n", o.Source, o.Detector, o.Count, threshold, decision)
