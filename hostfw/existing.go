@@ -20,25 +20,40 @@ func (f *Firewall) Existing(ctx context.Context, prefixes []netip.Prefix) (map[n
 	if len(prefixes) == 0 {
 		return out, nil
 	}
+	// The families to list: those of the prefixes, or after a probe only
+	// those where a prefix is there (a re-block lists one set, not both).
+	fams := map[Family]bool{}
+	for _, p := range prefixes {
+		fams[FamilyOf(p)] = true
+	}
 	if t, ok := f.sets.(setTester); ok && len(prefixes) <= probeLimit {
-		any := false
+		found := map[Family]bool{}
 		for _, p := range prefixes {
 			in, err := t.test(f.setName(FamilyOf(p)), p)
 			if err != nil {
-				any = true // cannot tell: list below
+				found = fams // cannot tell: list below
 				break
 			}
-			any = any || in
+			if in {
+				found[FamilyOf(p)] = true
+			}
 		}
-		if !any {
+		if len(found) == 0 {
 			return out, nil
 		}
+		fams = found
 	}
 	want := make(map[netip.Prefix]bool, len(prefixes))
 	for _, p := range prefixes {
 		want[p.Masked()] = true
 	}
-	es, err := f.list(ctx)
+	var list []Family
+	for _, fam := range []Family{V4, V6} {
+		if fams[fam] {
+			list = append(list, fam)
+		}
+	}
+	es, err := f.listFamilies(ctx, list...)
 	if err != nil {
 		return nil, err
 	}

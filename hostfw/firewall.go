@@ -679,10 +679,13 @@ func (f *Firewall) Unblock(ctx context.Context, prefixes []netip.Prefix) (absent
 // List returns the entries of both sets as the kernel has them now.
 func (f *Firewall) List(ctx context.Context) ([]Entry, error) { return f.list(ctx) }
 
-func (f *Firewall) list(ctx context.Context) ([]Entry, error) {
+func (f *Firewall) list(ctx context.Context) ([]Entry, error) { return f.listFamilies(ctx, V4, V6) }
+
+// listFamilies lists the sets of the given families.
+func (f *Firewall) listFamilies(ctx context.Context, fams ...Family) ([]Entry, error) {
 	var all []Entry
 	now := f.now()
-	for _, fam := range []Family{V4, V6} {
+	for _, fam := range fams {
 		out, err := f.r.run(ctx, nil, f.t.ipset, "save", f.setName(fam))
 		if err != nil {
 			if isSetMissing(err) {
