@@ -14,17 +14,6 @@ import (
 	"github.com/banshee-project/banshee/awsnacl/mototest"
 )
 
-// doorDecision is a decision as both doors print it.
-type doorDecision struct {
-	Target     string   `json:"target"`
-	Scope      string   `json:"scope"`
-	Action     string   `json:"action"`
-	Reasons    []string `json:"reasons"`
-	TTLSeconds int64    `json:"ttl_seconds"`
-	NACLID     string   `json:"nacl_id"`
-	RuleNumber int      `json:"rule_number"`
-}
-
 // buildCLI builds the banshee command (the operator's door).
 func buildCLI(t *testing.T) string {
 	t.Helper()
@@ -103,12 +92,12 @@ func TestDoorsAgreeWithTheLambda(t *testing.T) {
 	if !r.ok {
 		t.Fatalf("manual block: %s", r.body)
 	}
-	var lam struct{ Decisions []doorDecision }
+	var lam struct{ Decisions []decision }
 	if err := json.Unmarshal(r.body, &lam); err != nil || len(lam.Decisions) != 1 {
 		t.Fatalf("manual block response %s: %v", r.body, err)
 	}
 	// The operator's door.
-	var op struct{ Decisions []doorDecision }
+	var op struct{ Decisions []decision }
 	if err := json.Unmarshal(cli("block", "203.0.113.32", "--scope", "vpc", "--subnet", w.subnetA, "--ttl", "2h", "--reason", "flood", "-o", "json"), &op); err != nil || len(op.Decisions) != 1 {
 		t.Fatalf("block output: %v", err)
 	}
@@ -122,7 +111,7 @@ func TestDoorsAgreeWithTheLambda(t *testing.T) {
 	}
 	// The same refusal through both: the allowlisted office.
 	r = rt.invoke(t, mustJSON(t, map[string]any{"action": "plan", "targets": []string{"198.51.100.9"}, "subnet": w.subnetA, "scope": "vpc"}))
-	var lp struct{ Decisions []doorDecision }
+	var lp struct{ Decisions []decision }
 	if err := json.Unmarshal(r.body, &lp); err != nil || len(lp.Decisions) != 1 || lp.Decisions[0].Action != "refuse" {
 		t.Errorf("lambda plan of an allowlisted address: %s", r.body)
 	}

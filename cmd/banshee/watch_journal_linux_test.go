@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,25 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/logsource/journaltest"
 	"github.com/banshee-project/banshee/cmd/internal/watch"
 	"github.com/banshee-project/banshee/hostfw/nstest"
 )
-
-// journalRemoteBin returns systemd-journal-remote, which writes journal
-// files from the journal export format without a running journald.
-func journalRemoteBin(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("journalctl"); err != nil {
-		t.Skip("journalctl not installed")
-	}
-	for _, p := range []string{"/usr/lib/systemd/systemd-journal-remote", "/lib/systemd/systemd-journal-remote"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skip("systemd-journal-remote not installed (Debian package systemd-journal-remote)")
-	return ""
-}
 
 // TestWatchJournalDirectory: watch --journal-directory reads a journal
 // written by systemd-journal-remote through the real journalctl, blocks
@@ -37,7 +21,7 @@ func journalRemoteBin(t *testing.T) string {
 // user's logger -t sshd names, and counts the entry without a message in
 // its parse errors.
 func TestWatchJournalDirectory(t *testing.T) {
-	remote := journalRemoteBin(t)
+	remote := journaltest.Remote(t)
 	net := nstest.New(t, "attacker", "bystander")
 	const sshPort = 2222
 	net.Victim.Listen(t, sshPort)
@@ -62,19 +46,7 @@ func TestWatchJournalDirectory(t *testing.T) {
 		if msg != "" {
 			fields = append(fields, [2]string{"MESSAGE", msg})
 		}
-		// journal export format: KEY=VALUE lines, a blank line after
-		// each entry; a value holding a newline is written as KEY, a
-		// newline, its length (64-bit little endian) and the bytes
-		for _, f := range fields {
-			if !strings.Contains(f[1], "\n") {
-				fmt.Fprintf(&exp, "%s=%s\n", f[0], f[1])
-				continue
-			}
-			exp.WriteString(f[0] + "\n")
-			_ = binary.Write(&exp, binary.LittleEndian, uint64(len(f[1])))
-			exp.WriteString(f[1] + "\n")
-		}
-		exp.WriteString("\n")
+		journaltest.Entry(&exp, fields)
 	}
 	for i := range 3 {
 		// OpenSSH auth.c auth_log: "Failed %s for %s%.100s from %.200s port %d ssh2"

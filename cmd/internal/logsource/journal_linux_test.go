@@ -3,10 +3,8 @@ package logsource
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -15,45 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banshee-project/banshee/cmd/internal/logsource/journaltest"
 	"github.com/banshee-project/banshee/policy"
 	"github.com/banshee-project/banshee/policy/detect"
 )
-
-// journalRemote returns the path of systemd-journal-remote, which writes
-// journal files from the journal export format without a running journald.
-func journalRemote(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("journalctl"); err != nil {
-		t.Skip("journalctl not installed")
-	}
-	for _, p := range []string{"/usr/lib/systemd/systemd-journal-remote", "/lib/systemd/systemd-journal-remote"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("systemd-journal-remote"); err == nil {
-		return p
-	}
-	t.Skip("systemd-journal-remote not installed (Debian package systemd-journal-remote)")
-	return ""
-}
-
-// exportEntry writes one entry in the journal export format
-// (systemd's JOURNAL_EXPORT_FORMATS): KEY=VALUE lines, and a value holding
-// a newline as KEY, a newline, its length as 64-bit little endian, the
-// bytes and a newline; a blank line ends the entry.
-func exportEntry(b *bytes.Buffer, fields [][2]string) {
-	for _, f := range fields {
-		if !strings.Contains(f[1], "\n") {
-			fmt.Fprintf(b, "%s=%s\n", f[0], f[1])
-			continue
-		}
-		b.WriteString(f[0] + "\n")
-		_ = binary.Write(b, binary.LittleEndian, uint64(len(f[1])))
-		b.WriteString(f[1] + "\n")
-	}
-	b.WriteString("\n")
-}
 
 // TestJournalDirectoryDetects builds a real journal file with
 // systemd-journal-remote (no journald needed), reads it through the real
@@ -61,7 +24,7 @@ func exportEntry(b *bytes.Buffer, fields [][2]string) {
 // detectors: the attackers trip, the forged and injected addresses never
 // do, and the entry without a message is counted as malformed.
 func TestJournalDirectoryDetects(t *testing.T) {
-	remote := journalRemote(t)
+	remote := journaltest.Remote(t)
 	dir := t.TempDir()
 	base := time.Now().Add(-time.Minute)
 	var exp bytes.Buffer
@@ -84,7 +47,7 @@ func TestJournalDirectoryDetects(t *testing.T) {
 		if msg != "" {
 			f = append(f, [2]string{"MESSAGE", msg})
 		}
-		exportEntry(&exp, f)
+		journaltest.Entry(&exp, f)
 	}
 	sshd := func(msg string) { entry("sshd", "sshd", "/usr/sbin/sshd", "ssh.service", "0", msg) }
 	const att4, att6, victim = "203.0.113.7", "2001:db8:77::7", "198.51.100.9"
