@@ -23,6 +23,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary bansheeBin built when the tests are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildBin != "" {
+		os.RemoveAll(filepath.Dir(buildBin))
+	}
+	os.Exit(code)
+}
+
 // bansheeBin builds the banshee binary once per test run.
 func bansheeBin(t testing.TB) string {
 	t.Helper()
