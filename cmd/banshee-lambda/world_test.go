@@ -26,7 +26,13 @@ import (
 	"github.com/banshee-project/banshee/policy"
 )
 
-func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := mototest.Main(m)
+	if buildOnce.dir != "" {
+		os.RemoveAll(buildOnce.dir) // the bootstrap buildBootstrap built
+	}
+	os.Exit(code)
+}
 
 const (
 	document    = "banshee-host-block"
