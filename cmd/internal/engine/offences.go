@@ -36,8 +36,9 @@ type FileOffences struct {
 }
 
 // compactAt is the size past which an append rewrites the record without
-// its expired offences.
-const compactAt = 256 << 10
+// its expired offences (a variable for the kill test, which compacts
+// often).
+var compactAt int64 = 256 << 10
 
 // Load reads the offences of every file; a missing file has none.
 func (f FileOffences) Load() ([]policy.Offence, error) {
