@@ -138,7 +138,16 @@ func (h *benchHost) setComment(b *testing.B, addr string) string {
 // BenchmarkHostBlockSingle: one "banshee block ADDR" next to one raw
 // "ipset add" of the same kind of entry, with 0 and with 100,000 entries
 // already in the set. Target: x-raw at most 2.
+//
+// Beside them, in the same runs, what a Go program pays before banshee
+// adds anything: a static Go binary whose main does nothing (go-noop,
+// x-raw-go-noop); testdata/floor, a Go program that only writes the same
+// entry and journal record through hostfw, with no CLI, policy or AWS
+// (floor, x-raw-floor); and banshee's own start ("banshee version", which
+// does no work: banshee-start, x-raw-start). The block's own work is
+// banshee-ms minus banshee-start-ms.
 func BenchmarkHostBlockSingle(b *testing.B) {
+	noop, floor := goNoop(b), goFloor(b)
 	for _, preload := range []int{0, 100_000} {
 		b.Run(fmt.Sprintf("preload=%d", preload), func(b *testing.B) {
 			h := benchSetup(b)
@@ -146,18 +155,59 @@ func BenchmarkHostBlockSingle(b *testing.B) {
 				timeIn(b, h.n.Victim, rawRestore(benchAddrs(preload, 0), h.comment), "ipset", "-exist", "restore")
 			}
 			fresh := benchAddrs(2*benchRuns, 1<<20)
+			floorAddrs, floorState := benchAddrs(benchRuns, 1<<21), filepath.Join(b.TempDir(), "floor-state")
 			for b.Loop() {
-				var rawT, ourT []time.Duration
+				var rawT, ourT, noopT, floorT, startT []time.Duration
 				for i := range benchRuns {
 					rawT = append(rawT, timeIn(b, h.n.Victim, nil, "ipset", "add", "banshee4", fresh[2*i].String(), "timeout", "3600", "comment", h.comment))
 					ourT = append(ourT, h.block(b, nil, fresh[2*i+1].String()))
+					noopT = append(noopT, timeIn(b, h.n.Victim, nil, noop))
+					floorT = append(floorT, timeIn(b, h.n.Victim, nil, floor, floorState, floorAddrs[i].String()))
+					startT = append(startT, timeIn(b, h.n.Victim, nil, h.base[0], "version"))
 				}
+				raw := float64(median(rawT))
 				b.ReportMetric(ms(median(rawT)), "raw-ipset-add-ms")
 				b.ReportMetric(ms(median(ourT)), "banshee-ms")
-				b.ReportMetric(float64(median(ourT))/float64(median(rawT)), "x-raw")
+				b.ReportMetric(float64(median(ourT))/raw, "x-raw")
+				b.ReportMetric(ms(median(noopT)), "go-noop-ms")
+				b.ReportMetric(float64(median(noopT))/raw, "x-raw-go-noop")
+				b.ReportMetric(ms(median(floorT)), "floor-ms")
+				b.ReportMetric(float64(median(floorT))/raw, "x-raw-floor")
+				b.ReportMetric(ms(median(startT)), "banshee-start-ms")
+				b.ReportMetric(float64(median(startT))/raw, "x-raw-start")
 			}
 		})
 	}
+}
+
+// goFloor builds testdata/floor as banshee is built and returns its path.
+func goFloor(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "floor")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/floor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building testdata/floor: %v: %s", err, out)
+	}
+	return bin
+}
+
+// goNoop builds, as banshee is built (static, no cgo), a Go program whose
+// main does nothing, and returns its path.
+func goNoop(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "noop.go"), []byte("package main\n\nfunc main() {}\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "noop")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "noop.go")
+	cmd.Dir = dir // outside the module: the program imports nothing
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the no-op Go program: %v: %s", err, out)
+	}
+	return bin
 }
 
 // BenchmarkHostBlockBulk: "banshee block -" with 10,000 and 100,000

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,10 +65,10 @@ func readOffences(path string) ([]policy.Offence, error) {
 		return nil, fmt.Errorf("reading past offences: %w", err)
 	}
 	var out []policy.Offence
-	if json.Unmarshal(data, &out) == nil {
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '[' && t[len(t)-1] == ']' && json.Unmarshal(t, &out) == nil {
 		return out, nil // a JSON array, written whole
 	}
-	out = nil
+	out = make([]policy.Offence, 0, bytes.Count(data, []byte("\n"))+1)
 	for line := range bytes.SplitSeq(data, []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		var o policy.Offence
@@ -76,12 +77,48 @@ func readOffences(path string) ([]policy.Offence, error) {
 		case len(line) == 0:
 		case line[0] == '[' && json.Unmarshal(line, &arr) == nil:
 			out = append(out, arr...) // the array an older record began with
-		case json.Unmarshal(line, &o) == nil:
+		case parseOffenceLine(line, &o), json.Unmarshal(line, &o) == nil:
 			out = append(out, o)
 		}
 		// Anything else is a line a crash or a full disk cut: skipped.
 	}
 	return out, nil
+}
+
+// offenceLine is how Add writes each offence: parseOffenceLine reads
+// exactly this form without reflection (a block reads the whole record, up
+// to compactAt, before it decides); anything else goes to encoding/json.
+var (
+	offenceHead = []byte(`{"source":"`)
+	offenceMid  = []byte(`","at":"`)
+	offenceTail = []byte(`"}`)
+)
+
+// parseOffenceLine reads a line in exactly the form json.Encoder writes
+// for a policy.Offence; false for anything else.
+func parseOffenceLine(line []byte, o *policy.Offence) bool {
+	rest, ok := bytes.CutPrefix(line, offenceHead)
+	if !ok {
+		return false
+	}
+	src, rest, ok := bytes.Cut(rest, offenceMid)
+	if !ok {
+		return false
+	}
+	at, ok := bytes.CutSuffix(rest, offenceTail)
+	if !ok || bytes.ContainsAny(at, `"\`) || bytes.ContainsAny(src, `"\`) {
+		return false
+	}
+	p, err := netip.ParsePrefix(string(src))
+	if err != nil {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(at))
+	if err != nil {
+		return false
+	}
+	*o = policy.Offence{Source: p, At: t}
+	return true
 }
 
 // Add appends offences; past compactAt it rewrites the record without
