@@ -2,13 +2,22 @@ package hostfw
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"slices"
+	"time"
 )
 
 // setTester answers whether one exact entry is in a set (one netlink
 // message), so a few targets can be checked without listing the set.
 type setTester interface {
 	test(set string, p netip.Prefix) (bool, error)
+}
+
+// setLister lists a set's entries with their timeouts and comments over
+// netlink, building entries only for the prefixes keep picks.
+type setLister interface {
+	entries(set string, now time.Time, keep func(netip.Prefix) bool) ([]Entry, error)
 }
 
 // Existing returns the entries among prefixes that the kernel's sets hold
@@ -53,7 +62,7 @@ func (f *Firewall) Existing(ctx context.Context, prefixes []netip.Prefix) (map[n
 			list = append(list, fam)
 		}
 	}
-	es, err := f.listFamilies(ctx, list...)
+	es, err := f.listSets(ctx, list, func(p netip.Prefix) bool { return want[p.Masked()] })
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +72,38 @@ func (f *Firewall) Existing(ctx context.Context, prefixes []netip.Prefix) (map[n
 		}
 	}
 	return out, nil
+}
+
+// listSets lists the entries of the families' sets whose prefixes keep
+// picks (nil: all): over netlink without a process, passing over the other
+// entries (a re-block among 100,000 entries builds one), or from "ipset
+// save" when netlink cannot list.
+func (f *Firewall) listSets(ctx context.Context, fams []Family, keep func(netip.Prefix) bool) ([]Entry, error) {
+	all := keep == nil
+	if all {
+		keep = func(netip.Prefix) bool { return true }
+	}
+	if l, ok := f.sets.(setLister); ok {
+		var out []Entry
+		now := f.now()
+		failed := false
+		for _, fam := range fams {
+			es, err := l.entries(f.setName(fam), now, keep)
+			if err != nil && !errors.Is(err, errNoSet) {
+				failed = true
+				break
+			}
+			out = append(out, es...)
+		}
+		if !failed {
+			return out, nil
+		}
+	}
+	es, err := f.listFamilies(ctx, fams...)
+	if err != nil || all {
+		return es, err
+	}
+	return slices.DeleteFunc(es, func(e Entry) bool { return !keep(e.Prefix) }), nil
 }
 
 // Recorded returns the blocks the state directory records as wanted (the

@@ -679,9 +679,11 @@ func (f *Firewall) Unblock(ctx context.Context, prefixes []netip.Prefix) (absent
 // List returns the entries of both sets as the kernel has them now.
 func (f *Firewall) List(ctx context.Context) ([]Entry, error) { return f.list(ctx) }
 
-func (f *Firewall) list(ctx context.Context) ([]Entry, error) { return f.listFamilies(ctx, V4, V6) }
+func (f *Firewall) list(ctx context.Context) ([]Entry, error) {
+	return f.listSets(ctx, []Family{V4, V6}, nil)
+}
 
-// listFamilies lists the sets of the given families.
+// listFamilies lists the sets of the given families with "ipset save".
 func (f *Firewall) listFamilies(ctx context.Context, fams ...Family) ([]Entry, error) {
 	var all []Entry
 	now := f.now()

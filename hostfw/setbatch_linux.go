@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -211,6 +212,53 @@ func (netlinkSets) members(set string) (map[netip.Prefix]struct{}, error) {
 					return false
 				}
 				out[p] = struct{}{}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, ipsetError(err)
+	}
+	return out, perr
+}
+
+// entries lists the entries set holds now (the kernel leaves expired ones
+// out) with their timeout and comment, as "ipset save" prints them, from
+// one netlink dump and without a process. keep picks the prefixes wanted:
+// the others are passed over without building an Entry.
+func (netlinkSets) entries(set string, now time.Time, keep func(netip.Prefix) bool) ([]Entry, error) {
+	var out []Entry
+	var perr error
+	err := ipsetDo(nl.IPSET_CMD_LIST, ipsetDumpFlags, ipsetRequest(nil, set), func(msg []byte) bool {
+		for typ, v := range attrs(msg, 4) {
+			if typ != nl.IPSET_ATTR_ADT {
+				continue
+			}
+			for typ, v := range attrs(v, 0) {
+				if typ != nl.IPSET_ATTR_DATA {
+					continue
+				}
+				p, err := entryPrefix(v)
+				if err != nil {
+					perr = fmt.Errorf("listing set %s: %w", set, err)
+					return false
+				}
+				if !keep(p) {
+					continue
+				}
+				e := Entry{Prefix: p}
+				for typ, v := range attrs(v, 0) {
+					switch {
+					case typ == nl.IPSET_ATTR_TIMEOUT && len(v) == 4:
+						if secs := binary.BigEndian.Uint32(v); secs > 0 {
+							e.TTL = time.Duration(secs) * time.Second
+							e.ExpiresAt = now.Add(e.TTL).Truncate(time.Second)
+						}
+					case typ == nl.IPSET_ATTR_COMMENT:
+						e.Origin, e.Reason = parseSetComment(cString(v))
+					}
+				}
+				out = append(out, e)
 			}
 		}
 		return true

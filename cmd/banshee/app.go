@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,6 +148,9 @@ func (a *app) emit(v any, text func(w io.Writer)) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
-	text(a.stdout)
-	return nil
+	// Buffered: a list of 100,000 blocks is one write per 64 KiB, not
+	// one per line.
+	w := bufio.NewWriterSize(a.stdout, 64<<10)
+	text(w)
+	return w.Flush()
 }

@@ -180,6 +180,27 @@ func BenchmarkHostBlockSingle(b *testing.B) {
 	}
 }
 
+// BenchmarkHostReblock: "banshee block ADDR" of an address already among
+// 100,000 entries (a repeat attacker: the block reads the entry's expiry
+// and reason, so that it never shortens the block nor drops the reason),
+// next to a raw "ipset -exist add" refreshing an entry of the same set.
+// The issue sets no target; x-raw is reported.
+func BenchmarkHostReblock(b *testing.B) {
+	h := benchSetup(b)
+	addrs := benchAddrs(100_000, 0)
+	timeIn(b, h.n.Victim, rawRestore(addrs, h.comment), "ipset", "-exist", "restore")
+	for b.Loop() {
+		var rawT, ourT []time.Duration
+		for i := range benchRuns {
+			rawT = append(rawT, timeIn(b, h.n.Victim, nil, "ipset", "-exist", "add", "banshee4", addrs[2*i].String(), "timeout", "3600", "comment", h.comment))
+			ourT = append(ourT, h.block(b, nil, addrs[2*i+1].String()))
+		}
+		b.ReportMetric(ms(median(rawT)), "raw-ipset-add-exist-ms")
+		b.ReportMetric(ms(median(ourT)), "banshee-ms")
+		b.ReportMetric(float64(median(ourT))/float64(median(rawT)), "x-raw")
+	}
+}
+
 // goFloor builds testdata/floor as banshee is built and returns its path.
 func goFloor(b *testing.B) string {
 	b.Helper()
