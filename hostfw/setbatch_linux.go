@@ -192,10 +192,9 @@ func (netlinkSets) count(set string) (int, error) {
 	return n, nil
 }
 
-// members lists the prefixes set holds now (expired entries are left out
-// by the kernel), in one dump.
-func (netlinkSets) members(set string) (map[netip.Prefix]struct{}, error) {
-	out := map[netip.Prefix]struct{}{}
+// listDump walks one netlink dump of set: fn gets each entry's prefix and
+// its attributes (expired entries are left out by the kernel).
+func listDump(set string, fn func(p netip.Prefix, data []byte)) error {
 	var perr error
 	err := ipsetDo(nl.IPSET_CMD_LIST, ipsetDumpFlags, ipsetRequest(nil, set), func(msg []byte) bool {
 		for typ, v := range attrs(msg, 4) {
@@ -211,62 +210,55 @@ func (netlinkSets) members(set string) (map[netip.Prefix]struct{}, error) {
 					perr = fmt.Errorf("listing set %s: %w", set, err)
 					return false
 				}
-				out[p] = struct{}{}
+				fn(p, v)
 			}
 		}
 		return true
 	})
 	if err != nil {
-		return nil, ipsetError(err)
+		return ipsetError(err)
 	}
-	return out, perr
+	return perr
 }
 
-// entries lists the entries set holds now (the kernel leaves expired ones
-// out) with their timeout and comment, as "ipset save" prints them, from
-// one netlink dump and without a process. keep picks the prefixes wanted:
-// the others are passed over without building an Entry.
+// members lists the prefixes set holds now, in one dump.
+func (netlinkSets) members(set string) (map[netip.Prefix]struct{}, error) {
+	out := map[netip.Prefix]struct{}{}
+	err := listDump(set, func(p netip.Prefix, _ []byte) { out[p] = struct{}{} })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// entries lists the entries set holds now with their timeout and comment,
+// as "ipset save" prints them, from one netlink dump and without a
+// process. keep picks the prefixes wanted: the others are passed over
+// without building an Entry.
 func (netlinkSets) entries(set string, now time.Time, keep func(netip.Prefix) bool) ([]Entry, error) {
 	var out []Entry
-	var perr error
-	err := ipsetDo(nl.IPSET_CMD_LIST, ipsetDumpFlags, ipsetRequest(nil, set), func(msg []byte) bool {
-		for typ, v := range attrs(msg, 4) {
-			if typ != nl.IPSET_ATTR_ADT {
-				continue
-			}
-			for typ, v := range attrs(v, 0) {
-				if typ != nl.IPSET_ATTR_DATA {
-					continue
+	err := listDump(set, func(p netip.Prefix, data []byte) {
+		if !keep(p) {
+			return
+		}
+		e := Entry{Prefix: p}
+		for typ, v := range attrs(data, 0) {
+			switch {
+			case typ == nl.IPSET_ATTR_TIMEOUT && len(v) == 4:
+				if secs := binary.BigEndian.Uint32(v); secs > 0 {
+					e.TTL = time.Duration(secs) * time.Second
+					e.ExpiresAt = now.Add(e.TTL).Truncate(time.Second)
 				}
-				p, err := entryPrefix(v)
-				if err != nil {
-					perr = fmt.Errorf("listing set %s: %w", set, err)
-					return false
-				}
-				if !keep(p) {
-					continue
-				}
-				e := Entry{Prefix: p}
-				for typ, v := range attrs(v, 0) {
-					switch {
-					case typ == nl.IPSET_ATTR_TIMEOUT && len(v) == 4:
-						if secs := binary.BigEndian.Uint32(v); secs > 0 {
-							e.TTL = time.Duration(secs) * time.Second
-							e.ExpiresAt = now.Add(e.TTL).Truncate(time.Second)
-						}
-					case typ == nl.IPSET_ATTR_COMMENT:
-						e.Origin, e.Reason = parseSetComment(cString(v))
-					}
-				}
-				out = append(out, e)
+			case typ == nl.IPSET_ATTR_COMMENT:
+				e.Origin, e.Reason = parseSetComment(cString(v))
 			}
 		}
-		return true
+		out = append(out, e)
 	})
 	if err != nil {
-		return nil, ipsetError(err)
+		return nil, err
 	}
-	return out, perr
+	return out, nil
 }
 
 // entryPrefix reads the address and prefix length of a listed entry.
