@@ -52,17 +52,8 @@ func nftJumps(fam Family, from, to string) (bool, error) {
 // says whether it is a rule of chain from whose expressions are counters
 // and one immediate verdict "jump to".
 func nftRuleJumps(msg []byte, from, to string) (bool, error) {
-	var chain string
-	var exprs []byte
-	for typ, v := range attrs(msg, 4) {
-		switch typ {
-		case unix.NFTA_RULE_CHAIN:
-			chain = cString(v)
-		case unix.NFTA_RULE_EXPRESSIONS:
-			exprs = v
-		}
-	}
-	if chain != from || exprs == nil {
+	chain, exprs := attrPair(msg, 4, unix.NFTA_RULE_CHAIN, unix.NFTA_RULE_EXPRESSIONS)
+	if cString(chain) != from || exprs == nil {
 		return false, nil
 	}
 	jumps := false
@@ -70,17 +61,8 @@ func nftRuleJumps(msg []byte, from, to string) (bool, error) {
 		if typ != unix.NFTA_LIST_ELEM {
 			continue
 		}
-		var name string
-		var data []byte
-		for typ, v := range attrs(elem, 0) {
-			switch typ {
-			case unix.NFTA_EXPR_NAME:
-				name = cString(v)
-			case unix.NFTA_EXPR_DATA:
-				data = v
-			}
-		}
-		switch name {
+		name, data := attrPair(elem, 0, unix.NFTA_EXPR_NAME, unix.NFTA_EXPR_DATA)
+		switch cString(name) {
 		case "counter":
 			continue // iptables-nft counts every rule
 		case "immediate":
@@ -140,6 +122,20 @@ func nftVerdict(data []byte) (code int32, chain string, err error) {
 		return 0, "", errors.New("reading an nf_tables verdict: no code")
 	}
 	return code, chain, nil
+}
+
+// attrPair returns the payloads of the attributes of types a and b in buf
+// from offset skip on (the last of each; nil when absent).
+func attrPair(buf []byte, skip int, a, b uint16) (va, vb []byte) {
+	for typ, v := range attrs(buf, skip) {
+		switch typ {
+		case a:
+			va = v
+		case b:
+			vb = v
+		}
+	}
+	return va, vb
 }
 
 // cString is a netlink string attribute without its terminating NUL.

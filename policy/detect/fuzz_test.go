@@ -68,25 +68,42 @@ func unwrapRef(msg string) string {
 }
 
 func fuzzLine(f *testing.F, prog string, refs []*regexp.Regexp, accept func(name string) bool) {
+	fuzzMatched(f, prog, func(t *testing.T, msg, name string, got Match) {
+		if !accept(name) {
+			t.Fatalf("detector %s matched a %s line: %q", name, prog, msg)
+		}
+		checkRef(t, unwrapRef(msg), got.Addr, refs)
+	})
+}
+
+// fuzzMatched fuzzes one-line messages of prog and hands check every match
+// that is not a PAM line's (checkPAMLine has checked those), with the name
+// of the detector that matched.
+func fuzzMatched(f *testing.F, prog string, check func(t *testing.T, msg, name string, got Match)) {
+	fuzzProg(f, prog, 0, func(t *testing.T, m *Matcher, msg string, got Match) {
+		if checkPAMLine(t, m, msg, got) {
+			return
+		}
+		check(t, msg, m.Detectors()[got.Detector].Name, got)
+	})
+}
+
+// fuzzProg fuzzes one-line messages of prog (at most maxLen bytes, 0: any
+// length) and hands check every message a detector matched.
+func fuzzProg(f *testing.F, prog string, maxLen int, check func(t *testing.T, m *Matcher, msg string, got Match)) {
 	m, err := New(policy.WatchConfig{}, fixedNow)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, msg string) {
-		if strings.ContainsAny(msg, "\r\n") {
+		if strings.ContainsAny(msg, "\r\n") || maxLen > 0 && len(msg) > maxLen {
 			return // one line is one record; readers split on newlines
 		}
 		got, ok := m.Match([]byte("Nov 21 05:53:09 host " + prog + ": " + msg))
 		if !ok {
 			return
 		}
-		if checkPAMLine(t, m, msg, got) {
-			return
-		}
-		if name := m.Detectors()[got.Detector].Name; !accept(name) {
-			t.Fatalf("detector %s matched a %s line: %q", name, prog, msg)
-		}
-		checkRef(t, unwrapRef(msg), got.Addr, refs)
+		check(t, m, msg, got)
 	})
 }
 
@@ -155,18 +172,7 @@ func sshdReadings(msg string) map[netip.Addr]bool {
 // allows names that same address.
 func FuzzSSHD(f *testing.F) {
 	seedMessages(f, "sshd.txt", false)
-	m, err := New(policy.WatchConfig{}, fixedNow)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, msg string) {
-		if strings.ContainsAny(msg, "\r\n") || len(msg) > 400 {
-			return
-		}
-		got, ok := m.Match([]byte("Nov 21 05:53:09 host sshd[1]: " + msg))
-		if !ok {
-			return
-		}
+	fuzzProg(f, "sshd[1]", 400, func(t *testing.T, m *Matcher, msg string, got Match) {
 		if n := m.Detectors()[got.Detector].Name; n != SSHD {
 			t.Fatalf("detector %s matched an sshd line: %q", n, msg)
 		}
@@ -221,46 +227,12 @@ func FuzzPostfix(f *testing.F) {
 func FuzzVSFTPD(f *testing.F) {
 	seedMessages(f, "vsftpd.txt", false)
 	ref := regexp.MustCompile(`(?s)FAIL LOGIN: Client "([^"]*)"$`)
-	m, err := New(policy.WatchConfig{}, fixedNow)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, msg string) {
-		if strings.ContainsAny(msg, "\r\n") {
-			return
-		}
-		got, ok := m.Match([]byte("Nov 21 05:53:09 host vsftpd[1]: " + msg))
-		if !ok {
-			return
-		}
-		if checkPAMLine(t, m, msg, got) {
-			return
-		}
-		if n := m.Detectors()[got.Detector].Name; n != VSFTPD {
-			t.Fatalf("detector %s matched a vsftpd line: %q", n, msg)
-		}
-		checkRef(t, unwrapRef(msg), got.Addr, []*regexp.Regexp{ref})
-	})
+	fuzzLine(f, "vsftpd[1]", []*regexp.Regexp{ref}, func(n string) bool { return n == VSFTPD })
 }
 
 func FuzzDovecot(f *testing.F) {
 	seedMessages(f, "dovecot.txt", false)
-	m, err := New(policy.WatchConfig{}, fixedNow)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, msg string) {
-		if strings.ContainsAny(msg, "\r\n") {
-			return
-		}
-		got, ok := m.Match([]byte("Nov 21 05:53:09 host dovecot: " + msg))
-		if !ok {
-			return
-		}
-		if checkPAMLine(t, m, msg, got) {
-			return
-		}
-		n := m.Detectors()[got.Detector].Name
+	fuzzMatched(f, "dovecot", func(t *testing.T, msg, n string, got Match) {
 		if n == DovecotAuth {
 			// PASSDB(USER,RIP[,<SESSION>]): the rip is the field before
 			// the server's session id, or the last one
@@ -412,18 +384,7 @@ var eximReading = regexp.MustCompile(`(?:^| )\[([^\]]*)\]:\d+: 535 `)
 // after "authenticator failed for " names it.
 func FuzzExim(f *testing.F) {
 	seedMessages(f, "exim.txt", false)
-	m, err := New(policy.WatchConfig{}, fixedNow)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, msg string) {
-		if strings.ContainsAny(msg, "\r\n") {
-			return
-		}
-		got, ok := m.Match([]byte("Nov 21 05:53:09 host exim[1]: " + msg))
-		if !ok {
-			return
-		}
+	fuzzProg(f, "exim[1]", 0, func(t *testing.T, m *Matcher, msg string, got Match) {
 		_, after, found := strings.Cut(msg, " authenticator failed for ")
 		if !found {
 			t.Fatalf("matched without the fixed text: %q", msg)
@@ -519,18 +480,7 @@ func checkPAMLine(t *testing.T, m *Matcher, msg string, got Match) bool {
 func FuzzPAM(f *testing.F) {
 	seedMessages(f, "dovecot.txt", false)
 	seedMessages(f, "vsftpd.txt", false)
-	m, err := New(policy.WatchConfig{}, fixedNow)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, msg string) {
-		if strings.ContainsAny(msg, "\r\n") || len(msg) > 400 {
-			return
-		}
-		got, ok := m.Match([]byte("Nov 21 05:53:09 host auth[1]: " + msg))
-		if !ok {
-			return
-		}
+	fuzzProg(f, "auth[1]", 400, func(t *testing.T, m *Matcher, msg string, got Match) {
 		if !checkPAMLine(t, m, msg, got) {
 			t.Fatalf("program auth matched a message that is no pam_unix line: %q", msg)
 		}
