@@ -109,11 +109,7 @@ func (f *fakeEdge) Unblock(_ context.Context, _ string, ps []netip.Prefix) ([]po
 func (f *fakeEdge) List(context.Context, ...string) ([]policy.Block, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []policy.Block
-	for _, b := range f.denies {
-		out = append(out, b)
-	}
-	return out, nil
+	return slices.Collect(maps.Values(f.denies)), nil
 }
 
 func (f *fakeEdge) Sweep(_ context.Context, now time.Time, _ ...string) (awsnacl.SweepResult, error) {

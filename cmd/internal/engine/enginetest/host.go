@@ -5,7 +5,9 @@ package enginetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -119,11 +121,7 @@ func (f *Host) Existing(_ context.Context, ps []netip.Prefix) (map[netip.Prefix]
 func (f *Host) Recorded() ([]hostfw.Entry, error) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
-	var out []hostfw.Entry
-	for _, e := range f.Journal {
-		out = append(out, e)
-	}
-	return out, nil
+	return slices.Collect(maps.Values(f.Journal)), nil
 }
 
 func (f *Host) Status(context.Context) (hostfw.Status, error) {
