@@ -79,31 +79,33 @@ func (f *Firewall) Existing(ctx context.Context, prefixes []netip.Prefix) (map[n
 // entries (a re-block among 100,000 entries builds one), or from "ipset
 // save" when netlink cannot list.
 func (f *Firewall) listSets(ctx context.Context, fams []Family, keep func(netip.Prefix) bool) ([]Entry, error) {
-	all := keep == nil
-	if all {
+	if keep == nil {
 		keep = func(netip.Prefix) bool { return true }
 	}
 	if l, ok := f.sets.(setLister); ok {
-		var out []Entry
-		now := f.now()
-		failed := false
-		for _, fam := range fams {
-			es, err := l.entries(f.setName(fam), now, keep)
-			if err != nil && !errors.Is(err, errNoSet) {
-				failed = true
-				break
-			}
-			out = append(out, es...)
-		}
-		if !failed {
+		if out, err := f.listNetlink(l, fams, keep); err == nil {
 			return out, nil
 		}
 	}
 	es, err := f.listFamilies(ctx, fams...)
-	if err != nil || all {
-		return es, err
+	if err != nil {
+		return nil, err
 	}
 	return slices.DeleteFunc(es, func(e Entry) bool { return !keep(e.Prefix) }), nil
+}
+
+// listNetlink is listSets over netlink; a missing set has no entries.
+func (f *Firewall) listNetlink(l setLister, fams []Family, keep func(netip.Prefix) bool) ([]Entry, error) {
+	var out []Entry
+	now := f.now()
+	for _, fam := range fams {
+		es, err := l.entries(f.setName(fam), now, keep)
+		if err != nil && !errors.Is(err, errNoSet) {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
 }
 
 // Recorded returns the blocks the state directory records as wanted (the

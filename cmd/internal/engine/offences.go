@@ -85,9 +85,10 @@ func readOffences(path string) ([]policy.Offence, error) {
 	return out, nil
 }
 
-// offenceLine is how Add writes each offence: parseOffenceLine reads
-// exactly this form without reflection (a block reads the whole record, up
-// to compactAt, before it decides); anything else goes to encoding/json.
+// The parts of the line Add writes for each offence, which
+// parseOffenceLine reads without reflection (a block reads the whole
+// record, up to compactAt, before it decides); anything else goes to
+// encoding/json.
 var (
 	offenceHead = []byte(`{"source":"`)
 	offenceMid  = []byte(`","at":"`)
